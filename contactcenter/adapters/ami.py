@@ -1,0 +1,246 @@
+# The AMI link: panoramisk, with the gaps that matter for a contact centre closed.
+# Rules (see DESIGN.md, "guard panoramisk's known gaps"):
+# - Every header name and value is checked before it reaches the socket: no CR, LF or NUL
+#   (panoramisk writes values unchanged, so a CR/LF would inject a second action).
+# - Actions are never re-sent after a reconnect (a duplicate Originate would ring an
+#   operator or a citizen twice): pending actions fail with AmiDisconnected instead.
+# - Every action has a deadline (AmiTimeout); a watchdog pings and declares the link dead
+#   after 3 missed pings, so a half-open TCP connection is noticed within 3 intervals.
+# - On every (re)connection the owner is told after FullyBooted, so it can resync.
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from panoramisk import Manager
+from panoramisk.message import Message
+
+log = logging.getLogger(__name__)
+
+_HEADER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_FORBIDDEN = re.compile(r"[\r\n\0]")
+MISSED_PINGS_LIMIT = 3
+
+
+class AmiError(Exception):
+    pass
+
+
+class AmiTimeout(AmiError):
+    pass
+
+
+class AmiDisconnected(AmiError):
+    pass
+
+
+class UnsafeHeader(AmiError, ValueError):
+    """An action header that could corrupt the AMI stream; nothing was sent."""
+
+
+def check_action(action: Mapping[str, object]) -> dict[str, str | list[str]]:
+    """Validate an action's headers; return a copy with string values."""
+    if "Action" not in action:
+        raise UnsafeHeader("an AMI action needs an Action header")
+    out: dict[str, str | list[str]] = {}
+    for name, value in action.items():
+        if not _HEADER_NAME.match(name):
+            raise UnsafeHeader(f"bad AMI header name {name!r}")
+        values = value if isinstance(value, list | tuple) else [value]
+        checked = []
+        for v in values:
+            s = str(v)
+            if _FORBIDDEN.search(s):
+                raise UnsafeHeader(f"AMI header {name} contains CR, LF or NUL: {s!r}")
+            checked.append(s)
+        out[name] = checked if isinstance(value, list | tuple) else checked[0]
+    return out
+
+
+class _Never:
+    """panoramisk's `forgetable_actions`: every action is forgettable, so none is re-sent
+    after a reconnect. (Its default re-sends unanswered actions: a duplicate Originate.)"""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+EventHandler = Callable[[Message], None]
+
+
+class AmiLink:
+    """One AMI session to Asterisk that reconnects by itself."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        action_timeout: float = 5.0,
+        ping_interval: float = 5.0,
+        on_event: EventHandler,
+        on_ready: Callable[[], Awaitable[None]] | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self._username, self._secret = username, secret
+        self.action_timeout = action_timeout
+        self.ping_interval = ping_interval
+        self._on_event = on_event
+        self._on_ready = on_ready
+        self._on_lost = on_lost
+        self._manager: Manager | None = None
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._watchdog: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._closing = False
+        self.reconnects = 0
+        self.missed_pings = 0
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    async def connect(self, timeout: float = 30.0) -> None:
+        """Connect, log in, and wait for FullyBooted."""
+        loop = asyncio.get_running_loop()
+        m = Manager(
+            loop=loop,
+            host=self.host,
+            port=self.port,
+            username=self._username,
+            secret=self._secret,
+            ping_delay=10**9,  # panoramisk's pinger never checks replies: ours does
+            reconnect_timeout=1,
+            forgetable_actions=_Never(),
+            on_disconnect=self._disconnected,
+            log=logging.getLogger("contactcenter.panoramisk"),
+        )
+        m.register_event("*", self._dispatch)
+        self._manager = m
+        m.connect()
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            self.close()
+            raise AmiTimeout(
+                f"no FullyBooted from Asterisk AMI at {self.host}:{self.port} in {timeout:.0f} s"
+            ) from None
+        self._watchdog = loop.create_task(self._watch(), name="ami-watchdog")
+
+    def close(self) -> None:
+        self._closing = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._fail_pending(AmiDisconnected("link closed"))
+        if self._manager is not None:
+            self._manager.close()
+            # Stop panoramisk from scheduling a reconnect after our close.
+            self._manager.connection_lost = lambda exc: None
+        self._ready.clear()
+
+    async def send(
+        self, action: Mapping[str, object], *, timeout: float | None = None
+    ) -> Message | list[Message]:
+        """Send one action and wait (with a deadline) for its complete response."""
+        headers = check_action(action)
+        if not self.ready or self._manager is None:
+            raise AmiDisconnected(f"AMI not connected; {headers['Action']} not sent")
+        future = self._manager.send_action(headers)
+        self._pending.add(future)
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(future), self.action_timeout if timeout is None else timeout
+            )
+        except TimeoutError:
+            raise AmiTimeout(f"{headers['Action']}: no response in time") from None
+        finally:
+            self._pending.discard(future)
+            if not future.done():
+                future.cancel()
+
+    async def list_items(self, action: Mapping[str, object], item_event: str) -> list[Message]:
+        """Run a list action (e.g. CoreShowChannels); return its items, checking ListItems."""
+        resp = await self.send(action)
+        messages = resp if isinstance(resp, list) else [resp]
+        items = [m for m in messages if m.get("Event") == item_event]
+        done = [m for m in messages if str(m.get("Event", "")).endswith("Complete")]
+        if done and done[-1].get("ListItems") not in (None, str(len(items))):
+            raise AmiError(
+                f"{action['Action']}: {len(items)} items received, {done[-1]['ListItems']} announced"
+            )
+        return items
+
+    # --- panoramisk callbacks -----------------------------------------------------------
+
+    def _dispatch(self, manager: Manager, message: Message) -> None:
+        name = message.get("Event")
+        if name == "FullyBooted":
+            if not self._ready.is_set():
+                self._ready.set()
+                if self._on_ready is not None:
+                    asyncio.get_running_loop().create_task(self._on_ready())
+            return
+        try:
+            self._on_event(message)
+        except Exception:  # a bug in a handler must not take the link down
+            log.exception("AMI event handler failed on %s", name)
+
+    def _disconnected(self, manager: Manager, exc: object) -> None:
+        if self._ready.is_set():
+            self.reconnects += 1
+        self._ready.clear()
+        self._fail_pending(AmiDisconnected("AMI connection lost"))
+        if not self._closing:
+            log.warning("AMI connection to %s:%s lost; reconnecting", self.host, self.port)
+            if self._on_lost is not None:
+                self._on_lost()
+
+    def _fail_pending(self, exc: Exception) -> None:
+        for future in list(self._pending):
+            if not future.done():
+                future.set_exception(exc)
+        self._pending.clear()
+        if self._manager is not None:
+            # panoramisk keeps its own list for re-sending; make sure it stays empty.
+            self._manager.awaiting_actions.clear()
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            if not self.ready:
+                continue
+            try:
+                await self.send({"Action": "Ping"}, timeout=self.ping_interval)
+                self.missed_pings = 0
+            except AmiError:
+                self.missed_pings += 1
+                log.warning("AMI ping missed (%d in a row)", self.missed_pings)
+                if self.missed_pings >= MISSED_PINGS_LIMIT:
+                    self.missed_pings = 0
+                    self._drop_transport()
+
+    def _drop_transport(self) -> None:
+        """Declare a half-open link dead: abort the socket; panoramisk reconnects."""
+        log.error("AMI link declared dead after %d missed pings", MISSED_PINGS_LIMIT)
+        m = self._manager
+        if m is not None and m.protocol is not None:
+            with contextlib.suppress(Exception):
+                m.protocol.transport.abort()
+
+
+def headers(message: Message, names: Sequence[str]) -> dict[str, str] | None:
+    """The named headers of an event as strings, or None if any is missing or not a string."""
+    out = {}
+    for name in names:
+        value = message.get(name)
+        if not isinstance(value, str) or not value:
+            return None
+        out[name] = value
+    return out

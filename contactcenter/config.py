@@ -1,0 +1,403 @@
+# The centre's configuration: one YAML file, loaded into frozen dataclasses.
+# Rules: every field is checked here, once, before anything starts; a bad file raises
+# ConfigError naming the file, the field (as a path like `operators[2].skills`) and the bad
+# value, and the CLI turns that into one line on stderr and exit code 2. Nothing else in
+# the engine re-validates configuration.
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+# Identifiers end up in Asterisk channel names, contexts and sound paths: keep them to a
+# charset that needs no quoting anywhere.
+_IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_LANGUAGES = {"ca", "es", "en"}  # languages the prompt generator (espeak-ng) is set up for
+_DIGITS = {*"0123456789*"}
+
+
+class ConfigError(Exception):
+    """A configuration problem, with where it is and what was found."""
+
+    def __init__(self, file: str, field: str, value: object, problem: str) -> None:
+        self.file, self.field, self.value, self.problem = file, field, value, problem
+        super().__init__(f"{file}: {field}: {problem} (got {value!r})")
+
+
+@dataclass(frozen=True, slots=True)
+class AmiConfig:
+    host: str
+    port: int
+    username: str
+    secret: str
+    action_timeout: float
+    ping_interval: float
+
+
+@dataclass(frozen=True, slots=True)
+class SipConfig:
+    host: str
+    port: int
+    rtp_ports: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    ring_timeout: float
+    wrap_up: float
+
+
+@dataclass(frozen=True, slots=True)
+class Menu:
+    options: Mapping[str, str]  # DTMF digit -> language code or skill id
+    default: str
+
+
+@dataclass(frozen=True, slots=True)
+class IvrConfig:
+    default_language: str
+    menu_timeout: int
+    menu_attempts: int
+    hold_period: int
+    language_menu: Menu
+    service_menu: Menu
+    prompts: Mapping[str, Mapping[str, str]]  # prompt name -> language -> text
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorConfig:
+    id: str
+    name: str
+    skills: Mapping[str, int]  # skill id -> level (1 = best)
+    languages: tuple[str, ...]
+    endpoint: str  # "sim" (Local channel in the sandbox) or "pjsip"
+    secret: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedOperators:
+    ring_delay: float
+    talk_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: str
+    name: str
+    lines: int
+    ami: AmiConfig
+    sip: SipConfig
+    http: HttpConfig
+    languages: tuple[str, ...]
+    skills: Mapping[str, Mapping[str, str]]  # skill id -> language -> display name
+    routing: RoutingConfig
+    ivr: IvrConfig
+    operators: tuple[OperatorConfig, ...]
+    simulated_operators: SimulatedOperators
+
+    def operator(self, operator_id: str) -> OperatorConfig:
+        for op in self.operators:
+            if op.id == operator_id:
+                return op
+        raise KeyError(operator_id)
+
+
+REQUIRED_PROMPTS = ("language-menu", "service-menu", "invalid", "hold", "busy")
+
+
+class _Reader:
+    """Walks the parsed YAML, remembering the path so errors can name the field."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, field: str, value: object, problem: str) -> NoReturn:
+        raise ConfigError(self.file, field, value, problem)
+
+    def mapping(self, data: object, field: str) -> Mapping[str, Any]:
+        if not isinstance(data, Mapping):
+            self.fail(field, data, "expected a mapping")
+        for key in data:
+            if not isinstance(key, str):
+                self.fail(f"{field}.{key}", key, "keys must be strings")
+        return data
+
+    def get(self, data: Mapping[str, Any], field: str, key: str, default: Any = ...) -> Any:
+        if key not in data:
+            if default is ...:
+                self.fail(f"{field}.{key}" if field else key, None, "missing required field")
+            return default
+        return data[key]
+
+    def integer(self, value: object, field: str, lo: int, hi: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(field, value, "expected an integer")
+        if not lo <= value <= hi:
+            self.fail(field, value, f"must be between {lo} and {hi}")
+        return value
+
+    def number(self, value: object, field: str, lo: float, hi: float) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.fail(field, value, "expected a number")
+        if not lo <= value <= hi:
+            self.fail(field, value, f"must be between {lo} and {hi}")
+        return float(value)
+
+    def string(self, value: object, field: str, pattern: re.Pattern[str] | None = None) -> str:
+        if not isinstance(value, str) or not value:
+            self.fail(field, value, "expected a non-empty string")
+        if any(c in value for c in "\r\n\0"):
+            self.fail(field, value, "must not contain line breaks or NUL")
+        if pattern is not None and not pattern.match(value):
+            self.fail(field, value, f"must match {pattern.pattern}")
+        return value
+
+    def loopback(self, value: object, field: str) -> str:
+        host = self.string(value, field)
+        try:
+            ok = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            ok = host == "localhost"
+        if not ok:
+            # The controller and sandbox only ever talk over loopback (AMI is unencrypted).
+            self.fail(field, value, "must be a loopback address (127.0.0.1, ::1 or localhost)")
+        return host
+
+    def port(self, value: object, field: str) -> int:
+        return self.integer(value, field, 1, 65535)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a centre configuration file; raise ConfigError on any problem."""
+    file = str(path)
+    r = _Reader(file)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        r.fail("(file)", file, f"cannot read: {exc.strerror}")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(file)"
+        r.fail(where, None, f"not valid YAML: {getattr(exc, 'problem', exc)}")
+    return parse_config(raw, file)
+
+
+def parse_config(raw: object, file: str = "<config>") -> Config:
+    """Validate already-parsed YAML data (a mapping) into a Config."""
+    r = _Reader(file)
+    top = r.mapping(raw, "(top level)")
+
+    centre = r.mapping(r.get(top, "", "centre"), "centre")
+    name = r.string(r.get(centre, "centre", "name"), "centre.name")
+    lines = r.integer(r.get(centre, "centre", "lines"), "centre.lines", 1, 100_000)
+
+    a = r.mapping(r.get(top, "", "ami"), "ami")
+    secret = a.get("secret")
+    if secret is None and "secret_env" in a:
+        env_name = r.string(a["secret_env"], "ami.secret_env")
+        secret = os.environ.get(env_name)
+        if not secret:
+            r.fail("ami.secret_env", env_name, "environment variable is not set")
+    ami = AmiConfig(
+        host=r.loopback(r.get(a, "ami", "host"), "ami.host"),
+        port=r.port(r.get(a, "ami", "port"), "ami.port"),
+        username=r.string(r.get(a, "ami", "username"), "ami.username", _IDENT),
+        secret=r.string(secret, "ami.secret"),
+        action_timeout=r.number(a.get("action_timeout", 5), "ami.action_timeout", 0.1, 120),
+        ping_interval=r.number(a.get("ping_interval", 5), "ami.ping_interval", 0.1, 300),
+    )
+
+    s = r.mapping(r.get(top, "", "sip"), "sip")
+    rtp = r.get(s, "sip", "rtp_ports", [20000, 20999])
+    if not (isinstance(rtp, list) and len(rtp) == 2):
+        r.fail("sip.rtp_ports", rtp, "expected [first, last]")
+    rtp_lo, rtp_hi = (r.port(p, f"sip.rtp_ports[{i}]") for i, p in enumerate(rtp))
+    if rtp_hi - rtp_lo < 10:
+        r.fail("sip.rtp_ports", rtp, "range must hold at least 10 ports")
+    sip = SipConfig(
+        host=r.loopback(r.get(s, "sip", "host"), "sip.host"),
+        port=r.port(r.get(s, "sip", "port"), "sip.port"),
+        rtp_ports=(rtp_lo, rtp_hi),
+    )
+
+    h = r.mapping(r.get(top, "", "http"), "http")
+    http = HttpConfig(
+        host=r.loopback(r.get(h, "http", "host"), "http.host"),
+        port=r.port(r.get(h, "http", "port"), "http.port"),
+    )
+
+    langs_raw = r.get(top, "", "languages")
+    if not isinstance(langs_raw, list) or not langs_raw:
+        r.fail("languages", langs_raw, "expected a non-empty list")
+    for i, lang in enumerate(langs_raw):
+        if lang not in _LANGUAGES:
+            r.fail(f"languages[{i}]", lang, f"unsupported language (supported: {sorted(_LANGUAGES)})")
+    languages = tuple(langs_raw)
+
+    sk = r.mapping(r.get(top, "", "skills"), "skills")
+    if not sk:
+        r.fail("skills", sk, "at least one skill is needed")
+    skills: dict[str, Mapping[str, str]] = {}
+    for skill_id, names in sk.items():
+        r.string(skill_id, f"skills.{skill_id}", _IDENT)
+        names = r.mapping(names, f"skills.{skill_id}")
+        for lang in languages:
+            r.string(r.get(names, f"skills.{skill_id}", lang), f"skills.{skill_id}.{lang}")
+        skills[skill_id] = dict(names)
+
+    ro = r.mapping(r.get(top, "", "routing"), "routing")
+    routing = RoutingConfig(
+        ring_timeout=r.number(r.get(ro, "routing", "ring_timeout"), "routing.ring_timeout", 1, 300),
+        wrap_up=r.number(r.get(ro, "routing", "wrap_up"), "routing.wrap_up", 0, 3600),
+    )
+
+    ivr = _parse_ivr(r, r.mapping(r.get(top, "", "ivr"), "ivr"), languages, skills)
+
+    ops_raw = r.get(top, "", "operators")
+    if not isinstance(ops_raw, list) or not ops_raw:
+        r.fail("operators", ops_raw, "expected a non-empty list")
+    operators: list[OperatorConfig] = []
+    seen: set[str] = set()
+    for i, op_raw in enumerate(ops_raw):
+        f = f"operators[{i}]"
+        op = r.mapping(op_raw, f)
+        op_id = r.string(r.get(op, f, "id"), f"{f}.id", _IDENT)
+        if op_id in seen:
+            r.fail(f"{f}.id", op_id, "duplicate operator id")
+        seen.add(op_id)
+        op_skills_raw = r.get(op, f, "skills")
+        if isinstance(op_skills_raw, list):  # a plain list means level 1 in each
+            op_skills_raw = {s: 1 for s in op_skills_raw}
+        op_skills = r.mapping(op_skills_raw, f"{f}.skills")
+        if not op_skills:
+            r.fail(f"{f}.skills", op_skills_raw, "an operator needs at least one skill")
+        levels: dict[str, int] = {}
+        for skill_id, level in op_skills.items():
+            if skill_id not in skills:
+                r.fail(f"{f}.skills", skill_id, f"unknown skill (known: {', '.join(skills)})")
+            levels[skill_id] = r.integer(level, f"{f}.skills.{skill_id}", 1, 9)
+        op_langs = r.get(op, f, "languages", list(languages))
+        if not isinstance(op_langs, list) or not op_langs:
+            r.fail(f"{f}.languages", op_langs, "expected a non-empty list")
+        for j, lang in enumerate(op_langs):
+            if lang not in languages:
+                r.fail(f"{f}.languages[{j}]", lang, f"not one of the centre's languages {languages}")
+        endpoint = op.get("endpoint", "sim")
+        if endpoint not in ("sim", "pjsip"):
+            r.fail(f"{f}.endpoint", endpoint, "expected 'sim' or 'pjsip'")
+        op_secret = None
+        if endpoint == "pjsip":
+            op_secret = r.string(r.get(op, f, "secret"), f"{f}.secret")
+        operators.append(
+            OperatorConfig(
+                id=op_id,
+                name=r.string(op.get("name", op_id), f"{f}.name"),
+                skills=levels,
+                languages=tuple(op_langs),
+                endpoint=endpoint,
+                secret=op_secret,
+            )
+        )
+
+    so = r.mapping(top.get("simulated_operators", {}), "simulated_operators")
+    sim_ops = SimulatedOperators(
+        ring_delay=r.number(so.get("ring_delay", 2), "simulated_operators.ring_delay", 0, 120),
+        talk_seconds=r.number(so.get("talk_seconds", 60), "simulated_operators.talk_seconds", 0.1, 86_400),
+    )
+    if sim_ops.ring_delay >= routing.ring_timeout:
+        r.fail(
+            "simulated_operators.ring_delay",
+            sim_ops.ring_delay,
+            f"must be shorter than routing.ring_timeout ({routing.ring_timeout})",
+        )
+
+    return Config(
+        path=file,
+        name=name,
+        lines=lines,
+        ami=ami,
+        sip=sip,
+        http=http,
+        languages=languages,
+        skills=skills,
+        routing=routing,
+        ivr=ivr,
+        operators=tuple(operators),
+        simulated_operators=sim_ops,
+    )
+
+
+def _parse_menu(
+    r: _Reader, raw: Mapping[str, Any], field: str, allowed: Mapping[str, object], what: str
+) -> Menu:
+    opts = r.mapping(r.get(raw, field, "options"), f"{field}.options")
+    if not opts:
+        r.fail(f"{field}.options", opts, "a menu needs at least one option")
+    options: dict[str, str] = {}
+    for digit, target in opts.items():
+        digit = str(digit)
+        if len(digit) != 1 or digit not in _DIGITS:
+            r.fail(f"{field}.options", digit, "option keys are single DTMF digits 0-9 or *")
+        if target not in allowed:
+            r.fail(f"{field}.options.{digit}", target, f"unknown {what} (known: {', '.join(allowed)})")
+        options[digit] = target
+    default = raw.get("default", next(iter(options.values())))
+    if default not in allowed:
+        r.fail(f"{field}.default", default, f"unknown {what}")
+    return Menu(options=options, default=default)
+
+
+def _parse_ivr(
+    r: _Reader, iv: Mapping[str, Any], languages: tuple[str, ...], skills: Mapping[str, object]
+) -> IvrConfig:
+    default_language = iv.get("default_language", languages[0])
+    if default_language not in languages:
+        r.fail("ivr.default_language", default_language, f"not one of {languages}")
+    lang_menu_raw = r.mapping(r.get(iv, "ivr", "language_menu"), "ivr.language_menu")
+    lang_menu = _parse_menu(
+        r,
+        {"default": default_language, **lang_menu_raw},
+        "ivr.language_menu",
+        {lang: None for lang in languages},
+        "language",
+    )
+    service_menu = _parse_menu(
+        r,
+        r.mapping(r.get(iv, "ivr", "service_menu"), "ivr.service_menu"),
+        "ivr.service_menu",
+        skills,
+        "skill",
+    )
+    pr = r.mapping(r.get(iv, "ivr", "prompts"), "ivr.prompts")
+    prompts: dict[str, Mapping[str, str]] = {}
+    for name in REQUIRED_PROMPTS:
+        texts = r.mapping(r.get(pr, "ivr.prompts", name), f"ivr.prompts.{name}")
+        for lang in languages:
+            r.string(r.get(texts, f"ivr.prompts.{name}", lang), f"ivr.prompts.{name}.{lang}")
+        prompts[name] = dict(texts)
+    for name in pr:
+        if name not in REQUIRED_PROMPTS:
+            r.fail(f"ivr.prompts.{name}", name, f"unknown prompt (known: {', '.join(REQUIRED_PROMPTS)})")
+    return IvrConfig(
+        default_language=default_language,
+        menu_timeout=r.integer(iv.get("menu_timeout", 5), "ivr.menu_timeout", 1, 60),
+        menu_attempts=r.integer(iv.get("menu_attempts", 3), "ivr.menu_attempts", 1, 10),
+        hold_period=r.integer(iv.get("hold_period", 20), "ivr.hold_period", 1, 600),
+        language_menu=lang_menu,
+        service_menu=service_menu,
+        prompts=prompts,
+    )

@@ -1,0 +1,392 @@
+# The live controller: drives the core from Asterisk's AMI events and carries out the core's
+# commands as AMI actions. Rules:
+# - The core decides; this module only translates. Facts from Asterisk become core events
+#   (with `now` from the event loop's monotonic clock), commands become AMI actions.
+# - Commands are carried out after the core has changed its state; an action's outcome
+#   comes back as a new event (Originate answered -> OperatorAnswered, failed or timed out
+#   -> OperatorRingTimeout).
+# - Malformed or unexpected input from Asterisk is logged, counted and dropped: never a
+#   crash. Caller numbers appear in logs only masked.
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import re
+import secrets
+import signal
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from panoramisk.message import Message
+
+from contactcenter.adapters.ami import AmiError, AmiLink, headers
+from contactcenter.config import Config
+from contactcenter.core import events as ev
+from contactcenter.core.commands import CancelOffer, Command, ConnectCall, RejectBusy
+from contactcenter.core.engine import Engine
+from contactcenter.core.lifecycle import CallState
+from contactcenter.privacy import mask_number
+
+log = logging.getLogger("contactcenter.controller")
+
+# Channel names come from Asterisk, but they are echoed back into action headers: accept only
+# the shapes Asterisk produces (tech/resource-sequence, Local halves with ;1/;2).
+_CHANNEL = re.compile(r"^[A-Za-z0-9]+/[A-Za-z0-9@._+#*-]+(;[12])?$")
+# OriginateResponse Reason codes (Asterisk's AST_CONTROL_*): why an operator leg failed.
+_ORIGINATE_REASONS = {"0": "failed", "1": "hangup", "3": "no-answer", "5": "busy", "8": "congestion"}
+
+
+@dataclass(slots=True)
+class Offer:
+    """An operator leg being rung (then talking) for a call."""
+
+    call_id: str
+    operator_id: str
+    leg_id: str  # the Uniqueid we gave the operator's channel (ChannelId)
+    answered: bool = False
+
+
+class Controller:
+    """One contact centre, live: an Engine, an AMI link, and the glue between them."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.engine = Engine(lines=cfg.lines, wrap_up=cfg.routing.wrap_up)
+        self.ami = AmiLink(
+            host=cfg.ami.host,
+            port=cfg.ami.port,
+            username=cfg.ami.username,
+            secret=cfg.ami.secret,
+            action_timeout=cfg.ami.action_timeout,
+            ping_interval=cfg.ami.ping_interval,
+            on_event=self._on_ami_event,
+            on_ready=self._resync,
+        )
+        self.callers: dict[str, str] = {}  # call id (caller Uniqueid) -> caller channel name
+        self.offers: dict[str, Offer] = {}  # call id -> current offer
+        self.legs: dict[str, Offer] = {}  # operator leg Uniqueid (both Local halves) -> offer
+        self.counters: Counter[str] = Counter()  # events handled, dropped by reason, ...
+        self.routed: list[tuple[str, str, float]] = []  # (call, operator, wait) for the demo
+        self._timer_changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timer_task: asyncio.Task[None] | None = None
+        self._leg_seq = itertools.count(1)
+        self._leg_prefix = secrets.token_hex(4)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def start(self) -> None:
+        """Connect to Asterisk and log the configured operators in."""
+        await self.ami.connect()
+        for op in self.cfg.operators:
+            self.feed(
+                ev.OperatorLoggedIn(
+                    now=self.now(),
+                    operator_id=op.id,
+                    skills=tuple(op.skills.items()),
+                    languages=op.languages,
+                )
+            )
+        self._timer_task = asyncio.get_running_loop().create_task(self._timers(), name="timers")
+        log.info(
+            "controller ready: %d operators, %d lines, AMI %s:%s",
+            len(self.cfg.operators),
+            self.cfg.lines,
+            self.cfg.ami.host,
+            self.cfg.ami.port,
+        )
+
+    async def stop(self) -> None:
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.ami.close()
+
+    # --- core driving -------------------------------------------------------------------
+
+    def feed(self, event: ev.Event) -> None:
+        """Hand one event to the core and start carrying out what it decided."""
+        commands = self.engine.handle(event)
+        self.counters["core_events"] += 1
+        for cmd in commands:
+            self._spawn(self._execute(cmd))
+        self._timer_changed.set()
+        for call in self.engine.drain_completed():
+            log.info(
+                "call %s ended: %s (skill %s, wait %s)",
+                call.call_id,
+                call.outcome.value if call.outcome else "?",
+                call.skill,
+                f"{call.wait:.1f}s" if call.wait is not None else "-",
+            )
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _timers(self) -> None:
+        while True:
+            self._timer_changed.clear()
+            deadline = self.engine.next_deadline()
+            if deadline is not None and deadline <= self.now():
+                self.feed(ev.Tick(now=self.now()))
+                continue
+            timeout = None if deadline is None else deadline - self.now()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._timer_changed.wait(), timeout)
+
+    async def _execute(self, cmd: Command) -> None:
+        try:
+            if isinstance(cmd, ConnectCall):
+                await self._connect(cmd)
+            elif isinstance(cmd, CancelOffer):
+                await self._cancel_offer(cmd)
+            elif isinstance(cmd, RejectBusy):
+                await self._reject_busy(cmd)
+            else:
+                log.error("no handler for command %r", cmd)
+        except AmiError as exc:
+            self.counters["ami_action_errors"] += 1
+            log.warning("%s for call %s failed: %s", type(cmd).__name__, cmd.call_id, exc)
+
+    async def _connect(self, cmd: ConnectCall) -> None:
+        caller = self.callers.get(cmd.call_id)
+        call = self.engine.calls.get(cmd.call_id)
+        if caller is None or call is None:
+            log.error("ConnectCall for call %s with no known channel: dropped", cmd.call_id)
+            return
+        op = self.cfg.operator(cmd.operator_id)
+        leg = f"cc-{self._leg_prefix}-{next(self._leg_seq)}"
+        offer = Offer(cmd.call_id, op.id, leg)
+        self.offers[cmd.call_id] = offer
+        self.legs[leg] = offer
+        action: dict[str, object] = {
+            "Action": "Originate",
+            "Application": "Bridge",
+            # x: hang the citizen up when the operator's leg ends (no dead air).
+            "Data": f"{caller},x",
+            "Async": "true",
+            "Timeout": str(int(self.cfg.routing.ring_timeout * 1000)),
+            "ChannelId": leg,
+            "CallerID": f'"010 {call.skill}" <010>',
+            "Variable": [f"CC_CALL_ID={cmd.call_id}"],
+        }
+        if op.endpoint == "sim":
+            action["Channel"] = f"Local/{op.id}@cc-sim-operator/n"
+            action["OtherChannelId"] = f"{leg}-2"
+            self.legs[f"{leg}-2"] = offer
+            action["Variable"] = [
+                f"CC_CALL_ID={cmd.call_id}",
+                f"CC_RING_DELAY={self.cfg.simulated_operators.ring_delay:g}",
+                f"CC_TALK_SECONDS={self.cfg.simulated_operators.talk_seconds:g}",
+            ]
+        else:
+            action["Channel"] = f"PJSIP/{op.id}"
+        reason = "failed"
+        answered = False
+        try:
+            resp = await self.ami.send(
+                action, timeout=self.cfg.routing.ring_timeout + self.cfg.ami.action_timeout + 5
+            )
+            answered, reason = _originate_outcome(resp)
+        except AmiError as exc:
+            reason = "ami-error"
+            log.warning("originate to operator %s failed: %s", op.id, exc)
+            with contextlib.suppress(AmiError):
+                await self.ami.send({"Action": "Hangup", "Channel": leg})
+        if self.offers.get(cmd.call_id) is not offer:
+            # The caller left while the phone rang (CancelOffer already ran).
+            if answered:
+                with contextlib.suppress(AmiError):
+                    await self.ami.send({"Action": "Hangup", "Channel": leg})
+            return
+        if answered:
+            offer.answered = True
+            call = self.engine.calls[cmd.call_id]
+            wait = self.now() - (call.queued_at or self.now())
+            self.routed.append((cmd.call_id, op.id, wait))
+            log.info(
+                "call %s (skill %s, %s) answered by operator %s after %.1f s in queue",
+                cmd.call_id,
+                call.skill,
+                call.language,
+                op.id,
+                wait,
+            )
+            self.feed(ev.OperatorAnswered(now=self.now(), call_id=cmd.call_id, operator_id=op.id))
+        else:
+            self._forget_offer(offer)
+            log.warning("operator %s did not answer call %s (%s): paused", op.id, cmd.call_id, reason)
+            self.feed(
+                ev.OperatorRingTimeout(now=self.now(), call_id=cmd.call_id, operator_id=op.id, reason=reason)
+            )
+
+    async def _cancel_offer(self, cmd: CancelOffer) -> None:
+        offer = self.offers.get(cmd.call_id)
+        if offer is None:
+            return
+        self._forget_offer(offer)
+        await self.ami.send({"Action": "Hangup", "Channel": offer.leg_id})
+
+    async def _reject_busy(self, cmd: RejectBusy) -> None:
+        channel = self.callers.pop(cmd.call_id, None)
+        self.counters["blocked"] += 1
+        if channel is not None:
+            await self.ami.send(
+                {
+                    "Action": "Redirect",
+                    "Channel": channel,
+                    "Context": "cc-busy",
+                    "Exten": "s",
+                    "Priority": "1",
+                }
+            )
+
+    def _forget_offer(self, offer: Offer) -> None:
+        if self.offers.get(offer.call_id) is offer:
+            del self.offers[offer.call_id]
+        for leg in (offer.leg_id, f"{offer.leg_id}-2"):
+            if self.legs.get(leg) is offer:
+                del self.legs[leg]
+
+    # --- AMI events ---------------------------------------------------------------------
+
+    def _drop(self, reason: str, message: Message) -> None:
+        self.counters[f"dropped_{reason}"] += 1
+        log.warning("dropped AMI %s event (%s)", message.get("Event"), reason)
+
+    def _on_ami_event(self, message: Message) -> None:
+        self.counters["ami_events"] += 1
+        name = message.get("Event")
+        if name == "UserEvent":
+            kind = message.get("UserEvent")
+            if kind == "CcArrived":
+                self._call_arrived(message)
+            elif kind == "CcQueued":
+                self._call_queued(message)
+        elif name == "Hangup":
+            self._hangup(message)
+
+    def _call_arrived(self, message: Message) -> None:
+        h = headers(message, ("Uniqueid", "Channel"))
+        if h is None:
+            return self._drop("missing_header", message)
+        if not _CHANNEL.match(h["Channel"]):
+            return self._drop("bad_channel", message)
+        call_id = h["Uniqueid"]
+        if call_id in self.callers or call_id in self.engine.calls:
+            return self._drop("duplicate_call", message)
+        self.callers[call_id] = h["Channel"]
+        log.info(
+            "call %s arrived from %s on %s",
+            call_id,
+            mask_number(message.get("CallerIDNum")),
+            h["Channel"].split("-")[0],
+        )
+        self.feed(ev.CallArrived(now=self.now(), call_id=call_id))
+
+    def _call_queued(self, message: Message) -> None:
+        # Cc-prefixed: the channel snapshot in every UserEvent already has a Language header.
+        h = headers(message, ("Uniqueid", "CcSkill", "CcLanguage"))
+        if h is None:
+            return self._drop("missing_header", message)
+        call = self.engine.calls.get(h["Uniqueid"])
+        if call is None or call.state is not CallState.IN_IVR:
+            return self._drop("unknown_call", message)
+        skill, language = h["CcSkill"], h["CcLanguage"]
+        if skill not in self.cfg.skills:
+            self._drop("unknown_skill", message)
+            skill = self.cfg.ivr.service_menu.default  # never strand a citizen
+        if language not in self.cfg.languages:
+            self._drop("unknown_language", message)
+            language = self.cfg.ivr.default_language
+        log.info("call %s queued for %s (%s)", call.call_id, skill, language)
+        self.feed(ev.IvrCompleted(now=self.now(), call_id=call.call_id, skill=skill, language=language))
+
+    def _hangup(self, message: Message) -> None:
+        uid = message.get("Uniqueid")
+        if not isinstance(uid, str):
+            return self._drop("missing_header", message)
+        if uid in self.callers:
+            del self.callers[uid]
+            if uid in self.engine.calls:
+                self.feed(ev.CallerHungUp(now=self.now(), call_id=uid))
+            return
+        offer = self.legs.get(uid)
+        if offer is not None and offer.answered:
+            self._forget_offer(offer)
+            self.feed(ev.CallEnded(now=self.now(), call_id=offer.call_id))
+
+    async def _resync(self) -> None:
+        """After a (re)connection: whatever ended while we were away ends in the core too."""
+        if not self.callers and not self.legs:
+            return
+        try:
+            items = await self.ami.list_items({"Action": "CoreShowChannels"}, "CoreShowChannel")
+        except AmiError as exc:
+            log.error("resync after reconnect failed: %s", exc)
+            return
+        alive = {m.get("Uniqueid") for m in items}
+        for uid in [u for u in self.callers if u not in alive]:
+            del self.callers[uid]
+            if uid in self.engine.calls:
+                self.feed(ev.CallerHungUp(now=self.now(), call_id=uid))
+        for uid, offer in list(self.legs.items()):
+            if uid not in alive and offer.answered and offer.call_id in self.engine.calls:
+                self._forget_offer(offer)
+                self.feed(ev.CallEnded(now=self.now(), call_id=offer.call_id))
+        self.counters["resyncs"] += 1
+        log.info("resynced with Asterisk: %d channels alive", len(alive))
+
+    # --- state for people and tests -----------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        e = self.engine
+        return {
+            "operators": {
+                op_id: {"state": op.state.value, "call": op.call_id} for op_id, op in e.operators.items()
+            },
+            "calls": {
+                c.call_id: {
+                    "state": c.state.value,
+                    "skill": c.skill,
+                    "language": c.language,
+                    "operator": c.operator_id,
+                }
+                for c in e.calls.values()
+            },
+            "waiting": {f"{s}/{lang}": len(q) for (s, lang), q in e.queues.items()},
+        }
+
+
+def _originate_outcome(resp: Message | list[Message]) -> tuple[bool, str]:
+    """(answered, reason) from an async Originate's responses."""
+    messages = resp if isinstance(resp, list) else [resp]
+    for m in messages:
+        if m.get("Event") == "OriginateResponse":
+            if m.get("Response") == "Success":
+                return True, "answered"
+            return False, _ORIGINATE_REASONS.get(str(m.get("Reason")), "failed")
+    return False, "rejected"
+
+
+async def run_forever(cfg: Config) -> None:
+    """`contactcenter run`: the controller until SIGINT/SIGTERM."""
+    controller = Controller(cfg)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await controller.start()
+    await stop.wait()
+    log.info("stopping")
+    await controller.stop()

@@ -1,0 +1,54 @@
+# Waiting calls, one queue per (skill, language). Order is (-priority, enqueued_at, seq):
+# higher priority first, then first come first served; `seq` is a global arrival counter so
+# ties never depend on set or dict order. A call that goes back (ring timeout) keeps its
+# original key and so returns to the head of its queue, ahead of later arrivals.
+# Removal is lazy (a heap entry is skipped if its call is no longer waiting under that
+# key), so enqueue, removal and peeking at the head cost O(log n), never a scan.
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+QueueKey = tuple[int, float, int]  # (-priority, enqueued_at, seq)
+
+
+@dataclass(slots=True)
+class SkillQueue:
+    skill: str
+    language: str
+    _heap: list[tuple[QueueKey, str]] = field(default_factory=list)
+    _live: dict[str, QueueKey] = field(default_factory=dict)
+
+    def push(self, call_id: str, key: QueueKey) -> None:
+        if call_id in self._live:
+            raise ValueError(f"call {call_id} is already waiting in {self.skill}/{self.language}")
+        self._live[call_id] = key
+        heapq.heappush(self._heap, (key, call_id))
+
+    def remove(self, call_id: str) -> None:
+        del self._live[call_id]
+        # Garbage is collected when it surfaces at the head; keep the heap from growing
+        # without bound when removals happen deep inside it.
+        if len(self._heap) > 64 and len(self._heap) > 4 * len(self._live):
+            self._heap = [(k, c) for k, c in self._heap if self._live.get(c) == k]
+            heapq.heapify(self._heap)
+
+    def head(self) -> tuple[QueueKey, str] | None:
+        heap, live = self._heap, self._live
+        while heap:
+            key, call_id = heap[0]
+            if live.get(call_id) == key:
+                return key, call_id
+            heapq.heappop(heap)
+        return None
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def __contains__(self, call_id: object) -> bool:
+        return call_id in self._live
+
+    def position(self, call_id: str) -> int:
+        """1-based position of a waiting call (O(n): for announcements, not routing)."""
+        key = self._live[call_id]
+        return 1 + sum(1 for k in self._live.values() if k < key)
