@@ -187,6 +187,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         r.fail("(file)", file, f"cannot read: {exc.strerror}")
+    except UnicodeDecodeError as exc:
+        r.fail("(file)", file, f"not UTF-8 text (byte {exc.start}: {exc.reason})")
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -244,7 +246,7 @@ def parse_config(raw: object, file: str = "<config>") -> Config:
     if not isinstance(langs_raw, list) or not langs_raw:
         r.fail("languages", langs_raw, "expected a non-empty list")
     for i, lang in enumerate(langs_raw):
-        if lang not in _LANGUAGES:
+        if not isinstance(lang, str) or lang not in _LANGUAGES:  # a list/dict is unhashable
             r.fail(f"languages[{i}]", lang, f"unsupported language (supported: {sorted(_LANGUAGES)})")
     languages = tuple(langs_raw)
 
@@ -281,6 +283,8 @@ def parse_config(raw: object, file: str = "<config>") -> Config:
         seen.add(op_id)
         op_skills_raw = r.get(op, f, "skills")
         if isinstance(op_skills_raw, list):  # a plain list means level 1 in each
+            for j, s in enumerate(op_skills_raw):
+                r.string(s, f"{f}.skills[{j}]")
             op_skills_raw = {s: 1 for s in op_skills_raw}
         op_skills = r.mapping(op_skills_raw, f"{f}.skills")
         if not op_skills:
@@ -352,11 +356,11 @@ def _parse_menu(
         digit = str(digit)
         if len(digit) != 1 or digit not in _DIGITS:
             r.fail(f"{field}.options", digit, "option keys are single DTMF digits 0-9 or *")
-        if target not in allowed:
+        if not isinstance(target, str) or target not in allowed:  # a list/dict is unhashable
             r.fail(f"{field}.options.{digit}", target, f"unknown {what} (known: {', '.join(allowed)})")
         options[digit] = target
     default = raw.get("default", next(iter(options.values())))
-    if default not in allowed:
+    if not isinstance(default, str) or default not in allowed:
         r.fail(f"{field}.default", default, f"unknown {what}")
     return Menu(options=options, default=default)
 

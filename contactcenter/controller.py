@@ -16,7 +16,7 @@ import logging
 import re
 import secrets
 import signal
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ from contactcenter.adapters.ami import AmiError, AmiLink, headers
 from contactcenter.config import Config
 from contactcenter.core import events as ev
 from contactcenter.core.commands import CancelOffer, Command, ConnectCall, RejectBusy
-from contactcenter.core.engine import Engine
+from contactcenter.core.engine import Call, Engine
 from contactcenter.core.lifecycle import CallState
 from contactcenter.privacy import mask_number
 
@@ -70,6 +70,7 @@ class Controller:
         self.legs: dict[str, Offer] = {}  # operator leg Uniqueid (both Local halves) -> offer
         self.counters: Counter[str] = Counter()  # events handled, dropped by reason, ...
         self.routed: list[tuple[str, str, float]] = []  # (call, operator, wait) for the demo
+        self.finished: deque[Call] = deque(maxlen=10_000)  # recent ended calls, newest last
         self._timer_changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer_task: asyncio.Task[None] | None = None
@@ -120,6 +121,7 @@ class Controller:
             self._spawn(self._execute(cmd))
         self._timer_changed.set()
         for call in self.engine.drain_completed():
+            self.finished.append(call)
             log.info(
                 "call %s ended: %s (skill %s, wait %s)",
                 call.call_id,

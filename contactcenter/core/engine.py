@@ -275,6 +275,11 @@ class Engine:
 
     def _paused(self, e: ev.OperatorPaused) -> list[Command]:
         op = self._operator(e.operator_id)
+        if op.state is OperatorState.RESERVED:
+            # The table's reserved -> paused is the ring timeout's auto-pause only: a pause
+            # while the phone rings would strand the offered call (its answer or ring
+            # timeout would then be refused). The driver reports the ring timeout instead.
+            raise InvalidTransition("operator", op.operator_id, op.state, OperatorState.PAUSED)
         op.advance(OperatorState.PAUSED)
         self._pool.discard(op.operator_id)
         op.pause_reason, op.wrap_up_until = e.reason, None
@@ -304,7 +309,7 @@ class Engine:
     def _make_available(self, op: Operator, now: float) -> list[Command]:
         """Free an operator: give them the best waiting call they can take, else pool them."""
         op.advance(OperatorState.AVAILABLE)
-        op.idle_since = now
+        op.idle_since, op.pause_reason = now, None  # a reason from before a logout is stale
         best: tuple[tuple[int, QueueKey], SkillQueue] | None = None
         for skill, level in op.skills.items():
             for lang in op.languages:

@@ -1,0 +1,96 @@
+# An observer AMI session for tests: records every event Asterisk sends (the sandbox's
+# observer user sees all call events) and lets a test wait for one that matches.
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from panoramisk.message import Message
+
+from contactcenter.adapters.ami import AmiError, AmiLink
+from contactcenter.sandbox import SandboxState
+
+Event = dict[str, Any]
+
+
+class AmiRecorder:
+    def __init__(self, state: SandboxState) -> None:
+        self.events: list[Event] = []
+        self._changed = asyncio.Condition()
+        self.link = AmiLink(
+            host=state.ami_host,
+            port=state.ami_port,
+            username=state.observer_username,
+            secret=state.observer_secret,
+            on_event=self._record,
+        )
+
+    async def connect(self) -> None:
+        await self.link.connect()
+
+    def close(self) -> None:
+        self.link.close()
+
+    def _record(self, message: Message) -> None:
+        self.events.append({k: v for k, v in message.items() if k != "content"})
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def find(self, predicate: Callable[[Event], bool]) -> list[Event]:
+        return [e for e in self.events if predicate(e)]
+
+    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float, what: str) -> Event:
+        """The first recorded event matching `predicate`, waiting up to `timeout` s for it."""
+
+        def first() -> Event | None:
+            return next((e for e in self.events if predicate(e)), None)
+
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._changed:
+                    await self._changed.wait_for(lambda: first() is not None)
+        except TimeoutError:
+            raise AssertionError(f"no AMI event within {timeout} s: {what}") from None
+        found = first()
+        assert found is not None
+        return found
+
+    async def channel_of(self, caller: str, timeout: float = 15) -> str:
+        """The Asterisk channel of the citizen calling from `caller` (from CcArrived)."""
+        e = await self.wait_for(
+            lambda e: e.get("UserEvent") == "CcArrived" and e.get("CallerIDNum") == caller,
+            timeout,
+            f"CcArrived from {caller}",
+        )
+        return str(e["Channel"])
+
+    async def bridged_with(self, channel: str, timeout: float) -> tuple[Event, Event]:
+        """(caller's BridgeEnter, the other leg's BridgeEnter) for `channel`."""
+        mine = await self.wait_for(
+            lambda e: e.get("Event") == "BridgeEnter" and e.get("Channel") == channel,
+            timeout,
+            f"BridgeEnter of {channel}",
+        )
+        bridge = mine["BridgeUniqueid"]
+        other = await self.wait_for(
+            lambda e: (
+                e.get("Event") == "BridgeEnter"
+                and e.get("BridgeUniqueid") == bridge
+                and e.get("Channel") != channel
+            ),
+            5,
+            f"the other leg entering bridge {bridge}",
+        )
+        return mine, other
+
+    async def hangup_everything(self) -> None:
+        """Leave the sandbox with no channels for the next test."""
+        items = await self.link.list_items({"Action": "CoreShowChannels"}, "CoreShowChannel")
+        for item in items:
+            with contextlib.suppress(AmiError):  # the channel may have gone already
+                await self.link.send({"Action": "Hangup", "Channel": item["Channel"]})

@@ -1,0 +1,361 @@
+# Configuration loading. Rules: every bad-file case starts from the shipped config/010.yaml,
+# changes one thing in a deep copy, and checks that the ConfigError names the field (as a
+# path) and the bad value, so a message always points a person at the line to fix.
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from contactcenter import cli
+from contactcenter.config import ConfigError, load_config, parse_config
+
+SHIPPED = Path(__file__).resolve().parents[2] / "config" / "010.yaml"
+
+Raw = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def shipped_raw() -> Raw:
+    data = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def write(tmp_path: Path, raw: object, name: str = "centre.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def load_mutated(tmp_path: Path, shipped_raw: Raw, mutate: Callable[[Raw], None]) -> ConfigError:
+    raw = copy.deepcopy(shipped_raw)
+    mutate(raw)
+    path = write(tmp_path, raw)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    err = info.value
+    assert err.file == str(path)
+    return err
+
+
+# --- the shipped file ---------------------------------------------------------------------
+
+
+def test_shipped_config_loads() -> None:
+    cfg = load_config(SHIPPED)
+    assert cfg.path == str(SHIPPED)
+    assert cfg.name == "010 Barcelona"
+    assert cfg.lines == 220
+    assert cfg.languages == ("ca", "es", "en")
+    assert set(cfg.skills) == {"info", "tramits", "tributs"}
+    assert cfg.ami.host == "127.0.0.1" and cfg.ami.port == 5038
+    assert cfg.sip.rtp_ports == (20000, 20999)
+    assert cfg.routing.ring_timeout == 15.0 and cfg.routing.wrap_up == 10.0
+    assert [op.id for op in cfg.operators] == ["ana", "jordi", "marta", "pau", "laia", "oriol"]
+    ana = cfg.operator("ana")
+    assert dict(ana.skills) == {"info": 1, "tramits": 2}
+    assert ana.languages == ("ca", "es", "en")
+    assert ana.endpoint == "sim" and ana.secret is None
+    assert dict(cfg.ivr.language_menu.options) == {"1": "ca", "2": "es", "3": "en"}
+    # The language menu has no explicit default: it falls back to ivr.default_language.
+    assert cfg.ivr.language_menu.default == "ca"
+    assert cfg.ivr.service_menu.default == "info"
+    assert set(cfg.ivr.prompts) == {"language-menu", "service-menu", "invalid", "hold", "busy"}
+    with pytest.raises(KeyError):
+        cfg.operator("nobody")
+
+
+def test_round_trip_through_yaml_is_unchanged(tmp_path: Path, shipped_raw: Raw) -> None:
+    # The helper that writes mutated files must not itself change the meaning of the file,
+    # or every error test below would be testing the helper.
+    assert load_config(write(tmp_path, shipped_raw)).operators == load_config(SHIPPED).operators
+
+
+def test_operator_skills_as_a_list_mean_level_one(tmp_path: Path, shipped_raw: Raw) -> None:
+    raw = copy.deepcopy(shipped_raw)
+    raw["operators"][1]["skills"] = ["info", "tributs"]
+    cfg = load_config(write(tmp_path, raw))
+    assert dict(cfg.operators[1].skills) == {"info": 1, "tributs": 1}
+
+
+def test_secret_from_environment(tmp_path: Path, shipped_raw: Raw, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = copy.deepcopy(shipped_raw)
+    del raw["ami"]["secret"]
+    raw["ami"]["secret_env"] = "CC_TEST_AMI_SECRET"
+    path = write(tmp_path, raw)
+    monkeypatch.setenv("CC_TEST_AMI_SECRET", "from-env")
+    assert load_config(path).ami.secret == "from-env"
+    monkeypatch.delenv("CC_TEST_AMI_SECRET")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert (info.value.field, info.value.value) == ("ami.secret_env", "CC_TEST_AMI_SECRET")
+
+
+def test_parse_config_without_a_file_names_a_placeholder(shipped_raw: Raw) -> None:
+    raw = copy.deepcopy(shipped_raw)
+    raw["centre"]["lines"] = 0
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert (info.value.file, info.value.field, info.value.value) == ("<config>", "centre.lines", 0)
+
+
+# --- one thing wrong at a time ------------------------------------------------------------
+
+
+def _del(*path: str | int) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        node: Any = raw
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+
+    return mutate
+
+
+def _set(value: object, *path: str | int) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        node: Any = raw
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return mutate
+
+
+def _duplicate_operator(raw: Raw) -> None:
+    raw["operators"].append({**raw["operators"][0], "name": "Ana bis"})
+
+
+BAD_FIELDS = [
+    # missing required fields: the value reported is None
+    pytest.param(_del("centre", "lines"), "centre.lines", None, "missing", id="missing-lines"),
+    pytest.param(_del("ami"), "ami", None, "missing", id="missing-ami"),
+    pytest.param(_del("ami", "username"), "ami.username", None, "missing", id="missing-ami-username"),
+    pytest.param(_del("operators", 2, "id"), "operators[2].id", None, "missing", id="missing-op-id"),
+    # wrong types
+    pytest.param(_set("many", "centre", "lines"), "centre.lines", "many", "integer", id="lines-str"),
+    pytest.param(_set(True, "ami", "port"), "ami.port", True, "integer", id="port-bool"),
+    pytest.param(_set(5.5, "centre", "lines"), "centre.lines", 5.5, "integer", id="lines-float"),
+    pytest.param(_set("soon", "routing", "wrap_up"), "routing.wrap_up", "soon", "number", id="wrap-up-str"),
+    pytest.param(_set([1, 2], "ami"), "ami", [1, 2], "mapping", id="ami-list"),
+    pytest.param(_set("ca", "languages"), "languages", "ca", "list", id="languages-str"),
+    # out of range
+    pytest.param(_set(70000, "ami", "port"), "ami.port", 70000, "between", id="port-70000"),
+    pytest.param(_set(0, "http", "port"), "http.port", 0, "between", id="port-0"),
+    pytest.param(_set(0, "centre", "lines"), "centre.lines", 0, "between", id="lines-0"),
+    pytest.param(_set(0.5, "routing", "ring_timeout"), "routing.ring_timeout", 0.5, "between", id="ring-0.5"),
+    pytest.param(
+        _set({"info": 10}, "operators", 0, "skills"), "operators[0].skills.info", 10, "between", id="level-10"
+    ),
+    # references to things that do not exist
+    pytest.param(
+        _set({"info": 1, "parking": 2}, "operators", 3, "skills"),
+        "operators[3].skills",
+        "parking",
+        "unknown skill",
+        id="unknown-op-skill",
+    ),
+    pytest.param(
+        _set(["parking"], "operators", 1, "skills"),
+        "operators[1].skills",
+        "parking",
+        "unknown skill",
+        id="unknown-op-skill-list",
+    ),
+    pytest.param(_set(["ca", "fr"], "languages"), "languages[1]", "fr", "unsupported", id="unknown-language"),
+    pytest.param(
+        _set(["ca", "fr"], "operators", 1, "languages"),
+        "operators[1].languages[1]",
+        "fr",
+        "not one of",
+        id="op-language-not-in-centre",
+    ),
+    pytest.param(_duplicate_operator, "operators[6].id", "ana", "duplicate", id="duplicate-operator"),
+    pytest.param(
+        _set("parking", "ivr", "service_menu", "options", "2"),
+        "ivr.service_menu.options.2",
+        "parking",
+        "unknown skill",
+        id="menu-unknown-skill",
+    ),
+    pytest.param(
+        _set("fr", "ivr", "language_menu", "options", "3"),
+        "ivr.language_menu.options.3",
+        "fr",
+        "unknown language",
+        id="menu-unknown-language",
+    ),
+    pytest.param(
+        _set("info", "ivr", "service_menu", "options", "12"),
+        "ivr.service_menu.options",
+        "12",
+        "single DTMF digit",
+        id="menu-two-digit-key",
+    ),
+    pytest.param(
+        _del("ivr", "prompts", "hold", "en"), "ivr.prompts.hold.en", None, "missing", id="prompt-missing-language"
+    ),
+    pytest.param(_del("ivr", "prompts", "busy"), "ivr.prompts.busy", None, "missing", id="prompt-missing"),
+    pytest.param(
+        _set({"ca": "x", "es": "y", "en": "z"}, "ivr", "prompts", "goodbye"),
+        "ivr.prompts.goodbye",
+        "goodbye",
+        "unknown prompt",
+        id="prompt-unknown",
+    ),
+    # security-relevant values
+    pytest.param(_set("10.0.0.5", "ami", "host"), "ami.host", "10.0.0.5", "loopback", id="ami-host-lan"),
+    pytest.param(_set("0.0.0.0", "ami", "host"), "ami.host", "0.0.0.0", "loopback", id="ami-host-any"),
+    pytest.param(_set("pbx.example.org", "ami", "host"), "ami.host", "pbx.example.org", "loopback", id="ami-host-name"),
+    pytest.param(
+        _set("a\r\nAction: Originate", "ami", "secret"),
+        "ami.secret",
+        "a\r\nAction: Originate",
+        "line breaks",
+        id="secret-crlf",
+    ),
+    pytest.param(_set("Ana", "operators", 0, "id"), "operators[0].id", "Ana", "must match", id="op-id-charset"),
+    pytest.param(
+        _set("iax2", "operators", 0, "endpoint"), "operators[0].endpoint", "iax2", "expected", id="op-endpoint"
+    ),
+    pytest.param(
+        _set("pjsip", "operators", 0, "endpoint"), "operators[0].secret", None, "missing", id="pjsip-without-secret"
+    ),
+    pytest.param(
+        _set([20000, 20005], "sip", "rtp_ports"), "sip.rtp_ports", [20000, 20005], "at least 10", id="rtp-narrow"
+    ),
+    pytest.param(
+        _set(20, "simulated_operators", "ring_delay"),
+        "simulated_operators.ring_delay",
+        20.0,
+        "shorter than routing.ring_timeout",
+        id="ring-delay-longer-than-timeout",
+    ),
+    # values of a type that cannot even be looked up (unhashable): still a ConfigError
+    pytest.param(
+        _set(["info"], "ivr", "service_menu", "options", "1"),
+        "ivr.service_menu.options.1",
+        ["info"],
+        "unknown skill",
+        id="menu-target-list",
+    ),
+    pytest.param(_set([["ca"]], "languages"), "languages[0]", ["ca"], "unsupported", id="language-list"),
+    pytest.param(
+        _set([["info"]], "operators", 0, "skills"), "operators[0].skills[0]", ["info"], "string", id="skill-list"
+    ),
+]
+
+
+@pytest.mark.parametrize(("mutate", "field", "value", "problem"), BAD_FIELDS)
+def test_bad_field_is_named_with_its_value(
+    tmp_path: Path,
+    shipped_raw: Raw,
+    mutate: Callable[[Raw], None],
+    field: str,
+    value: object,
+    problem: str,
+) -> None:
+    err = load_mutated(tmp_path, shipped_raw, mutate)
+    assert err.field == field
+    assert err.value == value and type(err.value) is type(value)
+    assert problem in err.problem
+    # The one-line message a person reads carries all three.
+    message = str(err)
+    assert str(err.file) in message and field in message and repr(value) in message
+    assert "\n" not in message
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    text = SHIPPED.read_text(encoding="utf-8").splitlines()
+    lineno = next(i for i, line in enumerate(text, 1) if line.startswith("  lines:"))
+    text[lineno - 1] = "  lines: 220: 221"  # a second ':' on one line: not a mapping
+    path = tmp_path / "broken.yaml"
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.file == str(path)
+    assert info.value.field == f"line {lineno}"
+    assert "not valid YAML" in info.value.problem
+
+
+def test_tab_indentation_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "tabs.yaml"
+    path.write_text("centre:\n  name: x\n\tlines: 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.field == "line 3"
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert (info.value.file, info.value.field, info.value.value) == (str(path), "(file)", str(path))
+    assert "cannot read" in info.value.problem
+
+
+def test_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("centre:\n  name: Informació\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert (info.value.field, info.value.value) == ("(file)", str(path))
+    assert "UTF-8" in info.value.problem
+
+
+@pytest.mark.parametrize("text", ["", "- just\n- a list\n", "42\n"], ids=["empty", "list", "scalar"])
+def test_top_level_must_be_a_mapping(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "odd.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.field == "(top level)"
+    assert info.value.value == yaml.safe_load(text)
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def _run_cli(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, str, str]:
+    code = cli.main(["run", "--config", str(path)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_reports_a_bad_config_in_one_line(
+    tmp_path: Path, shipped_raw: Raw, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = copy.deepcopy(shipped_raw)
+    raw["ami"]["port"] = 70000
+    bad = write(tmp_path, raw, "bad.yaml")
+    code, out, err = _run_cli(capsys, bad)
+    assert code == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert str(bad) in lines[0] and "ami.port" in lines[0] and "70000" in lines[0]
+    assert "Traceback" not in err
+
+
+def test_cli_reports_a_missing_config_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.yaml"
+    code, out, err = _run_cli(capsys, missing)
+    assert code == 2
+    assert out == ""
+    assert len(err.splitlines()) == 1 and str(missing) in err and "(file)" in err
+    assert "Traceback" not in err
+
+
+def test_cli_one_line_even_when_the_bad_value_has_a_line_break(
+    tmp_path: Path, shipped_raw: Raw, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = copy.deepcopy(shipped_raw)
+    raw["centre"]["name"] = "010\nAction: Originate"
+    code, _, err = _run_cli(capsys, write(tmp_path, raw, "crlf.yaml"))
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "centre.name" in err

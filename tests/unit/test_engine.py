@@ -1,0 +1,671 @@
+# The core through its events, on a hand-advanced clock. Rules: every `now` is explicit;
+# each step asserts the exact list of commands returned and the states it leaves, so a
+# test reads as a (what, when) log of one scenario.
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+
+import pytest
+
+from contactcenter.core import Engine, InvalidTransition
+from contactcenter.core import events as ev
+from contactcenter.core.commands import CancelOffer, Command, ConnectCall, RejectBusy
+from contactcenter.core.lifecycle import (
+    CALL_TRANSITIONS,
+    OPERATOR_TRANSITIONS,
+    CallOutcome,
+    CallState,
+    OperatorState,
+    as_dot,
+)
+from contactcenter.core.pool import OperatorPool
+from contactcenter.core.queues import SkillQueue
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def login(
+    engine: Engine, operator_id: str, now: float, skills: dict[str, int], languages: Iterable[str] = ("ca",)
+) -> list[Command]:
+    return engine.handle(
+        ev.OperatorLoggedIn(
+            now=now, operator_id=operator_id, skills=tuple(skills.items()), languages=tuple(languages)
+        )
+    )
+
+
+def arrive(
+    engine: Engine, call_id: str, now: float, skill: str = "info", language: str = "ca", priority: int = 0
+) -> list[Command]:
+    """A call enters and finishes the IVR at the same instant; returns the IVR's commands."""
+    assert engine.handle(ev.CallArrived(now=now, call_id=call_id)) == []
+    return engine.handle(
+        ev.IvrCompleted(now=now, call_id=call_id, skill=skill, language=language, priority=priority)
+    )
+
+
+def answer(engine: Engine, call_id: str, operator_id: str, now: float) -> list[Command]:
+    return engine.handle(ev.OperatorAnswered(now=now, call_id=call_id, operator_id=operator_id))
+
+
+def end(engine: Engine, call_id: str, now: float) -> list[Command]:
+    return engine.handle(ev.CallEnded(now=now, call_id=call_id))
+
+
+def hang_up(engine: Engine, call_id: str, now: float) -> list[Command]:
+    return engine.handle(ev.CallerHungUp(now=now, call_id=call_id))
+
+
+def connect(call_id: str, operator_id: str) -> ConnectCall:
+    return ConnectCall(call_id=call_id, operator_id=operator_id)
+
+
+def op_state(engine: Engine, operator_id: str) -> OperatorState:
+    return engine.operators[operator_id].state
+
+
+# --- choosing the operator ----------------------------------------------------------------
+
+
+def test_best_level_beats_longer_idle() -> None:
+    engine = Engine(lines=10)
+    assert login(engine, "generalist", 0, {"info": 2}) == []
+    assert login(engine, "specialist", 50, {"info": 1}) == []
+    assert arrive(engine, "c1", 60) == [connect("c1", "specialist")]
+    assert engine.calls["c1"].state is CallState.OFFERED
+    assert engine.calls["c1"].operator_id == "specialist"
+    assert op_state(engine, "specialist") is OperatorState.RESERVED
+    assert op_state(engine, "generalist") is OperatorState.AVAILABLE
+    # The next call goes to the one left, even at a worse level: nobody better is free.
+    assert arrive(engine, "c2", 61) == [connect("c2", "generalist")]
+
+
+def test_same_level_longest_idle_first() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 5, {"info": 1})
+    login(engine, "b", 1, {"info": 1})  # logged in later, but idle since an earlier `now`
+    login(engine, "c", 3, {"info": 1})
+    assert arrive(engine, "c1", 10) == [connect("c1", "b")]
+    assert arrive(engine, "c2", 10) == [connect("c2", "c")]
+    assert arrive(engine, "c3", 10) == [connect("c3", "a")]
+
+
+@pytest.mark.parametrize("order", [("x", "y", "z"), ("z", "x", "y"), ("y", "z", "x")])
+def test_equal_level_and_idle_time_goes_by_login_order(order: tuple[str, ...]) -> None:
+    engine = Engine(lines=10)
+    for operator_id in order:
+        login(engine, operator_id, 0, {"info": 1})
+    got = [arrive(engine, f"c{i}", 1) for i in range(3)]
+    assert got == [[connect(f"c{i}", operator_id)] for i, operator_id in enumerate(order)]
+
+
+def test_operator_without_the_language_is_never_chosen() -> None:
+    engine = Engine(lines=10)
+    login(engine, "catalan", 0, {"info": 1}, languages=("ca", "es"))
+    login(engine, "english", 100, {"info": 3}, languages=("en",))
+    # The best and longest-idle operator cannot speak English.
+    assert arrive(engine, "c1", 200, language="en") == [connect("c1", "english")]
+    assert arrive(engine, "c2", 201, language="en") == []
+    assert engine.calls["c2"].state is CallState.QUEUED
+    assert engine.waiting("info", "en") == 1
+    assert op_state(engine, "catalan") is OperatorState.AVAILABLE
+    # A Spanish call still goes to the free Catalan/Spanish operator at once.
+    assert arrive(engine, "c3", 202, language="es") == [connect("c3", "catalan")]
+    # An English speaker logging in takes the English call that waited.
+    assert login(engine, "bilingual", 210, {"info": 1}, languages=("ca", "en")) == [connect("c2", "bilingual")]
+
+
+def test_operator_without_the_skill_is_never_chosen() -> None:
+    engine = Engine(lines=10)
+    login(engine, "taxes", 0, {"tributs": 1})
+    assert arrive(engine, "c1", 1, skill="info") == []
+    assert engine.waiting("info", "ca") == 1
+    assert arrive(engine, "c2", 2, skill="tributs") == [connect("c2", "taxes")]
+
+
+def test_idle_time_restarts_when_wrap_up_ends() -> None:
+    engine = Engine(lines=10, wrap_up=10)
+    login(engine, "a", 0, {"info": 1})
+    login(engine, "b", 5, {"info": 1})
+    assert arrive(engine, "c1", 10) == [connect("c1", "a")]
+    assert answer(engine, "c1", "a", 12) == []
+    assert end(engine, "c1", 20) == []
+    assert engine.next_deadline() == 30
+    assert engine.handle(ev.Tick(now=30)) == []
+    assert engine.operators["a"].idle_since == 30
+    # b has been idle since 5, a only since 30.
+    assert arrive(engine, "c2", 31) == [connect("c2", "b")]
+    assert arrive(engine, "c3", 32) == [connect("c3", "a")]
+
+
+def test_late_tick_dates_idle_time_from_the_deadline() -> None:
+    engine = Engine(lines=10, wrap_up=10)
+    login(engine, "a", 0, {"info": 1})
+    login(engine, "b", 0, {"info": 1})
+    arrive(engine, "c1", 1)  # -> a
+    arrive(engine, "c2", 2)  # -> b
+    answer(engine, "c1", "a", 3)
+    answer(engine, "c2", "b", 3)
+    end(engine, "c1", 20)  # a free at 30
+    end(engine, "c2", 15)  # b free at 25
+    assert engine.next_deadline() == 25
+    # One late Tick releases both; each is idle since its own deadline, not the Tick.
+    assert engine.handle(ev.Tick(now=40)) == []
+    assert engine.operators["a"].idle_since == 30
+    assert engine.operators["b"].idle_since == 25
+    assert engine.next_deadline() is None
+    assert arrive(engine, "c3", 41) == [connect("c3", "b")]
+
+
+# --- queueing -----------------------------------------------------------------------------
+
+
+def test_freed_operator_takes_highest_priority_then_oldest() -> None:
+    engine = Engine(lines=10, wrap_up=10)
+    login(engine, "a", 0, {"info": 1})
+    assert arrive(engine, "c0", 1) == [connect("c0", "a")]
+    assert answer(engine, "c0", "a", 2) == []
+    assert arrive(engine, "c1", 3) == []
+    assert arrive(engine, "c2", 4) == []
+    assert arrive(engine, "c3", 5, priority=1) == []
+    assert arrive(engine, "c4", 6) == []
+    assert arrive(engine, "c5", 7, priority=1) == []
+    assert engine.waiting("info", "ca") == 5
+    assert [engine.position(c) for c in ("c3", "c5", "c1", "c2", "c4")] == [1, 2, 3, 4, 5]
+
+    served = []
+    t = 20.0
+    # c0 is still talking: ending it starts a's wrap-up, not a new offer.
+    assert end(engine, "c0", t) == []
+    assert op_state(engine, "a") is OperatorState.WRAP_UP
+    for _ in range(5):
+        deadline = engine.next_deadline()
+        assert deadline == t + 10
+        # One instant before the deadline nothing happens...
+        assert engine.handle(ev.Tick(now=math.nextafter(deadline, 0))) == []
+        assert op_state(engine, "a") is OperatorState.WRAP_UP
+        # ...at the deadline exactly the operator is offered the head of the queue.
+        (cmd,) = engine.handle(ev.Tick(now=deadline))
+        assert isinstance(cmd, ConnectCall) and cmd.operator_id == "a"
+        served.append(cmd.call_id)
+        assert answer(engine, cmd.call_id, "a", deadline + 1) == []
+        t = deadline + 30
+        assert end(engine, cmd.call_id, t) == []
+    assert served == ["c3", "c5", "c1", "c2", "c4"]
+    assert engine.waiting("info", "ca") == 0
+    assert engine.handle(ev.Tick(now=t + 10)) == []
+    assert op_state(engine, "a") is OperatorState.AVAILABLE
+
+
+def test_fifo_within_priority_is_by_queue_time_not_arrival_time() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    arrive(engine, "busy", 0)
+    # c1 rang in first but spent longer in the IVR: it joins the queue after c2.
+    assert engine.handle(ev.CallArrived(now=1, call_id="c1")) == []
+    assert arrive(engine, "c2", 2) == []
+    assert engine.handle(ev.IvrCompleted(now=3, call_id="c1", skill="info", language="ca")) == []
+    assert engine.position("c2") == 1 and engine.position("c1") == 2
+    answer(engine, "busy", "a", 4)
+    assert end(engine, "busy", 5) == [connect("c2", "a")]
+
+
+def test_freed_operator_prefers_their_best_skill_then_the_oldest_call() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 2, "tramits": 1, "tributs": 1})
+    arrive(engine, "first", 0, skill="info")  # -> a
+    answer(engine, "first", "a", 1)
+    assert arrive(engine, "old-info", 2, skill="info") == []
+    assert arrive(engine, "tributs-1", 3, skill="tributs") == []
+    assert arrive(engine, "tramits-1", 4, skill="tramits") == []
+    # Level 1 skills first (info waited longest but is a's level 2); among those, the oldest.
+    assert end(engine, "first", 10) == [connect("tributs-1", "a")]
+    answer(engine, "tributs-1", "a", 11)
+    assert end(engine, "tributs-1", 20) == [connect("tramits-1", "a")]
+    answer(engine, "tramits-1", "a", 21)
+    assert end(engine, "tramits-1", 30) == [connect("old-info", "a")]
+
+
+def test_freed_operator_takes_priority_across_queues_of_equal_level() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1, "tramits": 1}, languages=("ca", "es"))
+    arrive(engine, "first", 0)
+    answer(engine, "first", "a", 1)
+    assert arrive(engine, "old", 2, skill="info", language="es") == []
+    assert arrive(engine, "urgent", 3, skill="tramits", language="ca", priority=1) == []
+    assert end(engine, "first", 10) == [connect("urgent", "a")]
+
+
+def test_new_call_waits_behind_queue_even_if_operator_is_free_for_other_skill() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"tramits": 1})
+    assert arrive(engine, "c1", 1, skill="info") == []
+    assert arrive(engine, "c2", 2, skill="tramits") == [connect("c2", "a")]
+    assert engine.calls["c1"].state is CallState.QUEUED
+
+
+# --- ring timeout -------------------------------------------------------------------------
+
+
+def test_ring_timeout_puts_call_back_at_head_and_pauses_operator() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    assert arrive(engine, "c1", 1) == [connect("c1", "a")]
+    assert arrive(engine, "c2", 2) == []
+    assert arrive(engine, "c3", 3) == []
+    key = engine.calls["c1"].queue_key
+    assert engine.handle(ev.OperatorRingTimeout(now=16, call_id="c1", operator_id="a", reason="no-answer")) == []
+    call = engine.calls["c1"]
+    assert call.state is CallState.QUEUED and call.operator_id is None
+    assert call.queue_key == key  # its original place, not a new arrival
+    assert [engine.position(c) for c in ("c1", "c2", "c3")] == [1, 2, 3]
+    op = engine.operators["a"]
+    assert op.state is OperatorState.PAUSED and op.pause_reason == "no-answer" and op.call_id is None
+    # A paused operator gets nothing, even when a new call arrives.
+    assert arrive(engine, "c4", 17) == []
+    assert engine.handle(ev.OperatorResumed(now=20, operator_id="a")) == [connect("c1", "a")]
+    assert engine.operators["a"].pause_reason is None
+    assert answer(engine, "c1", "a", 21) == []
+    done = end(engine, "c1", 30)
+    assert done == [connect("c2", "a")]
+    (c1,) = engine.drain_completed()
+    # Its wait runs from joining the queue to the answer, across the failed offer.
+    assert (c1.call_id, c1.outcome, c1.wait) == ("c1", CallOutcome.ANSWERED, 20)
+
+
+def test_ring_timeout_offers_the_call_to_another_free_operator_at_once() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    login(engine, "b", 1, {"info": 2})
+    assert arrive(engine, "c1", 2) == [connect("c1", "a")]
+    reason = "unreachable"
+    assert engine.handle(ev.OperatorRingTimeout(now=5, call_id="c1", operator_id="a", reason=reason)) == [
+        connect("c1", "b")
+    ]
+    assert engine.operators["a"].pause_reason == reason
+
+
+def test_call_back_from_ring_timeout_beats_later_arrivals_for_a_freed_operator() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    login(engine, "b", 0, {"info": 1})
+    assert arrive(engine, "c1", 1) == [connect("c1", "a")]
+    assert arrive(engine, "c2", 2) == [connect("c2", "b")]
+    assert answer(engine, "c2", "b", 3) == []
+    assert arrive(engine, "c3", 4) == []
+    assert engine.handle(ev.OperatorRingTimeout(now=5, call_id="c1", operator_id="a")) == []
+    assert end(engine, "c2", 6) == [connect("c1", "b")]
+
+
+# --- hangups ------------------------------------------------------------------------------
+
+
+def test_hangup_while_queued_is_abandoned_and_leaves_the_queue() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    arrive(engine, "busy", 0)
+    assert arrive(engine, "c1", 10) == []
+    assert arrive(engine, "c2", 11) == []
+    assert hang_up(engine, "c1", 25) == []
+    assert "c1" not in engine.calls
+    assert engine.waiting("info", "ca") == 1
+    assert engine.position("c2") == 1
+    (c1,) = engine.drain_completed()
+    assert (c1.state, c1.outcome, c1.wait, c1.ended_at) == (CallState.ENDED, CallOutcome.ABANDONED, 15, 25)
+    # The abandoned call is never offered later.
+    answer(engine, "busy", "a", 30)
+    assert end(engine, "busy", 31) == [connect("c2", "a")]
+
+
+def test_hangup_in_ivr_is_abandoned_without_a_wait() -> None:
+    engine = Engine(lines=10)
+    assert engine.handle(ev.CallArrived(now=0, call_id="c1")) == []
+    assert hang_up(engine, "c1", 4) == []
+    (c1,) = engine.drain_completed()
+    assert (c1.outcome, c1.wait, c1.queued_at) == (CallOutcome.ABANDONED, None, None)
+
+
+def test_hangup_while_ringing_cancels_the_offer_and_frees_the_operator() -> None:
+    engine = Engine(lines=10, wrap_up=10)
+    login(engine, "a", 0, {"info": 1})
+    assert arrive(engine, "c1", 1) == [connect("c1", "a")]
+    assert hang_up(engine, "c1", 3) == [CancelOffer(call_id="c1", operator_id="a")]
+    op = engine.operators["a"]
+    # No conversation took place, so no wrap-up.
+    assert (op.state, op.call_id, op.idle_since) == (OperatorState.AVAILABLE, None, 3)
+    assert engine.next_deadline() is None
+    (c1,) = engine.drain_completed()
+    assert (c1.outcome, c1.wait, c1.answered_at) == (CallOutcome.ABANDONED, 2, None)
+    assert arrive(engine, "c2", 4) == [connect("c2", "a")]
+
+
+def test_hangup_while_ringing_passes_the_operator_to_the_next_caller() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    assert arrive(engine, "c1", 1) == [connect("c1", "a")]
+    assert arrive(engine, "c2", 2) == []
+    assert hang_up(engine, "c1", 3) == [CancelOffer(call_id="c1", operator_id="a"), connect("c2", "a")]
+    assert op_state(engine, "a") is OperatorState.RESERVED
+    assert engine.calls["c2"].operator_id == "a"
+
+
+def test_hangup_while_talking_is_answered_and_starts_wrap_up() -> None:
+    engine = Engine(lines=10, wrap_up=10)
+    login(engine, "a", 0, {"info": 1})
+    arrive(engine, "c1", 1)
+    answer(engine, "c1", "a", 4)
+    assert hang_up(engine, "c1", 60) == []
+    op = engine.operators["a"]
+    assert (op.state, op.call_id, op.wrap_up_until) == (OperatorState.WRAP_UP, None, 70)
+    assert engine.next_deadline() == 70
+    (c1,) = engine.drain_completed()
+    assert (c1.outcome, c1.wait, c1.answered_at, c1.ended_at) == (CallOutcome.ANSWERED, 3, 4, 60)
+    # Both legs report the end; the second report is not an error and changes nothing.
+    assert end(engine, "c1", 60) == []
+    assert hang_up(engine, "c1", 61) == []
+    assert engine.drain_completed() == []
+    assert op_state(engine, "a") is OperatorState.WRAP_UP
+
+
+def test_operator_hangup_first_then_caller() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    arrive(engine, "c1", 1)
+    answer(engine, "c1", "a", 2)
+    arrive(engine, "c2", 3)
+    # With no wrap-up the operator is offered the next call as the conversation ends.
+    assert end(engine, "c1", 50) == [connect("c2", "a")]
+    assert hang_up(engine, "c1", 50) == []
+    assert op_state(engine, "a") is OperatorState.RESERVED
+    assert [c.call_id for c in engine.drain_completed()] == ["c1"]
+
+
+# --- operators pausing, logging out -------------------------------------------------------
+
+
+def test_pause_during_wrap_up_cancels_the_timer() -> None:
+    engine = Engine(lines=10, wrap_up=10)
+    login(engine, "a", 0, {"info": 1})
+    arrive(engine, "c1", 1)
+    answer(engine, "c1", "a", 2)
+    end(engine, "c1", 10)
+    assert engine.handle(ev.OperatorPaused(now=12, operator_id="a", reason="break")) == []
+    arrive(engine, "c2", 13)
+    assert engine.handle(ev.Tick(now=20)) == []
+    assert op_state(engine, "a") is OperatorState.PAUSED
+    assert engine.handle(ev.OperatorResumed(now=25, operator_id="a")) == [connect("c2", "a")]
+
+
+def test_pause_while_ringing_is_refused_and_the_offer_stays_usable() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    arrive(engine, "c1", 1)
+    with pytest.raises(InvalidTransition):
+        engine.handle(ev.OperatorPaused(now=2, operator_id="a", reason="lunch"))
+    assert op_state(engine, "a") is OperatorState.RESERVED
+    assert engine.calls["c1"].state is CallState.OFFERED
+    # The offer still resolves normally.
+    assert answer(engine, "c1", "a", 3) == []
+
+
+def test_logout_then_login_comes_back_available_without_the_old_pause_reason() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    engine.handle(ev.OperatorPaused(now=1, operator_id="a", reason="lunch"))
+    assert engine.handle(ev.OperatorLoggedOut(now=2, operator_id="a")) == []
+    arrive(engine, "c1", 3)
+    assert login(engine, "a", 4, {"info": 1, "tramits": 1}) == [connect("c1", "a")]
+    op = engine.operators["a"]
+    assert op.pause_reason is None and op.skills == {"info": 1, "tramits": 1}
+
+
+def test_logged_out_operator_gets_no_calls() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    engine.handle(ev.OperatorLoggedOut(now=1, operator_id="a"))
+    assert arrive(engine, "c1", 2) == []
+    assert engine.waiting("info", "ca") == 1
+
+
+# --- admission ----------------------------------------------------------------------------
+
+
+def test_admission_rejects_the_call_beyond_lines() -> None:
+    engine = Engine(lines=2)
+    login(engine, "a", 0, {"info": 1})
+    assert arrive(engine, "c1", 1) == [connect("c1", "a")]
+    assert engine.handle(ev.CallArrived(now=2, call_id="c2")) == []  # in the IVR: holds a line
+    assert engine.handle(ev.CallArrived(now=3, call_id="c3")) == [RejectBusy(call_id="c3")]
+    assert "c3" not in engine.calls
+    (c3,) = engine.drain_completed()
+    assert (c3.call_id, c3.state, c3.outcome, c3.ended_at, c3.wait) == (
+        "c3",
+        CallState.ENDED,
+        CallOutcome.BLOCKED,
+        3,
+        None,
+    )
+    # A rejected caller hanging up afterwards is harmless.
+    assert hang_up(engine, "c3", 3) == []
+    assert hang_up(engine, "c2", 4) == []
+    assert engine.handle(ev.CallArrived(now=5, call_id="c4")) == []
+    assert set(engine.calls) == {"c1", "c4"}
+    assert engine.handle(ev.CallArrived(now=6, call_id="c5")) == [RejectBusy(call_id="c5")]
+
+
+# --- misuse -------------------------------------------------------------------------------
+
+
+def test_answer_for_a_call_not_offered_is_a_value_error() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"tramits": 1})
+    login(engine, "b", 0, {"info": 1})
+    arrive(engine, "queued", 1, skill="other")
+    with pytest.raises(ValueError, match="not offered"):
+        answer(engine, "queued", "a", 2)
+    arrive(engine, "offered", 3)  # -> b
+    with pytest.raises(ValueError, match="not offered"):
+        answer(engine, "offered", "a", 4)
+    with pytest.raises(ValueError, match="unknown call"):
+        answer(engine, "nope", "a", 4)
+    with pytest.raises(ValueError, match="unknown operator"):
+        answer(engine, "offered", "nobody", 4)
+    # Nothing changed.
+    assert engine.calls["offered"].state is CallState.OFFERED
+    assert op_state(engine, "a") is OperatorState.AVAILABLE
+
+
+def test_call_ended_on_a_queued_call_is_an_invalid_transition() -> None:
+    engine = Engine(lines=10)
+    arrive(engine, "c1", 1)
+    with pytest.raises(InvalidTransition) as info:
+        end(engine, "c1", 2)
+    assert (info.value.src, info.value.dst) == (CallState.QUEUED, CallState.ENDED)
+    assert engine.calls["c1"].state is CallState.QUEUED
+
+
+def test_other_invalid_transitions() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    arrive(engine, "c1", 1)  # -> a
+    with pytest.raises(InvalidTransition):  # queued twice
+        engine.handle(ev.IvrCompleted(now=2, call_id="c1", skill="info", language="ca"))
+    with pytest.raises(InvalidTransition):  # only a paused operator resumes
+        engine.handle(ev.OperatorResumed(now=2, operator_id="a"))
+    answer(engine, "c1", "a", 2)
+    with pytest.raises(InvalidTransition):  # no logging out mid-conversation
+        engine.handle(ev.OperatorLoggedOut(now=3, operator_id="a"))
+    with pytest.raises(ValueError, match="already logged in"):
+        login(engine, "a", 3, {"info": 1})
+    with pytest.raises(ValueError, match="arrived twice"):
+        engine.handle(ev.CallArrived(now=3, call_id="c1"))
+    with pytest.raises(ValueError, match="unknown call"):
+        engine.handle(ev.IvrCompleted(now=3, call_id="ghost", skill="info", language="ca"))
+    assert issubclass(InvalidTransition, ValueError)
+
+
+def test_unknown_event_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown event type"):
+        Engine(lines=1).handle(ev.Event(now=0))
+
+
+@pytest.mark.parametrize(("lines", "wrap_up"), [(0, 0), (-1, 0), (1, -0.5)])
+def test_engine_rejects_bad_settings(lines: int, wrap_up: float) -> None:
+    with pytest.raises(ValueError):
+        Engine(lines=lines, wrap_up=wrap_up)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: ev.CallArrived(now=0, call_id=""), id="empty-call-id"),
+        pytest.param(lambda: ev.CallArrived(now=0, call_id=None), id="none-call-id"),
+        pytest.param(lambda: ev.CallArrived(now=math.nan, call_id="c"), id="nan-now"),
+        pytest.param(lambda: ev.Tick(now=math.inf), id="inf-now"),
+        pytest.param(lambda: ev.Tick(now=True), id="bool-now"),
+        pytest.param(lambda: ev.Tick(now="5"), id="str-now"),
+        pytest.param(
+            lambda: ev.IvrCompleted(now=0, call_id="c", skill="info", language="ca", priority=True),
+            id="bool-priority",
+        ),
+        pytest.param(
+            lambda: ev.IvrCompleted(now=0, call_id="c", skill="info", language="ca", priority=1.0),
+            id="float-priority",
+        ),
+        pytest.param(lambda: ev.IvrCompleted(now=0, call_id="c", skill="", language="ca"), id="empty-skill"),
+        pytest.param(lambda: ev.OperatorAnswered(now=0, call_id="c", operator_id=""), id="empty-operator"),
+        pytest.param(lambda: ev.OperatorPaused(now=0, operator_id="a", reason=""), id="empty-reason"),
+        pytest.param(
+            lambda: ev.OperatorLoggedIn(now=0, operator_id="a", skills=(), languages=("ca",)), id="no-skills"
+        ),
+        pytest.param(
+            lambda: ev.OperatorLoggedIn(now=0, operator_id="a", skills=(("info", 0),), languages=("ca",)),
+            id="level-0",
+        ),
+        pytest.param(
+            lambda: ev.OperatorLoggedIn(now=0, operator_id="a", skills=(("info", True),), languages=("ca",)),
+            id="level-bool",
+        ),
+        pytest.param(
+            lambda: ev.OperatorLoggedIn(now=0, operator_id="a", skills=(("info", 1),), languages=()),
+            id="no-languages",
+        ),
+    ],
+)
+def test_events_reject_bad_fields(make: object) -> None:
+    assert callable(make)
+    with pytest.raises(ValueError):
+        make()
+
+
+def test_events_and_commands_are_frozen_and_keyword_only() -> None:
+    e = ev.CallArrived(now=1, call_id="c")
+    with pytest.raises(AttributeError):
+        e.call_id = "d"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        ev.CallArrived(1, "c")  # type: ignore[misc]
+    cmd = connect("c", "a")
+    with pytest.raises(AttributeError):
+        cmd.operator_id = "b"  # type: ignore[misc]
+    assert cmd == ConnectCall(call_id="c", operator_id="a") and cmd != CancelOffer(call_id="c", operator_id="a")
+
+
+# --- completed calls ----------------------------------------------------------------------
+
+
+def test_drain_completed_returns_each_ended_call_once_with_outcome_and_wait() -> None:
+    engine = Engine(lines=3)
+    login(engine, "a", 0, {"info": 1})
+    arrive(engine, "answered", 10)  # -> a at once
+    answer(engine, "answered", "a", 12)
+    arrive(engine, "abandoned", 11)
+    engine.handle(ev.CallArrived(now=13, call_id="blocked"))  # third line: rejected? no: 3 lines
+    assert engine.handle(ev.CallArrived(now=14, call_id="over")) == [RejectBusy(call_id="over")]
+    hang_up(engine, "abandoned", 41)
+    hang_up(engine, "blocked", 50)  # left in the IVR
+    end(engine, "answered", 100)
+    done = engine.drain_completed()
+    assert [(c.call_id, c.outcome, c.wait) for c in done] == [
+        ("over", CallOutcome.BLOCKED, None),
+        ("abandoned", CallOutcome.ABANDONED, 30),
+        ("blocked", CallOutcome.ABANDONED, None),
+        ("answered", CallOutcome.ANSWERED, 2),
+    ]
+    assert all(c.state is CallState.ENDED for c in done)
+    assert engine.drain_completed() == []
+    assert engine.calls == {}
+
+
+# --- the queue and pool on their own ------------------------------------------------------
+
+
+def test_skill_queue_orders_by_key_and_skips_removed_calls() -> None:
+    q = SkillQueue("info", "ca")
+    q.push("late", (0, 5.0, 3))
+    q.push("urgent", (-1, 9.0, 4))
+    q.push("early", (0, 1.0, 1))
+    assert q.head() == ((-1, 9.0, 4), "urgent")
+    assert [q.position(c) for c in ("urgent", "early", "late")] == [1, 2, 3]
+    q.remove("urgent")
+    assert q.head() == ((0, 1.0, 1), "early") and len(q) == 2 and "urgent" not in q
+    with pytest.raises(ValueError):
+        q.push("early", (0, 1.0, 1))
+    # Re-pushed with the same key, a call is back in front.
+    q.remove("early")
+    q.push("early", (0, 1.0, 1))
+    assert q.head() == ((0, 1.0, 1), "early")
+
+
+def test_skill_queue_compacts_deep_removals() -> None:
+    q = SkillQueue("info", "ca")
+    for i in range(200):
+        q.push(f"c{i}", (0, float(i), i))
+    for i in range(1, 200):
+        q.remove(f"c{i}")
+    assert len(q) == 1 and q.head() == ((0, 0.0, 0), "c0")
+    assert len(q._heap) < 200  # the stale entries did not all stay
+
+
+def test_pool_picks_level_then_idle_then_seq_and_forgets_discarded() -> None:
+    pool = OperatorPool()
+    pool.add("late", {"info": 1}, ("ca",), 9.0, 1)
+    pool.add("worse", {"info": 2}, ("ca",), 0.0, 2)
+    pool.add("early", {"info": 1}, ("ca",), 3.0, 3)
+    assert pool.best("info", "ca") == ((1, 3.0, 3), "early")
+    assert pool.best("info", "es") is None
+    pool.discard("early")
+    assert pool.best("info", "ca") == ((1, 9.0, 1), "late")
+    with pytest.raises(ValueError):
+        pool.add("late", {"info": 1}, ("ca",), 10.0, 1)
+    # Re-added after leaving, an operator's old heap entry must not resurface.
+    pool.discard("late")
+    pool.add("late", {"info": 1}, ("ca",), 50.0, 1)
+    pool.discard("worse")
+    assert pool.best("info", "ca") == ((1, 50.0, 1), "late")
+    assert len(pool) == 1 and "late" in pool and "worse" not in pool
+
+
+# --- lifecycle tables ---------------------------------------------------------------------
+
+_EDGE = re.compile(r'^  "([a-z_]+)" -> "([a-z_]+)";$')
+
+
+@pytest.mark.parametrize(
+    ("table", "states", "name"),
+    [(CALL_TRANSITIONS, CallState, "call"), (OPERATOR_TRANSITIONS, OperatorState, "operator")],
+)
+def test_as_dot_has_one_edge_per_table_entry(table: object, states: type, name: str) -> None:
+    assert isinstance(table, dict)
+    dot = as_dot(table, name)
+    lines = dot.splitlines()
+    assert lines[0] == f"digraph {name} {{" and lines[-1] == "}"
+    edges = [_EDGE.match(line) for line in lines[1:-1]]
+    assert all(edges), lines
+    got = [(m.group(1), m.group(2)) for m in edges if m]
+    want = [(src.value, dst.value) for src, dsts in table.items() for dst in dsts]
+    assert sorted(got) == sorted(want)
+    assert len(got) == len(set(got))
+    # Every state has a row, so `check` can never KeyError.
+    assert set(table) == set(states)
