@@ -168,6 +168,10 @@ class Engine:
 
     def _ivr_completed(self, e: ev.IvrCompleted) -> list[Command]:
         call = self._call(e.call_id)
+        if call.state is not CallState.IN_IVR:
+            # The table's offered -> queued is for a ring timeout only; accepting a second
+            # IVR result for an offered call would queue it while an operator is reserved.
+            raise InvalidTransition("call", call.call_id, call.state, CallState.QUEUED)
         call.advance(CallState.QUEUED)
         call.skill, call.language, call.priority = e.skill, e.language, e.priority
         call.queued_at = e.now

@@ -8,7 +8,7 @@ import asyncio
 from contactcenter.controller import Controller
 from contactcenter.core.lifecycle import CallOutcome, OperatorState
 from sim.sipp import SippCall
-from tests.integration.recorder import AmiRecorder
+from tests.recorder import AmiRecorder
 
 
 async def test_sip_caller_reaches_operator_of_chosen_skill(
@@ -88,10 +88,10 @@ async def test_waiting_callers_hear_hold_and_are_served_in_arrival_order(
     assert controller.engine.operators["marta"].state is OperatorState.TALKING
 
     # A hangs up -> wrap-up (1 s) -> B, not C, is connected to Marta; then C after B.
-    b_in, b_op = await observer.bridged_with(ch_b, timeout=30)
+    _, b_op = await observer.bridged_with(ch_b, timeout=30)
     assert b_op["Channel"].startswith("Local/marta@cc-sim-operator")
     assert not observer.find(lambda e: e.get("Event") == "BridgeEnter" and e.get("Channel") == ch_c)
-    c_in, c_op = await observer.bridged_with(ch_c, timeout=30)
+    _, c_op = await observer.bridged_with(ch_c, timeout=30)
     assert c_op["Channel"].startswith("Local/marta@cc-sim-operator")
     order = [
         e["Channel"]

@@ -1,5 +1,5 @@
-# Integration fixtures: the real Asterisk sandbox (debootstrap chroot, Asterisk 22), SIPp
-# callers, and an observer AMI session that records every call event. These tests need
+# Shared fixtures: the real Asterisk sandbox (debootstrap chroot, Asterisk 22), an observer
+# AMI session that records every call event, and a controller. Tests that use them need
 # root, debootstrap and SIPp; CI installs them (.ci/run). They fail, not skip, when the
 # machine cannot run them, unless CC_SKIP_ASTERISK=1 says so explicitly.
 from __future__ import annotations
@@ -14,17 +14,9 @@ from contactcenter import sandbox
 from contactcenter.config import Config, load_config
 from contactcenter.controller import Controller
 from sim.sipp import sipp_available
-from tests.integration.recorder import AmiRecorder
+from tests.recorder import AmiRecorder
 
-TEST_CONFIG = Path(__file__).with_name("010-test.yaml")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if os.environ.get("CC_SKIP_ASTERISK") == "1":
-        skip = pytest.mark.skip(reason="CC_SKIP_ASTERISK=1: real-Asterisk tests not run")
-        for item in items:
-            if "integration" in str(item.fspath):
-                item.add_marker(skip)
+TEST_CONFIG = Path(__file__).parent / "integration" / "010-test.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +27,8 @@ def test_config() -> Config:
 @pytest.fixture(scope="session")
 def asterisk(test_config: Config) -> Iterator[sandbox.SandboxState]:
     """The sandbox, up with the tests' centre for the whole session."""
+    if os.environ.get("CC_SKIP_ASTERISK") == "1":
+        pytest.skip("CC_SKIP_ASTERISK=1: tests against the real Asterisk not run")
     if os.geteuid() != 0:
         pytest.fail("integration tests need root for the Asterisk sandbox (or CC_SKIP_ASTERISK=1)")
     if not sipp_available():

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Everything the demo and the tests need on a fresh Debian machine (root, Python >= 3.11):
+# Debian packages (debootstrap for the Asterisk sandbox, SIPp for real SIP callers) and a
+# virtualenv in .venv with the project installed. Idempotent: a second run does nothing new.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "scripts/setup.sh: run as root (the Asterisk sandbox needs debootstrap, chroot, mount)" >&2
+  exit 2
+fi
+
+need=()
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v sipp >/dev/null || need+=(sip-tester)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q "${need[@]}" >/dev/null
+fi
+
+python3 - <<'PY'
+import sys
+if sys.version_info < (3, 11):
+    sys.exit(f"setup: Python >= 3.11 needed, found {sys.version.split()[0]}")
+PY
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.cc-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e '.[test]'
+  touch "$stamp"
+fi

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up, static checks (ruff, mypy --strict on the core), then
+# pytest: unit tests of the core, adapter tests, and integration tests against the real
+# Asterisk sandbox with SIPp callers. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== ruff"; ruff check contactcenter sim tests
+echo "== mypy --strict (core, config)"; mypy
+echo "== pytest"
+status=0
+python -m pytest -W error "$@" || status=$?
+# Leave no Asterisk running behind us (the fixture stops it; this covers an interrupted run).
+contactcenter sandbox down >/dev/null 2>&1 || true
+exit $status

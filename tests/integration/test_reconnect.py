@@ -1,0 +1,67 @@
+# The controller loses its AMI link mid-call; the citizen hangs up while it is away. On
+# reconnection (FullyBooted) it resyncs from CoreShowChannels: the call ends in the core
+# and the operator is freed, instead of being held by a call that no longer exists.
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from contactcenter.config import Config
+from contactcenter.controller import Controller
+from contactcenter.core.lifecycle import OperatorState
+from tests.faultproxy import FaultProxy
+from tests.recorder import AmiRecorder
+
+
+async def test_resync_after_reconnect_ends_calls_that_ended_meanwhile(
+    asterisk, observer: AmiRecorder, test_config: Config
+) -> None:
+    proxy = FaultProxy(asterisk.ami_host, asterisk.ami_port)
+    await proxy.start()
+    cfg = dataclasses.replace(test_config, ami=dataclasses.replace(test_config.ami, port=proxy.port))
+    ctl = Controller(cfg)
+    await ctl.start()
+    try:
+        # A simulated citizen (Local channel) keys 1 (Catalan), 1 (information) -> Ana.
+        await observer.link.send(
+            {
+                "Action": "Originate",
+                "Channel": "Local/s@cc-inbound/n",
+                "Context": "cc-sim-citizen",
+                "Exten": "s",
+                "Priority": "1",
+                "Async": "true",
+                "Variable": ["CC_DIGITS=11", "CC_STAY=600"],
+            },
+            timeout=10,
+        )
+        async with asyncio.timeout(20):
+            while ctl.engine.operators["ana"].state is not OperatorState.TALKING:
+                await asyncio.sleep(0.05)
+        call_id = ctl.engine.operators["ana"].call_id
+        caller_channel = ctl.callers[call_id]
+
+        proxy.refuse = True
+        proxy.cut()
+        async with asyncio.timeout(5):
+            while ctl.ami.ready:
+                await asyncio.sleep(0.02)
+        await observer.link.send({"Action": "Hangup", "Channel": caller_channel})
+        await observer.wait_for(
+            lambda e: e.get("Event") == "Hangup" and e.get("Channel") == caller_channel,
+            5,
+            "the citizen's hangup, while the controller is disconnected",
+        )
+        # The core has not heard of it yet: Ana still "talks" to a caller who has gone.
+        assert ctl.engine.operators["ana"].state is OperatorState.TALKING
+
+        proxy.refuse = False
+        async with asyncio.timeout(15):
+            while call_id in ctl.engine.calls:
+                await asyncio.sleep(0.05)
+        assert ctl.counters["resyncs"] == 1
+        assert ctl.engine.operators["ana"].state in (OperatorState.WRAP_UP, OperatorState.AVAILABLE)
+        assert [c.call_id for c in ctl.finished] == [call_id]
+    finally:
+        await ctl.stop()
+        await proxy.close()
