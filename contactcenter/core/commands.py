@@ -28,3 +28,16 @@ class CancelOffer(Command):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RejectBusy(Command):
     """Every line is in use: play the busy message and hang up."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectClosed(Command):
+    """Outside opening hours: play the closed message (with the hours) and hang up."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnnounceWait(Command):
+    """Tell a waiting caller their place in line and expected wait (in their language)."""
+
+    position: int
+    ewt_s: float

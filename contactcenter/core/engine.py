@@ -2,21 +2,35 @@
 # Rules:
 # - Decide, then act: every decision is applied to state before the commands describing
 #   it are returned, so a driver can never observe a half-made decision.
-# - Invariant after every `handle`: no available operator could take a waiting call (each
-#   arrival and each newly free operator is matched at once), so routing never scans.
+# - Invariant after every `handle`: no available operator could take a waiting call at the
+#   level that call is allowed so far (each arrival, each newly free operator and each
+#   relaxation step is matched at once), so routing never scans.
 # - Operators are chosen best-qualified first (lowest level), then longest idle; calls are
 #   served by priority, then first come first served within a (skill, language) queue.
-# - Timers (wrap-up) are a heap of (time, seq); `next_deadline` tells the driver when to
-#   send the next Tick.
+# - Relaxation ("bullseye"): a call may go only to operators of level <= the step reached
+#   by its wait, e.g. level 1 at once, level 2 after 30 s, backup skills (level 3) after
+#   90 s. Without relaxation steps every level may take a call at once.
+# - Timers (wrap-up ends, relaxation steps) are a heap of (time, seq, ...); `next_deadline`
+#   tells the driver when to send the next Tick.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from contactcenter.core import events as ev
-from contactcenter.core.commands import CancelOffer, Command, ConnectCall, RejectBusy
+from contactcenter.core.calendar import OpeningHours
+from contactcenter.core.commands import (
+    AnnounceWait,
+    CancelOffer,
+    Command,
+    ConnectCall,
+    RejectBusy,
+    RejectClosed,
+)
+from contactcenter.core.estimates import EwtEstimator
 from contactcenter.core.lifecycle import (
     CALL_TRANSITIONS,
     OPERATOR_TRANSITIONS,
@@ -29,6 +43,8 @@ from contactcenter.core.lifecycle import (
 from contactcenter.core.pool import OperatorPool
 from contactcenter.core.queues import QueueKey, SkillQueue
 
+_WRAP_UP, _RELAX = 0, 1  # timer kinds
+
 
 @dataclass(slots=True)
 class Call:
@@ -40,10 +56,14 @@ class Call:
     priority: int = 0
     queued_at: float | None = None
     queue_key: QueueKey | None = None
+    offered_at: float | None = None  # first time an operator was rung for it
     answered_at: float | None = None
     ended_at: float | None = None
     operator_id: str | None = None
     outcome: CallOutcome | None = None
+    # Place and expected wait when it joined the queue, if it had to wait (else None).
+    position_at_entry: int | None = None
+    ewt_at_entry: float | None = None
 
     def advance(self, dst: CallState) -> None:
         check(CALL_TRANSITIONS, "call", self.call_id, self.state, dst)
@@ -69,10 +89,16 @@ class Operator:
     call_id: str | None = None
     pause_reason: str | None = None
     wrap_up_until: float | None = None
+    since: float = 0.0  # when the current state began
+    # Seconds spent in each state so far (current state excluded until it ends): the
+    # basis of occupancy and of operators' own reports.
+    time_in: dict[OperatorState, float] = field(default_factory=dict)
 
-    def advance(self, dst: OperatorState) -> None:
+    def advance(self, dst: OperatorState, now: float) -> None:
         check(OPERATOR_TRANSITIONS, "operator", self.operator_id, self.state, dst)
-        self.state = dst
+        if self.state is not OperatorState.LOGGED_OUT:
+            self.time_in[self.state] = self.time_in.get(self.state, 0.0) + (now - self.since)
+        self.state, self.since = dst, now
 
 
 @dataclass(slots=True)
@@ -81,12 +107,19 @@ class Engine:
 
     lines: int
     wrap_up: float = 0.0
+    # (after this many seconds of waiting, operators up to this level may take the call)
+    relaxation: tuple[tuple[float, int], ...] = ()
+    hours: OpeningHours | None = None
+    epoch: float = 0.0  # wall-clock time (Unix seconds) at now == 0, for opening hours
+    default_aht: float = 180.0  # EWT's handle time for a skill before any call is handled
+    announce: bool = False  # return AnnounceWait for each call that has to wait
     calls: dict[str, Call] = field(default_factory=dict)  # calls in the system (not ended)
     operators: dict[str, Operator] = field(default_factory=dict)
     queues: dict[tuple[str, str], SkillQueue] = field(default_factory=dict)
     completed: list[Call] = field(default_factory=list)  # ended calls, for the driver to drain
     _pool: OperatorPool = field(default_factory=OperatorPool)
-    _timers: list[tuple[float, int, str]] = field(default_factory=list)  # wrap-up ends
+    _timers: list[tuple[float, int, int, str]] = field(default_factory=list)
+    ewt: EwtEstimator = field(init=False)
     _seq: int = 0
     _handlers: dict[type[ev.Event], Callable[[Any], list[Command]]] = field(default_factory=dict)
 
@@ -95,6 +128,14 @@ class Engine:
             raise ValueError(f"lines must be >= 1, got {self.lines}")
         if self.wrap_up < 0:
             raise ValueError(f"wrap_up must be >= 0, got {self.wrap_up}")
+        steps = self.relaxation
+        if steps:
+            if steps[0][0] != 0:
+                raise ValueError("the first relaxation step must start at 0 s of waiting")
+            for (t0, l0), (t1, l1) in itertools.pairwise(steps):
+                if not (t1 > t0 and l1 > l0):
+                    raise ValueError(f"relaxation steps must widen over time: {steps}")
+        self.ewt = EwtEstimator(default_aht=self.default_aht)
         self._handlers = {
             ev.CallArrived: self._call_arrived,
             ev.IvrCompleted: self._ivr_completed,
@@ -121,6 +162,13 @@ class Engine:
     def next_deadline(self) -> float | None:
         """When the next timer is due (send a Tick then), or None."""
         return self._timers[0][0] if self._timers else None
+
+    def estimate(self, call_id: str) -> tuple[int, float]:
+        """(position, EWT in seconds) of a waiting call, for announcements."""
+        position = self.position(call_id)
+        call = self.calls[call_id]
+        assert call.skill is not None and call.language is not None
+        return position, self.ewt.ewt(call.skill, call.language, position)
 
     def drain_completed(self) -> list[Call]:
         done, self.completed = self.completed, []
@@ -159,6 +207,10 @@ class Engine:
         if e.call_id in self.calls:
             raise ValueError(f"call {e.call_id} arrived twice")
         call = Call(call_id=e.call_id, arrived_at=e.now)
+        if self.hours is not None and not self.hours.is_open(self.epoch + e.now):
+            call.state, call.outcome, call.ended_at = CallState.ENDED, CallOutcome.CLOSED, e.now
+            self.completed.append(call)
+            return [RejectClosed(call_id=e.call_id)]
         if len(self.calls) >= self.lines:
             call.state, call.outcome, call.ended_at = CallState.ENDED, CallOutcome.BLOCKED, e.now
             self.completed.append(call)
@@ -180,7 +232,17 @@ class Engine:
         if queue is None:
             queue = self.queues[(e.skill, e.language)] = SkillQueue(e.skill, e.language)
         queue.push(call.call_id, call.queue_key)
-        return self._serve_queue(queue)
+        out = self._serve_queue(queue, e.now)
+        if call.call_id in queue:
+            # It has to wait: estimate (and measure later) its wait, step up its reach.
+            position = queue.entry_position(e.priority)
+            call.position_at_entry = position
+            call.ewt_at_entry = self.ewt.ewt(e.skill, e.language, position)
+            for after, _ in self.relaxation[1:]:
+                heapq.heappush(self._timers, (e.now + after, self._next_seq(), _RELAX, call.call_id))
+            if self.announce:
+                out.append(AnnounceWait(call_id=call.call_id, position=position, ewt_s=call.ewt_at_entry))
+        return out
 
     def _caller_hung_up(self, e: ev.CallerHungUp) -> list[Command]:
         call = self.calls.get(e.call_id)
@@ -203,22 +265,25 @@ class Engine:
     def _operator_answered(self, e: ev.OperatorAnswered) -> list[Command]:
         call, op = self._offered_pair(e.call_id, e.operator_id)
         call.advance(CallState.TALKING)
-        op.advance(OperatorState.TALKING)
+        op.advance(OperatorState.TALKING, e.now)
         call.answered_at = e.now
+        if call.ewt_at_entry is not None and call.queued_at is not None:
+            self.ewt.observe_error(call.ewt_at_entry, e.now - call.queued_at)
         return []
 
     def _ring_timeout(self, e: ev.OperatorRingTimeout) -> list[Command]:
         call, op = self._offered_pair(e.call_id, e.operator_id)
         # The operator is auto-paused: a phone that was not answered once will likely not
         # be answered next time either, and ringing it again wastes the caller's time.
-        op.advance(OperatorState.PAUSED)
+        op.advance(OperatorState.PAUSED, e.now)
         op.call_id, op.pause_reason = None, e.reason
+        self.ewt.staff(op.skills, op.languages, -1)
         call.advance(CallState.QUEUED)
         call.operator_id = None
         queue = self._queue_of(call)
         assert call.queue_key is not None
         queue.push(call.call_id, call.queue_key)  # original key: back at the head
-        return self._serve_queue(queue)
+        return self._serve_queue(queue, e.now)
 
     def _call_ended(self, e: ev.CallEnded) -> list[Command]:
         call = self.calls.get(e.call_id)
@@ -243,12 +308,14 @@ class Engine:
         assert call.operator_id is not None
         op = self.operators[call.operator_id]
         self._finish(call, CallOutcome.ANSWERED, now)
-        op.advance(OperatorState.WRAP_UP)
+        if call.skill is not None and call.answered_at is not None:
+            self.ewt.observe_handle_time(call.skill, now - call.answered_at + self.wrap_up)
+        op.advance(OperatorState.WRAP_UP, now)
         op.call_id = None
         if self.wrap_up <= 0:
             return self._make_available(op, now)
         op.wrap_up_until = now + self.wrap_up
-        heapq.heappush(self._timers, (op.wrap_up_until, self._next_seq(), op.operator_id))
+        heapq.heappush(self._timers, (op.wrap_up_until, self._next_seq(), _WRAP_UP, op.operator_id))
         return []
 
     def _finish(self, call: Call, outcome: CallOutcome, now: float) -> None:
@@ -268,11 +335,15 @@ class Engine:
             raise ValueError(f"operator {e.operator_id} is already logged in")
         else:
             op.skills, op.languages = dict(e.skills), tuple(e.languages)
+        self.ewt.staff(op.skills, op.languages, +1)
         return self._make_available(op, e.now)
 
     def _logged_out(self, e: ev.OperatorLoggedOut) -> list[Command]:
         op = self._operator(e.operator_id)
-        op.advance(OperatorState.LOGGED_OUT)
+        was_paused = op.state is OperatorState.PAUSED
+        op.advance(OperatorState.LOGGED_OUT, e.now)
+        if not was_paused:
+            self.ewt.staff(op.skills, op.languages, -1)
         self._pool.discard(op.operator_id)
         op.wrap_up_until = None
         return []
@@ -284,9 +355,10 @@ class Engine:
             # while the phone rings would strand the offered call (its answer or ring
             # timeout would then be refused). The driver reports the ring timeout instead.
             raise InvalidTransition("operator", op.operator_id, op.state, OperatorState.PAUSED)
-        op.advance(OperatorState.PAUSED)
+        op.advance(OperatorState.PAUSED, e.now)
         self._pool.discard(op.operator_id)
         op.pause_reason, op.wrap_up_until = e.reason, None
+        self.ewt.staff(op.skills, op.languages, -1)
         return []
 
     def _resumed(self, e: ev.OperatorResumed) -> list[Command]:
@@ -294,25 +366,31 @@ class Engine:
         if op.state is not OperatorState.PAUSED:
             raise InvalidTransition("operator", op.operator_id, op.state, OperatorState.AVAILABLE)
         op.pause_reason = None
+        self.ewt.staff(op.skills, op.languages, +1)
         return self._make_available(op, e.now)
 
     def _tick(self, e: ev.Tick) -> list[Command]:
         out: list[Command] = []
         timers = self._timers
         while timers and timers[0][0] <= e.now:
-            due, _, operator_id = heapq.heappop(timers)
-            op = self.operators[operator_id]
-            # A pause or logout during wrap-up cancels the timer (wrap_up_until cleared).
-            if op.state is OperatorState.WRAP_UP and op.wrap_up_until == due:
-                op.wrap_up_until = None
-                out += self._make_available(op, due)
+            due, _, kind, ref = heapq.heappop(timers)
+            if kind == _WRAP_UP:
+                op = self.operators[ref]
+                # A pause or logout during wrap-up cancels the timer (wrap_up_until cleared).
+                if op.state is OperatorState.WRAP_UP and op.wrap_up_until == due:
+                    op.wrap_up_until = None
+                    out += self._make_available(op, due)
+            else:  # a relaxation step: the call may now reach a wider circle of operators
+                call = self.calls.get(ref)
+                if call is not None and call.state is CallState.QUEUED:
+                    out += self._serve_queue(self._queue_of(call), due)
         return out
 
     # --- routing ------------------------------------------------------------------------
 
     def _make_available(self, op: Operator, now: float) -> list[Command]:
         """Free an operator: give them the best waiting call they can take, else pool them."""
-        op.advance(OperatorState.AVAILABLE)
+        op.advance(OperatorState.AVAILABLE, now)
         op.idle_since, op.pause_reason = now, None  # a reason from before a logout is stale
         best: tuple[tuple[int, QueueKey], SkillQueue] | None = None
         for skill, level in op.skills.items():
@@ -320,6 +398,8 @@ class Engine:
                 queue = self.queues.get((skill, lang))
                 head = queue.head() if queue else None
                 if head is not None and queue is not None:
+                    if self.relaxation and level > self._reach(head[1], now):
+                        continue
                     rank = (level, head[0])
                     if best is None or rank < best[0]:
                         best = (rank, queue)
@@ -329,9 +409,9 @@ class Engine:
         queue = best[1]
         head = queue.head()
         assert head is not None
-        return [self._offer(head[1], queue, op)]
+        return [self._offer(head[1], queue, op, now)]
 
-    def _serve_queue(self, queue: SkillQueue) -> list[Command]:
+    def _serve_queue(self, queue: SkillQueue, now: float) -> list[Command]:
         """Match the head of a queue to the best available operator, if there is one."""
         head = queue.head()
         if head is None:
@@ -339,14 +419,30 @@ class Engine:
         pick = self._pool.best(queue.skill, queue.language)
         if pick is None:
             return []
+        if self.relaxation and pick[0][0] > self._reach(head[1], now):
+            return []  # the best free operator is not yet within this call's reach
         op = self.operators[pick[1]]
         self._pool.discard(op.operator_id)
-        return [self._offer(head[1], queue, op)]
+        return [self._offer(head[1], queue, op, now)]
 
-    def _offer(self, call_id: str, queue: SkillQueue, op: Operator) -> ConnectCall:
+    def _reach(self, call_id: str, now: float) -> int:
+        """The highest operator level a waiting call may go to by now."""
+        queued_at = self.calls[call_id].queued_at
+        assert queued_at is not None
+        waited = now - queued_at
+        level = 0
+        for after, max_level in self.relaxation:
+            if waited < after:
+                break
+            level = max_level
+        return level
+
+    def _offer(self, call_id: str, queue: SkillQueue, op: Operator, now: float) -> ConnectCall:
         call = self.calls[call_id]
         queue.remove(call_id)
         call.advance(CallState.OFFERED)
-        op.advance(OperatorState.RESERVED)
+        if call.offered_at is None:
+            call.offered_at = now
+        op.advance(OperatorState.RESERVED, now)
         call.operator_id, op.call_id = op.operator_id, call_id
         return ConnectCall(call_id=call_id, operator_id=op.operator_id)

@@ -30,6 +30,7 @@ class CallOutcome(Enum):
     ANSWERED = "answered"
     ABANDONED = "abandoned"  # hung up before an operator answered (in the IVR or waiting)
     BLOCKED = "blocked"  # refused at admission: every line in use
+    CLOSED = "closed"  # arrived outside opening hours
 
 
 class OperatorState(Enum):

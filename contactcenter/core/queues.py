@@ -18,15 +18,18 @@ class SkillQueue:
     language: str
     _heap: list[tuple[QueueKey, str]] = field(default_factory=list)
     _live: dict[str, QueueKey] = field(default_factory=dict)
+    _by_priority: dict[int, int] = field(default_factory=dict)  # -priority -> calls waiting
 
     def push(self, call_id: str, key: QueueKey) -> None:
         if call_id in self._live:
             raise ValueError(f"call {call_id} is already waiting in {self.skill}/{self.language}")
         self._live[call_id] = key
+        self._by_priority[key[0]] = self._by_priority.get(key[0], 0) + 1
         heapq.heappush(self._heap, (key, call_id))
 
     def remove(self, call_id: str) -> None:
-        del self._live[call_id]
+        key = self._live.pop(call_id)
+        self._by_priority[key[0]] -= 1
         # Garbage is collected when it surfaces at the head; keep the heap from growing
         # without bound when removals happen deep inside it.
         if len(self._heap) > 64 and len(self._heap) > 4 * len(self._live):
@@ -47,6 +50,11 @@ class SkillQueue:
 
     def __contains__(self, call_id: object) -> bool:
         return call_id in self._live
+
+    def entry_position(self, priority: int) -> int:
+        """Place of a call of `priority` that just joined: everyone of its priority or
+        higher is ahead of it (they came earlier), itself included. O(#priorities)."""
+        return sum(n for neg, n in self._by_priority.items() if -neg >= priority)
 
     def position(self, call_id: str) -> int:
         """1-based position of a waiting call (O(n): for announcements, not routing)."""
