@@ -5,15 +5,19 @@
 # the engine re-validates configuration.
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import os
 import re
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
+
+from contactcenter.core.calendar import OpeningHours
 
 # Identifiers end up in Asterisk channel names, contexts and sound paths: keep them to a
 # charset that needs no quoting anywhere.
@@ -57,6 +61,9 @@ class HttpConfig:
 class RoutingConfig:
     ring_timeout: float
     wrap_up: float
+    default_aht: float  # EWT's handle time per skill until calls have been handled
+    # (after seconds waited, highest operator level allowed): the bullseye steps
+    relaxation: tuple[tuple[float, int], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +113,7 @@ class Config:
     ivr: IvrConfig
     operators: tuple[OperatorConfig, ...]
     simulated_operators: SimulatedOperators
+    hours: OpeningHours | None  # None: always open
 
     def operator(self, operator_id: str) -> OperatorConfig:
         for op in self.operators:
@@ -114,7 +122,18 @@ class Config:
         raise KeyError(operator_id)
 
 
-REQUIRED_PROMPTS = ("language-menu", "service-menu", "invalid", "hold", "busy")
+REQUIRED_PROMPTS = (
+    "language-menu",
+    "service-menu",
+    "invalid",
+    "hold",
+    "busy",
+    "closed",
+    "position",  # "your place in the queue is" + a number
+    "wait-about",  # "the expected wait is about" + a number
+    "minutes",
+)
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class _Reader:
@@ -265,6 +284,8 @@ def parse_config(raw: object, file: str = "<config>") -> Config:
     routing = RoutingConfig(
         ring_timeout=r.number(r.get(ro, "routing", "ring_timeout"), "routing.ring_timeout", 1, 300),
         wrap_up=r.number(r.get(ro, "routing", "wrap_up"), "routing.wrap_up", 0, 3600),
+        default_aht=r.number(ro.get("default_aht", 180), "routing.default_aht", 1, 36_000),
+        relaxation=_parse_relaxation(r, ro.get("relaxation", [])),
     )
 
     ivr = _parse_ivr(r, r.mapping(r.get(top, "", "ivr"), "ivr"), languages, skills)
@@ -329,8 +350,11 @@ def parse_config(raw: object, file: str = "<config>") -> Config:
             f"must be shorter than routing.ring_timeout ({routing.ring_timeout})",
         )
 
+    hours = _parse_hours(r, top["hours"]) if "hours" in top else None
+
     return Config(
         path=file,
+        hours=hours,
         name=name,
         lines=lines,
         ami=ami,
@@ -404,4 +428,67 @@ def _parse_ivr(
         language_menu=lang_menu,
         service_menu=service_menu,
         prompts=prompts,
+    )
+
+
+def _parse_relaxation(r: _Reader, raw: object) -> tuple[tuple[float, int], ...]:
+    if not isinstance(raw, list):
+        r.fail("routing.relaxation", raw, "expected a list of {after, max_level}")
+    steps: list[tuple[float, int]] = []
+    for i, item in enumerate(raw):
+        f = f"routing.relaxation[{i}]"
+        step = r.mapping(item, f)
+        after = r.number(r.get(step, f, "after"), f"{f}.after", 0, 86_400)
+        level = r.integer(r.get(step, f, "max_level"), f"{f}.max_level", 1, 9)
+        if not steps and after != 0:
+            r.fail(f"{f}.after", after, "the first step must start at 0 s")
+        if steps and not (after > steps[-1][0] and level > steps[-1][1]):
+            r.fail(f, item, "each step must come later and reach a higher level than the one before")
+        steps.append((after, level))
+    return tuple(steps)
+
+
+def _clock(r: _Reader, value: object, field: str) -> dt.time:
+    text = r.string(value, field)
+    m = re.fullmatch(r"([01]?\d|2[0-4]):([0-5]\d)", text)
+    if not m or (m.group(1) == "24" and m.group(2) != "00"):
+        r.fail(field, value, "expected a time of day as HH:MM")
+    if m.group(1) == "24":
+        return dt.time.max  # "24:00": until the end of the day
+    return dt.time(int(m.group(1)), int(m.group(2)))
+
+
+def _parse_hours(r: _Reader, raw: object) -> OpeningHours:
+    h = r.mapping(raw, "hours")
+    tz_name = r.string(r.get(h, "hours", "timezone"), "hours.timezone")
+    try:
+        tz = zoneinfo.ZoneInfo(tz_name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        r.fail("hours.timezone", tz_name, "unknown time zone (e.g. Europe/Madrid)")
+    opens = _clock(r, r.get(h, "hours", "open"), "hours.open")
+    closes = _clock(r, r.get(h, "hours", "close"), "hours.close")
+    if closes <= opens:
+        r.fail("hours.close", h["close"], f"must be after hours.open ({h['open']})")
+    days_raw = h.get("weekdays", list(_WEEKDAYS))
+    if not isinstance(days_raw, list) or not days_raw:
+        r.fail("hours.weekdays", days_raw, f"expected a list of {', '.join(_WEEKDAYS)}")
+    weekdays = set()
+    for i, day in enumerate(days_raw):
+        if day not in _WEEKDAYS:
+            r.fail(f"hours.weekdays[{i}]", day, f"expected one of {', '.join(_WEEKDAYS)}")
+        weekdays.add(_WEEKDAYS.index(day))
+    holidays = set()
+    hol_raw = h.get("holidays", [])
+    if not isinstance(hol_raw, list):
+        r.fail("hours.holidays", hol_raw, "expected a list of dates (YYYY-MM-DD)")
+    for i, day in enumerate(hol_raw):
+        if isinstance(day, dt.date):  # YAML reads unquoted dates as dates
+            holidays.add(day)
+            continue
+        try:
+            holidays.add(dt.date.fromisoformat(str(day)))
+        except ValueError:
+            r.fail(f"hours.holidays[{i}]", day, "expected a date as YYYY-MM-DD")
+    return OpeningHours(
+        tz=tz, open=opens, close=closes, weekdays=frozenset(weekdays), holidays=frozenset(holidays)
     )

@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import re
 import secrets
 import signal
+import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +27,14 @@ from panoramisk.message import Message
 from contactcenter.adapters.ami import AmiError, AmiLink, headers
 from contactcenter.config import Config
 from contactcenter.core import events as ev
-from contactcenter.core.commands import CancelOffer, Command, ConnectCall, RejectBusy
+from contactcenter.core.commands import (
+    AnnounceWait,
+    CancelOffer,
+    Command,
+    ConnectCall,
+    RejectBusy,
+    RejectClosed,
+)
 from contactcenter.core.engine import Call, Engine
 from contactcenter.core.lifecycle import CallState
 from contactcenter.privacy import mask_number
@@ -54,7 +63,9 @@ class Controller:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.engine = Engine(lines=cfg.lines, wrap_up=cfg.routing.wrap_up)
+        # The core's `now` is the event loop's clock, which is time.monotonic(); this is the
+        # one place the wall clock is read, so the core can tell opening hours.
+        self.engine = engine_for(cfg, epoch=time.time() - time.monotonic())
         self.ami = AmiLink(
             host=cfg.ami.host,
             port=cfg.ami.port,
@@ -74,6 +85,8 @@ class Controller:
         self._timer_changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer_task: asyncio.Task[None] | None = None
+        self._announcer_task: asyncio.Task[None] | None = None
+        self.announced: dict[str, tuple[str, str]] = {}  # call -> (position, minutes) set
         self._leg_seq = itertools.count(1)
         self._leg_prefix = secrets.token_hex(4)
 
@@ -94,7 +107,9 @@ class Controller:
                     languages=op.languages,
                 )
             )
-        self._timer_task = asyncio.get_running_loop().create_task(self._timers(), name="timers")
+        loop = asyncio.get_running_loop()
+        self._timer_task = loop.create_task(self._timers(), name="timers")
+        self._announcer_task = loop.create_task(self._announcer(), name="announcer")
         log.info(
             "controller ready: %d operators, %d lines, AMI %s:%s",
             len(self.cfg.operators),
@@ -104,8 +119,9 @@ class Controller:
         )
 
     async def stop(self) -> None:
-        if self._timer_task is not None:
-            self._timer_task.cancel()
+        for task in (self._timer_task, self._announcer_task):
+            if task is not None:
+                task.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -153,7 +169,11 @@ class Controller:
             elif isinstance(cmd, CancelOffer):
                 await self._cancel_offer(cmd)
             elif isinstance(cmd, RejectBusy):
-                await self._reject_busy(cmd)
+                await self._reject(cmd.call_id, "cc-busy", "blocked")
+            elif isinstance(cmd, RejectClosed):
+                await self._reject(cmd.call_id, "cc-closed", "closed")
+            elif isinstance(cmd, AnnounceWait):
+                await self._announce(cmd.call_id, cmd.position, cmd.ewt_s)
             else:
                 log.error("no handler for command %r", cmd)
         except AmiError as exc:
@@ -239,19 +259,43 @@ class Controller:
         self._forget_offer(offer)
         await self.ami.send({"Action": "Hangup", "Channel": offer.leg_id})
 
-    async def _reject_busy(self, cmd: RejectBusy) -> None:
-        channel = self.callers.pop(cmd.call_id, None)
-        self.counters["blocked"] += 1
+    async def _reject(self, call_id: str, context: str, counter: str) -> None:
+        channel = self.callers.pop(call_id, None)
+        self.counters[counter] += 1
         if channel is not None:
             await self.ami.send(
-                {
-                    "Action": "Redirect",
-                    "Channel": channel,
-                    "Context": "cc-busy",
-                    "Exten": "s",
-                    "Priority": "1",
-                }
+                {"Action": "Redirect", "Channel": channel, "Context": context, "Exten": "s", "Priority": "1"}
             )
+
+    async def _announce(self, call_id: str, position: int, ewt_s: float) -> None:
+        """Set the place in line and expected wait the hold loop reads on its next pass."""
+        channel = self.callers.get(call_id)
+        if channel is None:
+            return
+        # Whole minutes, rounded up (never promise less than the estimate), at least 1;
+        # no figure at all when nobody who can take the call is logged in.
+        minutes = "" if math.isinf(ewt_s) else str(max(1, math.ceil(ewt_s / 60)))
+        values = (str(position), minutes)
+        if self.announced.get(call_id) == values:
+            return
+        self.announced[call_id] = values
+        for name, value in zip(("CC_POSITION", "CC_EWT_MIN"), values, strict=True):
+            await self.ami.send({"Action": "Setvar", "Channel": channel, "Variable": name, "Value": value})
+
+    async def _announcer(self) -> None:
+        """Keep waiting callers' place and EWT current (positions move as others leave)."""
+        period = max(1.0, self.cfg.ivr.hold_period / 2)
+        while True:
+            await asyncio.sleep(period)
+            for call_id in [c for c in self.announced if c not in self.engine.calls]:
+                del self.announced[call_id]
+            for call in list(self.engine.calls.values()):
+                if call.state is CallState.QUEUED and self.ami.ready:
+                    position, ewt = self.engine.estimate(call.call_id)
+                    try:
+                        await self._announce(call.call_id, position, ewt)
+                    except AmiError as exc:
+                        log.debug("announcement for %s not updated: %s", call.call_id, exc)
 
     def _forget_offer(self, offer: Offer) -> None:
         if self.offers.get(offer.call_id) is offer:
@@ -368,6 +412,19 @@ class Controller:
             },
             "waiting": {f"{s}/{lang}": len(q) for (s, lang), q in e.queues.items()},
         }
+
+
+def engine_for(cfg: Config, epoch: float) -> Engine:
+    """The core configured for this centre; `epoch` maps the driver's clock to wall time."""
+    return Engine(
+        lines=cfg.lines,
+        wrap_up=cfg.routing.wrap_up,
+        relaxation=cfg.routing.relaxation,
+        hours=cfg.hours,
+        epoch=epoch,
+        default_aht=cfg.routing.default_aht,
+        announce=True,
+    )
 
 
 def _originate_outcome(resp: Message | list[Message]) -> tuple[bool, str]:

@@ -16,6 +16,39 @@ from contactcenter.config import Config
 
 SOUNDS = "usr/share/asterisk/sounds"
 VOICES = {"ca": "ca", "es": "es", "en": "en-gb"}
+# Asterisk ships number prompts for English and Spanish but not Catalan. SayNumber for an
+# unknown language composes numbers like English ("trenta" + "cinc") from digits/N files
+# in the channel's language folder, so these are enough for places and minutes < 100.
+CATALAN_NUMBERS = {
+    0: "zero",
+    1: "un",
+    2: "dos",
+    3: "tres",
+    4: "quatre",
+    5: "cinc",
+    6: "sis",
+    7: "set",
+    8: "vuit",
+    9: "nou",
+    10: "deu",
+    11: "onze",
+    12: "dotze",
+    13: "tretze",
+    14: "catorze",
+    15: "quinze",
+    16: "setze",
+    17: "disset",
+    18: "divuit",
+    19: "dinou",
+    20: "vint",
+    30: "trenta",
+    40: "quaranta",
+    50: "cinquanta",
+    60: "seixanta",
+    70: "setanta",
+    80: "vuitanta",
+    90: "noranta",
+}
 
 
 def in_root(root: Path, path: str) -> Path:
@@ -64,6 +97,17 @@ def generate(cfg: Config, root: Path) -> int:
     except (OSError, ValueError):
         manifest = {}
     made = 0
+    wanted: list[tuple[str, str, str]] = []  # (target path, language, text)
+    if "ca" in cfg.languages:
+        wanted += [(f"/{SOUNDS}/ca/digits/{n}.wav", "ca", word) for n, word in CATALAN_NUMBERS.items()]
+    for target, lang, text in wanted:
+        digest = hashlib.sha256(json.dumps([lang, text]).encode()).hexdigest()
+        if manifest.get(target) == digest and in_root(root, target).exists():
+            continue
+        in_root(root, target).parent.mkdir(parents=True, exist_ok=True)
+        _speak(root, lang, text, target)
+        manifest[target] = digest
+        made += 1
     for name, texts in cfg.ivr.prompts.items():
         if name == "language-menu":
             # One trilingual prompt: each language's sentence in its own voice.

@@ -24,7 +24,12 @@ async def test_sip_caller_reaches_operator_of_chosen_skill(
 
     call1 = controller.engine.calls[mine["Uniqueid"]]
     assert (call1.skill, call1.language) == ("info", "ca")
-    assert controller.engine.operators["ana"].state is OperatorState.TALKING
+    # Asterisk reports the bridge before the controller hears the Originate's answer.
+    await _until(
+        lambda: controller.engine.operators["ana"].state is OperatorState.TALKING,
+        5,
+        "Ana talking in the core",
+    )
     assert controller.engine.operators["ana"].call_id == call1.call_id
 
     # Caller 2: "3" English, "3" taxes and fines -> Pau only; Ana stays on caller 1.
@@ -33,6 +38,11 @@ async def test_sip_caller_reaches_operator_of_chosen_skill(
     ch2 = await observer.channel_of("+34600000102")
     _, other2 = await observer.bridged_with(ch2, timeout=20)
     assert other2["Channel"].startswith("Local/pau@cc-sim-operator")
+    await _until(
+        lambda: controller.engine.operators["pau"].state is OperatorState.TALKING,
+        5,
+        "Pau talking in the core",
+    )
     call2 = controller.engine.operators["pau"].call_id
     assert call2 is not None
     assert (controller.engine.calls[call2].skill, controller.engine.calls[call2].language) == (
@@ -77,12 +87,17 @@ async def test_waiting_callers_hear_hold_and_are_served_in_arrival_order(
     ch_b = await observer.channel_of("+34600000202")
     ch_c = await observer.channel_of("+34600000203")
 
-    # Both wait: the hold context's music starts for each while Marta talks to A.
+    # Both wait: the hold treatment starts for each while Marta talks to A.
     for ch in (ch_b, ch_c):
         await observer.wait_for(
-            lambda e, ch=ch: e.get("Event") == "MusicOnHoldStart" and e.get("Channel") == ch,
+            lambda e, ch=ch: (
+                e.get("Event") == "Newexten"
+                and e.get("Channel") == ch
+                and e.get("Context") == "cc-hold"
+                and e.get("AppData") == "cc/hold"
+            ),
             15,
-            f"music on hold for {ch}",
+            f"the hold message for {ch}",
         )
     await _until(lambda: controller.engine.waiting("tramits", "es") == 2, 10, "two waiting")
     assert controller.engine.operators["marta"].state is OperatorState.TALKING
