@@ -33,6 +33,10 @@ def asterisk(test_config: Config) -> Iterator[sandbox.SandboxState]:
         pytest.fail("integration tests need root for the Asterisk sandbox (or CC_SKIP_ASTERISK=1)")
     if not sipp_available():
         pytest.fail("SIPp (Debian package sip-tester) is not installed: run scripts/setup.sh")
+    running = sandbox.load_state()
+    if running is not None and sandbox.status()["running"] and running.config != str(TEST_CONFIG.resolve()):
+        print(f"stopping the sandbox running with {running.config} for the tests")
+        sandbox.down()
     state = sandbox.up(test_config)
     yield state
     sandbox.down()

@@ -299,8 +299,11 @@ def up(cfg: Config, log=print) -> SandboxState:  # type: ignore[no-untyped-def]
         if Path(current.config).resolve() == Path(cfg.path).resolve():
             log(f"sandbox already running (pid {current.pid}) with {current.config}")
             return current
-        log(f"sandbox running with {current.config}: restarting it with {cfg.path}")
-        down(log=log)
+        # Never pull Asterisk from under someone else's demo or test run.
+        raise SandboxError(
+            f"the sandbox is already running with {current.config}; "
+            "stop it first with `contactcenter sandbox down`"
+        )
     t_up = time.monotonic()
     build_seconds = build(log=log)
     root = root_dir()
@@ -308,7 +311,7 @@ def up(cfg: Config, log=print) -> SandboxState:  # type: ignore[no-untyped-def]
     _check_port_free(cfg.sip.host, cfg.sip.port, socket.SOCK_DGRAM, "sip.port")
     mounts = _mount(root)
     try:
-        observer = ("cc-observer", secrets.token_hex(12))
+        observer = ("cc-observer", _observer_secret())
         render(cfg, root / "etc/asterisk", _module_dir(root), observer)
         made = prompts.generate(cfg, root)
         if made:
@@ -352,6 +355,21 @@ def up(cfg: Config, log=print) -> SandboxState:  # type: ignore[no-untyped-def]
         down(log=lambda *_: None)
         _unmount_all(root)
         raise
+
+
+def _observer_secret() -> str:
+    """The sandbox observer's AMI secret: made once per machine, kept (root-only) in the
+    cache, so tools that logged in before a restart can log in again after it."""
+    path = cache_dir() / "observer.secret"
+    with contextlib.suppress(OSError):
+        secret = path.read_text().strip()
+        if re.fullmatch(r"[0-9a-f]{24}", secret):
+            return secret
+    secret = secrets.token_hex(12)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")
+    return secret
 
 
 def _read_pid(pidfile: Path) -> int:
