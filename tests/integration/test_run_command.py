@@ -1,0 +1,45 @@
+# `contactcenter run --config ...` as an operator of the service starts it: a separate
+# process that connects to the sandbox's Asterisk, routes a real SIP call to an operator of
+# the chosen skill, and stops cleanly on SIGTERM.
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from sim.sipp import SippCall
+from tests.conftest import TEST_CONFIG
+from tests.recorder import AmiRecorder
+
+
+async def test_run_command_routes_a_call_and_stops_on_sigterm(asterisk, observer: AmiRecorder) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "contactcenter.cli",
+        "run",
+        "--config",
+        str(TEST_CONFIG),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(20):
+            while b"controller ready" not in (line := await proc.stdout.readline()):
+                assert line, "the controller exited before it was ready"
+        call = SippCall(caller="+34600000501", digits="32", stay_s=6, target_port=asterisk.sip_port)
+        await call.start()
+        ch = await observer.channel_of("+34600000501")
+        _, operator_leg = await observer.bridged_with(ch, timeout=20)
+        assert operator_leg["Channel"].startswith("Local/marta@cc-sim-operator")  # tramits
+        assert await call.wait(30) == 0, call.errors()
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        rest = await asyncio.wait_for(proc.stdout.read(), 15) if proc.stdout else b""
+        code = await asyncio.wait_for(proc.wait(), 15)
+    assert code == 0, rest.decode(errors="replace")[-2000:]
+    assert b"Traceback" not in rest
+    # The caller's number appears in the controller's log only masked.
+    assert b"600000501" not in rest
