@@ -38,7 +38,6 @@ from contactcenter.core.lifecycle import (
     CallState,
     InvalidTransition,
     OperatorState,
-    check,
 )
 from contactcenter.core.pool import OperatorPool
 from contactcenter.core.queues import QueueKey, SkillQueue
@@ -66,7 +65,8 @@ class Call:
     ewt_at_entry: float | None = None
 
     def advance(self, dst: CallState) -> None:
-        check(CALL_TRANSITIONS, "call", self.call_id, self.state, dst)
+        if dst not in CALL_TRANSITIONS[self.state]:
+            raise InvalidTransition("call", self.call_id, self.state, dst)
         self.state = dst
 
     @property
@@ -95,9 +95,12 @@ class Operator:
     time_in: dict[OperatorState, float] = field(default_factory=dict)
 
     def advance(self, dst: OperatorState, now: float) -> None:
-        check(OPERATOR_TRANSITIONS, "operator", self.operator_id, self.state, dst)
-        if self.state is not OperatorState.LOGGED_OUT:
-            self.time_in[self.state] = self.time_in.get(self.state, 0.0) + (now - self.since)
+        src = self.state
+        if dst not in OPERATOR_TRANSITIONS[src]:
+            raise InvalidTransition("operator", self.operator_id, src, dst)
+        if src is not OperatorState.LOGGED_OUT:
+            time_in = self.time_in
+            time_in[src] = time_in.get(src, 0.0) + (now - self.since)
         self.state, self.since = dst, now
 
 
@@ -252,7 +255,12 @@ class Engine:
             return self._end_conversation(call, e.now)
         out: list[Command] = []
         if call.state is CallState.QUEUED:
-            self._queue_of(call).remove(call.call_id)
+            queue = self._queue_of(call)
+            queue.remove(call.call_id)
+            if self.relaxation:
+                # The call behind may already be within a free operator's reach, its own
+                # relaxation step spent while this one blocked the head.
+                out += self._serve_queue(queue, e.now)
         elif call.state is CallState.OFFERED:
             assert call.operator_id is not None
             op = self.operators[call.operator_id]
@@ -335,6 +343,7 @@ class Engine:
             raise ValueError(f"operator {e.operator_id} is already logged in")
         else:
             op.skills, op.languages = dict(e.skills), tuple(e.languages)
+            self._pool.forget(op.operator_id)
         self.ewt.staff(op.skills, op.languages, +1)
         return self._make_available(op, e.now)
 
@@ -409,21 +418,26 @@ class Engine:
         queue = best[1]
         head = queue.head()
         assert head is not None
-        return [self._offer(head[1], queue, op, now)]
+        out: list[Command] = [self._offer(head[1], queue, op, now)]
+        if self.relaxation:
+            out += self._serve_queue(queue, now)  # the new head may be within a free operator's reach
+        return out
 
     def _serve_queue(self, queue: SkillQueue, now: float) -> list[Command]:
-        """Match the head of a queue to the best available operator, if there is one."""
-        head = queue.head()
-        if head is None:
-            return []
-        pick = self._pool.best(queue.skill, queue.language)
-        if pick is None:
-            return []
-        if self.relaxation and pick[0][0] > self._reach(head[1], now):
-            return []  # the best free operator is not yet within this call's reach
-        op = self.operators[pick[1]]
-        self._pool.discard(op.operator_id)
-        return [self._offer(head[1], queue, op, now)]
+        """Match the head of a queue to the best available operator, while both exist."""
+        # A loop, not one match: with relaxation, the head served at a step can uncover a
+        # call whose own step has already passed, and no later timer would serve it.
+        out: list[Command] = []
+        while (head := queue.head()) is not None:
+            pick = self._pool.best(queue.skill, queue.language)
+            if pick is None:
+                break
+            if self.relaxation and pick[0][0] > self._reach(head[1], now):
+                break  # the best free operator is not yet within this call's reach
+            op = self.operators[pick[1]]
+            self._pool.discard(op.operator_id)
+            out.append(self._offer(head[1], queue, op, now))
+        return out
 
     def _reach(self, call_id: str, now: float) -> int:
         """The highest operator level a waiting call may go to by now."""

@@ -6,12 +6,18 @@ import math
 from dataclasses import dataclass
 
 
+# These checks run for every event of every simulated call: the common case (a float time,
+# a str id) is tested first with exact type checks, the slow path only explains a failure.
 def _check_time(now: float) -> None:
-    if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
-        raise ValueError(f"now must be a finite number of seconds, got {now!r}")
+    cls = now.__class__
+    if (cls is float or cls is int) and math.isfinite(now):
+        return
+    raise ValueError(f"now must be a finite number of seconds, got {now!r}")
 
 
 def _check_id(name: str, value: str) -> None:
+    if value.__class__ is str and value:
+        return
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
 

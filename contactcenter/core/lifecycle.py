@@ -19,6 +19,7 @@ class InvalidTransition(ValueError):
 
 
 class CallState(Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python-level
     IN_IVR = "in_ivr"
     QUEUED = "queued"
     OFFERED = "offered"  # an operator's phone is ringing for it
@@ -27,6 +28,7 @@ class CallState(Enum):
 
 
 class CallOutcome(Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python-level
     ANSWERED = "answered"
     ABANDONED = "abandoned"  # hung up before an operator answered (in the IVR or waiting)
     BLOCKED = "blocked"  # refused at admission: every line in use
@@ -34,6 +36,7 @@ class CallOutcome(Enum):
 
 
 class OperatorState(Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python-level
     LOGGED_OUT = "logged_out"
     AVAILABLE = "available"
     RESERVED = "reserved"  # chosen for a call, phone ringing

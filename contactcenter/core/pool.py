@@ -13,7 +13,9 @@ PoolKey = tuple[int, float, int]  # (level, idle_since, seq)
 @dataclass(slots=True)
 class OperatorPool:
     _heaps: dict[tuple[str, str], list[tuple[PoolKey, int, str]]] = field(default_factory=dict)
+    _live: dict[tuple[str, str], int] = field(default_factory=dict)  # live entries per heap
     _token: dict[str, int] = field(default_factory=dict)  # operator -> live token
+    _keys: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # operator -> heaps
     _next_token: int = 0
 
     def add(
@@ -30,17 +32,33 @@ class OperatorPool:
         self._next_token += 1
         token = self._next_token
         self._token[operator_id] = token
-        for skill, level in skills.items():
-            for lang in languages:
-                heap = self._heaps.setdefault((skill, lang), [])
-                heapq.heappush(heap, ((level, idle_since, seq), token, operator_id))
-                if len(heap) > 64 and len(heap) > 4 * len(self._token):
-                    # Stale entries deep in the heap never surface on their own.
-                    heap[:] = [e for e in heap if self._token.get(e[2]) == e[1]]
-                    heapq.heapify(heap)
+        keys = self._keys.get(operator_id)
+        if keys is None:
+            keys = self._keys[operator_id] = [(s, lang) for s in skills for lang in languages]
+        heaps, live = self._heaps, self._live
+        for key in keys:
+            heap = heaps.get(key)
+            if heap is None:
+                heap = heaps[key] = []
+            heapq.heappush(heap, ((skills[key[0]], idle_since, seq), token, operator_id))
+            n = live[key] = live.get(key, 0) + 1
+            if len(heap) > 2 * n + 64:
+                # Stale entries deep in the heap never surface on their own; dropping them
+                # when they outnumber live ones keeps the cost amortised O(log n).
+                tokens = self._token
+                heap[:] = [e for e in heap if tokens.get(e[2]) == e[1]]
+                heapq.heapify(heap)
 
     def discard(self, operator_id: str) -> None:
-        self._token.pop(operator_id, None)
+        if self._token.pop(operator_id, None) is not None:
+            live = self._live
+            for key in self._keys[operator_id]:
+                live[key] -= 1
+
+    def forget(self, operator_id: str) -> None:
+        """The operator's skills or languages changed (a new login): recompute their heaps."""
+        self.discard(operator_id)
+        self._keys.pop(operator_id, None)
 
     def __contains__(self, operator_id: object) -> bool:
         return operator_id in self._token

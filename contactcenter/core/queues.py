@@ -32,7 +32,7 @@ class SkillQueue:
         self._by_priority[key[0]] -= 1
         # Garbage is collected when it surfaces at the head; keep the heap from growing
         # without bound when removals happen deep inside it.
-        if len(self._heap) > 64 and len(self._heap) > 4 * len(self._live):
+        if len(self._heap) > 2 * len(self._live) + 64:
             self._heap = [(k, c) for k, c in self._heap if self._live.get(c) == k]
             heapq.heapify(self._heap)
 
