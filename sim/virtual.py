@@ -1,0 +1,425 @@
+# The virtual-time driver: the simulated world around the real core. Rules:
+# - No asyncio, no wall clock in the model: a heap of (time, seq, kind, payload) plus the
+#   next arrival plus the engine's own next_deadline() make the clock; the earliest goes
+#   first (the engine's Tick on ties, then the heap in push order, then the arrival), so a
+#   seed gives the same run, event for event.
+# - The core decides everything about routing; this module only plays the parts the core
+#   does not: callers (IVR time, patience, talk time, all drawn at arrival from traffic.py,
+#   so they do not depend on routing), operators' phones (answer after `ring_delay_s`) and
+#   operators' shifts.
+# - Abandonment: a caller's patience runs from the moment they queue; when it expires the
+#   driver sends CallerHungUp only if the call is still QUEUED (timers are cancelled lazily,
+#   never searched for). A caller whose call was connected at once gets no timer at all.
+# - Shift end: an operator who is free, in wrap-up or paused logs out at once; one on a call
+#   logs out when that call ends (if the core gave them another call meanwhile, after that
+#   one). The core has no "log out after this call"; without wrap-up, an operator whose
+#   queue never empties would work on (a core change is proposed for this).
+# - Unknown commands (AnnounceWait, ...) are counted and ignored.
+# - Hot path: one event object per fact the core needs, one heap entry per timed fact, no
+#   per-call closures; KPIs are fed in batches from drain_completed().
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from contactcenter.core import events as ev
+from contactcenter.core.commands import CancelOffer, Command, ConnectCall, RejectBusy
+from contactcenter.core.engine import Call, Engine
+from contactcenter.core.kpis import KpiCollector, operator_times
+from contactcenter.core.lifecycle import CallState, OperatorState
+from sim import traffic
+from sim.scenario import Scenario
+
+INF = math.inf
+NO_LINE_LIMIT = 2**62
+_END, _ABANDON, _IVR, _ANSWER, _MARK, _LOGIN, _LOGOUT = range(7)
+_PROGRESS_EVERY = 16384  # arrivals between progress updates (a power of two)
+_FREE_TO_LEAVE = (OperatorState.AVAILABLE, OperatorState.WRAP_UP, OperatorState.PAUSED)
+
+
+@dataclass
+class SimResult:
+    """The KPIs of the measured window, and raw figures of the run (for tests and reports)."""
+
+    kpis: dict[str, Any]
+    collector: KpiCollector
+    arrivals: int  # callers generated over warm-up + measured hours
+    steps: int  # events the driver processed (arrivals, timers, ticks, marks)
+    unfinished: int  # calls still in the system when nothing more could happen
+    unknown_commands: Counter[str]
+    sim_end_s: float  # virtual time of the last event
+    wall_s: float
+    queue_area: float | None = None  # integral of waiting calls over the window (measure_queue)
+
+    @property
+    def calls_per_s(self) -> float:
+        return self.arrivals / self.wall_s if self.wall_s > 0 else INF
+
+
+def build_callers(sc: Scenario) -> Iterator[traffic.Caller]:
+    """All callers of the scenario, in arrival order, over [0, end)."""
+    end = sc.end_s
+    per_skill = {s.name: traffic.streams(sc.seed, s.name) for s in sc.skills}
+    ivr_mean = sc.ivr_s
+
+    def ivr_sampler(rng: Any) -> traffic.Sampler | float:
+        if ivr_mean <= 0:
+            return 0.0
+        return traffic.service_sampler(rng, sc.ivr_dist, ivr_mean)
+
+    talk = {
+        s.name: traffic.service_sampler(
+            per_skill[s.name]["talk"], sc.service_dist, sc.talk_mean_s(s), sc.service_cv
+        )
+        for s in sc.skills
+    }
+    patience = {
+        s.name: traffic.patience_sampler(per_skill[s.name]["patience"], s.patience_s) for s in sc.skills
+    }
+    language = {
+        s.name: traffic.language_picker(per_skill[s.name]["language"], s.languages) for s in sc.skills
+    }
+    if sc.trace_day is not None:
+        from sim.trace import load_trace
+
+        calls, _ = load_trace()
+        day = sc.trace_day
+        if day == "busiest":
+            day = Counter(c.day for c in calls).most_common(1)[0][0]
+        return traffic.trace_callers(calls, day, end, language, talk, patience)
+    sources = []
+    for s in sc.skills:
+        rng = per_skill[s.name]
+        lang = language[s.name]
+        if (
+            len(s.arrivals_per_h) == 1
+            and sc.service_dist == "exp"
+            and isinstance(lang, str)
+            and ivr_mean <= 0
+        ):
+            sources.append(
+                traffic.exp_callers(
+                    rng["arrivals"],
+                    s.arrivals_per_h[0],
+                    0.0,
+                    end,
+                    s.name,
+                    lang,
+                    s.priority,
+                    0.0,
+                    rng["talk"],
+                    sc.talk_mean_s(s),
+                    rng["patience"],
+                    s.patience_s,
+                )
+            )
+            continue
+        if len(s.arrivals_per_h) == 24:
+            times = traffic.day_profile(rng["arrivals"], s.arrivals_per_h, 0.0, end)
+        else:
+            times = traffic.poisson(rng["arrivals"], s.arrivals_per_h[0], 0.0, end)
+        sources.append(
+            traffic.callers(
+                times,
+                s.name,
+                language[s.name],
+                s.priority,
+                ivr_sampler(rng["ivr"]),
+                talk[s.name],
+                patience[s.name],
+            )
+        )
+    return traffic.merge(sources)
+
+
+def _shift_events(sc: Scenario) -> list[tuple[float, int, str]]:
+    """(time, kind, operator_id) of logins and logouts, in the order they are pushed."""
+    out: list[tuple[float, int, str]] = []
+    end = sc.end_s
+    days = int(end // 86400) + 1
+    for g in sc.operators:
+        for i in range(1, g.count + 1):
+            op_id = f"{g.name}-{i}"
+            if g.shift is None:
+                out.append((0.0, _LOGIN, op_id))
+                continue
+            start_h, end_h = g.shift
+            # A shift that began the day before may still be running at midnight of day 0.
+            for d in range(-1, days):
+                t_in, t_out = (d * 24 + start_h) * 3600.0, (d * 24 + end_h) * 3600.0
+                if t_out <= 0 or t_in >= end:
+                    continue
+                out.append((max(t_in, 0.0), _LOGIN, op_id))
+                if t_out < end:
+                    out.append((t_out, _LOGOUT, op_id))
+    return out
+
+
+def simulate(
+    sc: Scenario,
+    *,
+    on_call: Callable[[Call], None] | None = None,
+    progress: Callable[[float], None] | None = None,
+    measure_queue: bool = False,
+) -> SimResult:
+    """Run the scenario through a fresh Engine; return the KPIs of the measured window.
+
+    on_call: called with every ended call (warm-up included), e.g. for batch statistics.
+    progress: called now and then with the share of virtual time done (0..1).
+    measure_queue: also integrate the number of waiting calls over the window (read from
+    the engine's queues at every event; slow, for Little's-law checks).
+    """
+    wall0 = time.perf_counter()
+    start_s, end_s = sc.start_s, sc.end_s
+    kwargs: dict[str, Any] = {"lines": sc.lines or NO_LINE_LIMIT, "wrap_up": sc.wrap_up_s}
+    if sc.relaxation:
+        kwargs["relaxation"] = sc.relaxation
+    engine = Engine(**kwargs)
+    collector = KpiCollector(
+        start=start_s, end=end_s, sl_threshold_s=sc.sl_threshold_s, wrap_up_s=sc.wrap_up_s
+    )
+
+    # --- the world's state ---------------------------------------------------------------
+    heap: list[tuple[float, int, int, Any]] = []
+    seq = itertools.count()
+    talk_of: dict[str, float] = {}  # call -> talk time, until answered or abandoned
+    blocked_skill: dict[str, str] = {}  # blocked call -> the skill it wanted (for by_skill)
+    pending_logout: set[str] = set()
+    unknown: Counter[str] = Counter()
+    ring = sc.ring_delay_s
+    logins = {}
+    for g in sc.operators:
+        for i in range(1, g.count + 1):
+            logins[f"{g.name}-{i}"] = (g.skills, g.languages)
+    for t, kind, op_id in _shift_events(sc):
+        heapq.heappush(heap, (t, next(seq), kind, op_id))
+    marks = sorted(
+        {start_s, end_s, *(h * 3600.0 for h in range(int(end_s // 3600) + 1) if h * 3600.0 < end_s)}
+    )
+    for t in marks:
+        heapq.heappush(heap, (t, next(seq), _MARK, None))
+    busy_prev = staffed_prev = 0.0
+    mark_prev = 0.0
+    slice_max = 0  # most calls in the system seen by an arrival since the last mark
+
+    handle = engine.handle
+    calls = engine.calls
+    next_deadline = engine.next_deadline
+    push, pop = heapq.heappush, heapq.heappop
+    CallArrived, IvrCompleted, CallerHungUp = ev.CallArrived, ev.IvrCompleted, ev.CallerHungUp
+    OperatorAnswered, CallEnded, Tick = ev.OperatorAnswered, ev.CallEnded, ev.Tick
+    QUEUED, OFFERED = CallState.QUEUED, CallState.OFFERED
+    known_silent = {CancelOffer, RejectBusy}
+
+    def dispatch(cmds: list[Command], now: float) -> None:
+        for cmd in cmds:
+            if isinstance(cmd, ConnectCall):
+                cid = cmd.call_id
+                if ring:
+                    push(heap, (now + ring, next(seq), _ANSWER, cmd))
+                else:
+                    more = handle(OperatorAnswered(now=now, call_id=cid, operator_id=cmd.operator_id))
+                    push(heap, (now + talk_of.pop(cid), next(seq), _END, cid))
+                    if more:
+                        dispatch(more, now)
+            elif (kind := type(cmd)) not in known_silent:
+                # CancelOffer: the pending answer is dropped lazily; RejectBusy: seen at arrival.
+                unknown[kind.__name__] += 1
+
+    def queue_call(cid: str, skill: str, lang: str, prio: int, patience: float, now: float) -> None:
+        """The caller leaves the IVR: queue them; start their patience if they must wait."""
+        cmds = handle(IvrCompleted(now=now, call_id=cid, skill=skill, language=lang, priority=prio))
+        if cmds:
+            dispatch(cmds, now)
+        if patience < INF:
+            c = calls.get(cid)
+            if c is not None and c.state is QUEUED:
+                push(heap, (now + patience, next(seq), _ABANDON, cid))
+
+    def log_out(op_id: str, now: float) -> None:
+        pending_logout.discard(op_id)
+        cmds = handle(ev.OperatorLoggedOut(now=now, operator_id=op_id))
+        if cmds:
+            dispatch(cmds, now)
+
+    def feed() -> None:
+        done = engine.drain_completed()
+        collector.add_all(done, blocked_skill)
+        blocked_skill.clear()
+        if on_call is not None:
+            for c in done:
+                on_call(c)
+
+    callers = build_callers(sc)
+    nxt = next(callers, None)
+    at = nxt[0] if nxt is not None else INF
+    n = 0
+    steps = 0
+    queue_area = 0.0
+    last_t = start_s
+    dl = INF
+    now = 0.0
+    while True:
+        ht = heap[0][0] if heap else INF
+        steps += 1
+        if dl <= ht and dl <= at:
+            if dl == INF:
+                break
+            now = dl
+            if measure_queue:
+                queue_area, last_t = _integrate(engine, queue_area, last_t, now, start_s, end_s)
+            cmds = handle(Tick(now=now))
+            if cmds:
+                dispatch(cmds, now)
+        elif ht <= at:
+            now, _, kind, data = pop(heap)
+            if measure_queue:
+                queue_area, last_t = _integrate(engine, queue_area, last_t, now, start_s, end_s)
+            if kind == _END:
+                if pending_logout:
+                    leaving = calls[data].operator_id
+                    cmds = handle(CallEnded(now=now, call_id=data))
+                    if cmds:
+                        dispatch(cmds, now)
+                    if leaving in pending_logout and engine.operators[leaving].state in _FREE_TO_LEAVE:
+                        log_out(leaving, now)
+                else:
+                    cmds = handle(CallEnded(now=now, call_id=data))
+                    if cmds:
+                        # The freed operator takes the next waiting call: the common case,
+                        # inlined (one ConnectCall, answered at once).
+                        cmd = cmds[0]
+                        if len(cmds) == 1 and isinstance(cmd, ConnectCall) and not ring:
+                            cid = cmd.call_id
+                            more = handle(OperatorAnswered(now=now, call_id=cid, operator_id=cmd.operator_id))
+                            push(heap, (now + talk_of.pop(cid), next(seq), _END, cid))
+                            if more:
+                                dispatch(more, now)
+                        else:
+                            dispatch(cmds, now)
+            elif kind == _ABANDON:
+                call = calls.get(data)
+                if call is not None and call.state is QUEUED:
+                    del talk_of[data]
+                    cmds = handle(CallerHungUp(now=now, call_id=data))
+                    if cmds:
+                        dispatch(cmds, now)
+            elif kind == _IVR:
+                cid, skill, lang, prio, patience = data
+                queue_call(cid, skill, lang, prio, patience, now)
+            elif kind == _ANSWER:
+                cid, op_id = data.call_id, data.operator_id
+                call = calls.get(cid)
+                if call is not None and call.state is OFFERED and call.operator_id == op_id:
+                    more = handle(OperatorAnswered(now=now, call_id=cid, operator_id=op_id))
+                    push(heap, (now + talk_of.pop(cid), next(seq), _END, cid))
+                    if more:
+                        dispatch(more, now)
+            elif kind == _MARK:
+                busy = staffed = 0.0
+                for op in engine.operators.values():
+                    b, s = operator_times(op.time_in, op.state, op.since, now)
+                    busy += b
+                    staffed += s
+                if now > mark_prev:
+                    collector.add_operator_time(mark_prev, busy - busy_prev, staffed - staffed_prev)
+                    collector.observe_concurrent(mark_prev, slice_max)
+                busy_prev, staffed_prev, mark_prev, slice_max = busy, staffed, now, 0
+                feed()
+                if progress is not None:
+                    progress(min(1.0, now / end_s))
+            elif kind == _LOGIN:
+                known = engine.operators.get(data)
+                if data in pending_logout:
+                    pending_logout.discard(data)  # the next shift starts before they could leave
+                elif known is None or known.state is OperatorState.LOGGED_OUT:
+                    skills, langs = logins[data]
+                    cmds = handle(
+                        ev.OperatorLoggedIn(now=now, operator_id=data, skills=skills, languages=langs)
+                    )
+                    if cmds:
+                        dispatch(cmds, now)
+            else:  # _LOGOUT
+                state = engine.operators[data].state
+                if state in _FREE_TO_LEAVE:
+                    log_out(data, now)
+                elif state is not OperatorState.LOGGED_OUT:
+                    pending_logout.add(data)
+        else:
+            now, skill, lang, prio, ivr_s, talk_s, patience = nxt  # type: ignore[misc]  # at < INF
+            n += 1
+            cid = str(n)
+            if measure_queue:
+                queue_area, last_t = _integrate(engine, queue_area, last_t, now, start_s, end_s)
+            cmds = handle(CallArrived(now=now, call_id=cid))
+            if cmds and cid not in calls:
+                blocked_skill[cid] = skill  # RejectBusy (or RejectClosed): the call is over
+            elif ivr_s > 0:
+                if cmds:
+                    dispatch(cmds, now)
+                talk_of[cid] = talk_s
+                push(heap, (now + ivr_s, next(seq), _IVR, (cid, skill, lang, prio, patience)))
+            else:  # no IVR time: queue_call, inlined for the common cases
+                if cmds:
+                    dispatch(cmds, now)
+                cmds = handle(IvrCompleted(now=now, call_id=cid, skill=skill, language=lang, priority=prio))
+                if not cmds:  # it waits
+                    talk_of[cid] = talk_s
+                    if patience < INF:
+                        push(heap, (now + patience, next(seq), _ABANDON, cid))
+                elif (
+                    len(cmds) == 1
+                    and not ring
+                    and isinstance(cmd := cmds[0], ConnectCall)
+                    and cmd.call_id == cid
+                ):
+                    # a free operator takes it at once
+                    more = handle(OperatorAnswered(now=now, call_id=cid, operator_id=cmd.operator_id))
+                    push(heap, (now + talk_s, next(seq), _END, cid))
+                    if more:
+                        dispatch(more, now)
+                else:
+                    talk_of[cid] = talk_s
+                    dispatch(cmds, now)
+                    if patience < INF and (q := calls.get(cid)) is not None and q.state is QUEUED:
+                        push(heap, (now + patience, next(seq), _ABANDON, cid))
+            if len(calls) > slice_max:
+                slice_max = len(calls)
+            if not n & (_PROGRESS_EVERY - 1):
+                feed()
+                if progress is not None:
+                    progress(min(1.0, now / end_s))
+            nxt = next(callers, None)
+            at = nxt[0] if nxt is not None else INF
+        d = next_deadline()
+        dl = INF if d is None else d
+    feed()
+    unfinished = len(calls)
+    return SimResult(
+        kpis=collector.kpis(),
+        collector=collector,
+        arrivals=n,
+        steps=steps,
+        unfinished=unfinished,
+        unknown_commands=unknown,
+        sim_end_s=now,
+        wall_s=time.perf_counter() - wall0,
+        queue_area=queue_area if measure_queue else None,
+    )
+
+
+def _integrate(
+    engine: Engine, area: float, last: float, now: float, start: float, end: float
+) -> tuple[float, float]:
+    """Add (waiting calls) x (time since the last event), clipped to the window."""
+    t = min(max(now, start), end)
+    if t > last:
+        area += sum(len(q) for q in engine.queues.values()) * (t - last)
+        last = t
+    return area, last
