@@ -449,6 +449,9 @@ def _parse_relaxation(r: _Reader, raw: object) -> tuple[tuple[float, int], ...]:
 
 
 def _clock(r: _Reader, value: object, field: str) -> dt.time:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 23:00 as the base-60 number 1380: say so, not "1380".
+        r.fail(field, value, 'expected a time of day as "HH:MM" in quotes (unquoted, 23:00 reads as 1380)')
     text = r.string(value, field)
     m = re.fullmatch(r"([01]?\d|2[0-4]):([0-5]\d)", text)
     if not m or (m.group(1) == "24" and m.group(2) != "00"):

@@ -291,7 +291,16 @@ class Engine:
         queue = self._queue_of(call)
         assert call.queue_key is not None
         queue.push(call.call_id, call.queue_key)  # original key: back at the head
-        return self._serve_queue(queue, e.now)
+        out = self._serve_queue(queue, e.now)
+        if self.relaxation and call.position_at_entry is None and call.call_id in queue:
+            # It was offered at once, so no relaxation step was ever scheduled for it: without
+            # them it could wait forever for the level that was free but out of reach.
+            assert call.queued_at is not None
+            for after, _ in self.relaxation[1:]:
+                if call.queued_at + after > e.now:
+                    due = call.queued_at + after
+                    heapq.heappush(self._timers, (due, self._next_seq(), _RELAX, call.call_id))
+        return out
 
     def _call_ended(self, e: ev.CallEnded) -> list[Command]:
         call = self.calls.get(e.call_id)

@@ -65,7 +65,19 @@ def test_shipped_config_loads() -> None:
     # The language menu has no explicit default: it falls back to ivr.default_language.
     assert cfg.ivr.language_menu.default == "ca"
     assert cfg.ivr.service_menu.default == "info"
-    assert set(cfg.ivr.prompts) == {"language-menu", "service-menu", "invalid", "hold", "busy"}
+    assert set(cfg.ivr.prompts) == {
+        "language-menu",
+        "service-menu",
+        "invalid",
+        "hold",
+        "busy",
+        "closed",
+        "position",
+        "wait-about",
+        "minutes",
+    }
+    assert cfg.hours is not None and cfg.hours.open.hour == 7 and cfg.hours.close.hour == 23
+    assert cfg.routing.relaxation == ((0, 1), (30, 2), (90, 9))
     with pytest.raises(KeyError):
         cfg.operator("nobody")
 
@@ -198,7 +210,11 @@ BAD_FIELDS = [
         id="menu-two-digit-key",
     ),
     pytest.param(
-        _del("ivr", "prompts", "hold", "en"), "ivr.prompts.hold.en", None, "missing", id="prompt-missing-language"
+        _del("ivr", "prompts", "hold", "en"),
+        "ivr.prompts.hold.en",
+        None,
+        "missing",
+        id="prompt-missing-language",
     ),
     pytest.param(_del("ivr", "prompts", "busy"), "ivr.prompts.busy", None, "missing", id="prompt-missing"),
     pytest.param(
@@ -211,7 +227,9 @@ BAD_FIELDS = [
     # security-relevant values
     pytest.param(_set("10.0.0.5", "ami", "host"), "ami.host", "10.0.0.5", "loopback", id="ami-host-lan"),
     pytest.param(_set("0.0.0.0", "ami", "host"), "ami.host", "0.0.0.0", "loopback", id="ami-host-any"),
-    pytest.param(_set("pbx.example.org", "ami", "host"), "ami.host", "pbx.example.org", "loopback", id="ami-host-name"),
+    pytest.param(
+        _set("pbx.example.org", "ami", "host"), "ami.host", "pbx.example.org", "loopback", id="ami-host-name"
+    ),
     pytest.param(
         _set("a\r\nAction: Originate", "ami", "secret"),
         "ami.secret",
@@ -219,15 +237,29 @@ BAD_FIELDS = [
         "line breaks",
         id="secret-crlf",
     ),
-    pytest.param(_set("Ana", "operators", 0, "id"), "operators[0].id", "Ana", "must match", id="op-id-charset"),
     pytest.param(
-        _set("iax2", "operators", 0, "endpoint"), "operators[0].endpoint", "iax2", "expected", id="op-endpoint"
+        _set("Ana", "operators", 0, "id"), "operators[0].id", "Ana", "must match", id="op-id-charset"
     ),
     pytest.param(
-        _set("pjsip", "operators", 0, "endpoint"), "operators[0].secret", None, "missing", id="pjsip-without-secret"
+        _set("iax2", "operators", 0, "endpoint"),
+        "operators[0].endpoint",
+        "iax2",
+        "expected",
+        id="op-endpoint",
     ),
     pytest.param(
-        _set([20000, 20005], "sip", "rtp_ports"), "sip.rtp_ports", [20000, 20005], "at least 10", id="rtp-narrow"
+        _set("pjsip", "operators", 0, "endpoint"),
+        "operators[0].secret",
+        None,
+        "missing",
+        id="pjsip-without-secret",
+    ),
+    pytest.param(
+        _set([20000, 20005], "sip", "rtp_ports"),
+        "sip.rtp_ports",
+        [20000, 20005],
+        "at least 10",
+        id="rtp-narrow",
     ),
     pytest.param(
         _set(20, "simulated_operators", "ring_delay"),
@@ -246,7 +278,72 @@ BAD_FIELDS = [
     ),
     pytest.param(_set([["ca"]], "languages"), "languages[0]", ["ca"], "unsupported", id="language-list"),
     pytest.param(
-        _set([["info"]], "operators", 0, "skills"), "operators[0].skills[0]", ["info"], "string", id="skill-list"
+        _set([["info"]], "operators", 0, "skills"),
+        "operators[0].skills[0]",
+        ["info"],
+        "string",
+        id="skill-list",
+    ),
+    # relaxation steps (bullseye): start at 0 s, then later and wider each time
+    pytest.param(
+        _set([{"after": 10, "max_level": 1}], "routing", "relaxation"),
+        "routing.relaxation[0].after",
+        10.0,
+        "first step",
+        id="relax-first-not-0",
+    ),
+    pytest.param(
+        _set({"after": 0, "max_level": 1}, "routing", "relaxation"),
+        "routing.relaxation",
+        {"after": 0, "max_level": 1},
+        "list",
+        id="relax-not-list",
+    ),
+    pytest.param(
+        _set([{"after": 0, "max_level": 2}, {"after": 30, "max_level": 1}], "routing", "relaxation"),
+        "routing.relaxation[1]",
+        {"after": 30, "max_level": 1},
+        "higher level",
+        id="relax-narrows",
+    ),
+    pytest.param(
+        _set([{"after": 0, "max_level": 1}, {"after": 0, "max_level": 2}], "routing", "relaxation"),
+        "routing.relaxation[1]",
+        {"after": 0, "max_level": 2},
+        "later",
+        id="relax-same-time",
+    ),
+    pytest.param(
+        _del("routing", "relaxation", 1, "max_level"),
+        "routing.relaxation[1].max_level",
+        None,
+        "missing",
+        id="relax-missing-level",
+    ),
+    # opening hours
+    pytest.param(
+        _set("Europe/Barcelona", "hours", "timezone"),
+        "hours.timezone",
+        "Europe/Barcelona",
+        "unknown time zone",
+        id="hours-bad-tz",
+    ),
+    pytest.param(_set("7h", "hours", "open"), "hours.open", "7h", "HH:MM", id="hours-bad-open"),
+    pytest.param(_set("24:30", "hours", "close"), "hours.close", "24:30", "HH:MM", id="hours-24-30"),
+    pytest.param(
+        _set("06:00", "hours", "close"), "hours.close", "06:00", "after hours.open", id="hours-inverted"
+    ),
+    # YAML reads an unquoted 23:00 as 1380 (base 60): the message must say why.
+    pytest.param(_set(1380, "hours", "close"), "hours.close", 1380, "in quotes", id="hours-unquoted"),
+    pytest.param(
+        _set(["mon", "dll"], "hours", "weekdays"), "hours.weekdays[1]", "dll", "one of", id="hours-day"
+    ),
+    pytest.param(
+        _set(["2026-12-25", "2026-13-01"], "hours", "holidays"),
+        "hours.holidays[1]",
+        "2026-13-01",
+        "YYYY-MM-DD",
+        id="hours-bad-holiday",
     ),
 ]
 
@@ -268,6 +365,24 @@ def test_bad_field_is_named_with_its_value(
     message = str(err)
     assert str(err.file) in message and field in message and repr(value) in message
     assert "\n" not in message
+
+
+def test_unquoted_clock_times_in_yaml_are_explained(tmp_path: Path) -> None:
+    # The same trap through the real YAML parser, not a value set in Python.
+    text = SHIPPED.read_text(encoding="utf-8").replace('close: "23:00"', "close: 23:00")
+    assert "close: 23:00" in text
+    path = tmp_path / "unquoted.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert (info.value.field, info.value.value) == ("hours.close", 23 * 60)
+
+
+def test_hours_and_relaxation_are_optional(tmp_path: Path, shipped_raw: Raw) -> None:
+    raw = copy.deepcopy(shipped_raw)
+    del raw["hours"], raw["routing"]["relaxation"]
+    cfg = load_config(write(tmp_path, raw))
+    assert cfg.hours is None and cfg.routing.relaxation == ()
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
