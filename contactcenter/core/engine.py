@@ -43,6 +43,7 @@ from contactcenter.core.pool import OperatorPool
 from contactcenter.core.queues import QueueKey, SkillQueue
 
 _WRAP_UP, _RELAX = 0, 1  # timer kinds
+_ALWAYS = float("inf")  # cutoff when every waiting call is within every operator's reach
 
 
 @dataclass(slots=True)
@@ -123,6 +124,7 @@ class Engine:
     _pool: OperatorPool = field(default_factory=OperatorPool)
     _timers: list[tuple[float, int, int, str]] = field(default_factory=list)
     ewt: EwtEstimator = field(init=False)
+    _wait_for_level: dict[int, float] = field(init=False)
     _seq: int = 0
     _handlers: dict[type[ev.Event], Callable[[Any], list[Command]]] = field(default_factory=dict)
 
@@ -139,6 +141,11 @@ class Engine:
                 if not (t1 > t0 and l1 > l0):
                     raise ValueError(f"relaxation steps must widen over time: {steps}")
         self.ewt = EwtEstimator(default_aht=self.default_aht)
+        # Seconds a call must have waited before an operator of each level may take it.
+        self._wait_for_level = {
+            level: next((after for after, top in steps if top >= level), float("inf"))
+            for level in range(1, 10)
+        }
         self._handlers = {
             ev.CallArrived: self._call_arrived,
             ev.IvrCompleted: self._ivr_completed,
@@ -255,12 +262,7 @@ class Engine:
             return self._end_conversation(call, e.now)
         out: list[Command] = []
         if call.state is CallState.QUEUED:
-            queue = self._queue_of(call)
-            queue.remove(call.call_id)
-            if self.relaxation:
-                # The call behind may already be within a free operator's reach, its own
-                # relaxation step spent while this one blocked the head.
-                out += self._serve_queue(queue, e.now)
+            self._queue_of(call).remove(call.call_id)
         elif call.state is CallState.OFFERED:
             assert call.operator_id is not None
             op = self.operators[call.operator_id]
@@ -410,55 +412,43 @@ class Engine:
         """Free an operator: give them the best waiting call they can take, else pool them."""
         op.advance(OperatorState.AVAILABLE, now)
         op.idle_since, op.pause_reason = now, None  # a reason from before a logout is stale
-        best: tuple[tuple[int, QueueKey], SkillQueue] | None = None
+        best: tuple[tuple[int, QueueKey], SkillQueue, str] | None = None
+        queues = self.queues
         for skill, level in op.skills.items():
+            cutoff = now - self._wait_for_level[level] if self.relaxation else _ALWAYS
             for lang in op.languages:
-                queue = self.queues.get((skill, lang))
-                head = queue.head() if queue else None
-                if head is not None and queue is not None:
-                    if self.relaxation and level > self._reach(head[1], now):
-                        continue
-                    rank = (level, head[0])
-                    if best is None or rank < best[0]:
-                        best = (rank, queue)
+                queue = queues.get((skill, lang))
+                if queue is None:
+                    continue
+                entry = queue.head_within(cutoff)
+                if entry is not None and (best is None or (level, entry[0]) < best[0]):
+                    best = ((level, entry[0]), queue, entry[1])
         if best is None:
             self._pool.add(op.operator_id, op.skills, op.languages, now, op.seq)
             return []
-        queue = best[1]
-        head = queue.head()
-        assert head is not None
-        out: list[Command] = [self._offer(head[1], queue, op, now)]
-        if self.relaxation:
-            out += self._serve_queue(queue, now)  # the new head may be within a free operator's reach
-        return out
+        return [self._offer(best[2], best[1], op, now)]
 
     def _serve_queue(self, queue: SkillQueue, now: float) -> list[Command]:
-        """Match the head of a queue to the best available operator, while both exist."""
-        # A loop, not one match: with relaxation, the head served at a step can uncover a
-        # call whose own step has already passed, and no later timer would serve it.
+        """Match waiting calls of a queue to the best available operators, while both exist."""
+        # A loop, not one match: with relaxation, a relaxation step can bring several
+        # calls within reach of several free operators at once.
         out: list[Command] = []
-        while (head := queue.head()) is not None:
+        relaxation = self.relaxation
+        while True:
             pick = self._pool.best(queue.skill, queue.language)
             if pick is None:
                 break
-            if self.relaxation and pick[0][0] > self._reach(head[1], now):
-                break  # the best free operator is not yet within this call's reach
+            level = pick[0][0]
+            cutoff = now - self._wait_for_level[level] if relaxation else _ALWAYS
+            # The best free operator is the lowest level, so the one whose reach is widest:
+            # if no call is within its reach, none is within anyone's.
+            entry = queue.head_within(cutoff)
+            if entry is None:
+                break
             op = self.operators[pick[1]]
             self._pool.discard(op.operator_id)
-            out.append(self._offer(head[1], queue, op, now))
+            out.append(self._offer(entry[1], queue, op, now))
         return out
-
-    def _reach(self, call_id: str, now: float) -> int:
-        """The highest operator level a waiting call may go to by now."""
-        queued_at = self.calls[call_id].queued_at
-        assert queued_at is not None
-        waited = now - queued_at
-        level = 0
-        for after, max_level in self.relaxation:
-            if waited < after:
-                break
-            level = max_level
-        return level
 
     def _offer(self, call_id: str, queue: SkillQueue, op: Operator, now: float) -> ConnectCall:
         call = self.calls[call_id]

@@ -2,47 +2,77 @@
 # higher priority first, then first come first served; `seq` is a global arrival counter so
 # ties never depend on set or dict order. A call that goes back (ring timeout) keeps its
 # original key and so returns to the head of its queue, ahead of later arrivals.
-# Removal is lazy (a heap entry is skipped if its call is no longer waiting under that
-# key), so enqueue, removal and peeking at the head cost O(log n), never a scan.
+# Inside, one heap per priority class: within a class the head is also the call that has
+# waited longest, so "the best call that has waited at least T" (relaxation) is found by
+# looking at one head per class, never by a scan. Removal is lazy (a heap entry is skipped
+# if its call is no longer waiting under that key): enqueue, removal and peeking at a head
+# cost O(log n) (times the handful of priority classes).
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
 
 QueueKey = tuple[int, float, int]  # (-priority, enqueued_at, seq)
+_Entry = tuple[QueueKey, str]
 
 
 @dataclass(slots=True)
 class SkillQueue:
     skill: str
     language: str
-    _heap: list[tuple[QueueKey, str]] = field(default_factory=list)
+    _classes: dict[int, list[_Entry]] = field(default_factory=dict)  # -priority -> heap
+    _order: list[int] = field(default_factory=list)  # class keys, best (highest) first
+    _counts: dict[int, int] = field(default_factory=dict)  # -priority -> calls waiting
     _live: dict[str, QueueKey] = field(default_factory=dict)
-    _by_priority: dict[int, int] = field(default_factory=dict)  # -priority -> calls waiting
 
     def push(self, call_id: str, key: QueueKey) -> None:
         if call_id in self._live:
             raise ValueError(f"call {call_id} is already waiting in {self.skill}/{self.language}")
         self._live[call_id] = key
-        self._by_priority[key[0]] = self._by_priority.get(key[0], 0) + 1
-        heapq.heappush(self._heap, (key, call_id))
+        cls = key[0]
+        heap = self._classes.get(cls)
+        if heap is None:
+            heap = self._classes[cls] = []
+            self._order.append(cls)
+            self._order.sort()
+        self._counts[cls] = self._counts.get(cls, 0) + 1
+        heapq.heappush(heap, (key, call_id))
 
     def remove(self, call_id: str) -> None:
         key = self._live.pop(call_id)
-        self._by_priority[key[0]] -= 1
-        # Garbage is collected when it surfaces at the head; keep the heap from growing
+        cls = key[0]
+        n = self._counts[cls] = self._counts[cls] - 1
+        heap = self._classes[cls]
+        # Garbage is collected when it surfaces at the head; keep a heap from growing
         # without bound when removals happen deep inside it.
-        if len(self._heap) > 2 * len(self._live) + 64:
-            self._heap = [(k, c) for k, c in self._heap if self._live.get(c) == k]
-            heapq.heapify(self._heap)
+        if len(heap) > 2 * n + 64:
+            live = self._live
+            heap[:] = [(k, c) for k, c in heap if live.get(c) == k]
+            heapq.heapify(heap)
 
-    def head(self) -> tuple[QueueKey, str] | None:
-        heap, live = self._heap, self._live
+    def _class_head(self, heap: list[_Entry]) -> _Entry | None:
+        live = self._live
         while heap:
-            key, call_id = heap[0]
-            if live.get(call_id) == key:
-                return key, call_id
+            entry = heap[0]
+            if live.get(entry[1]) == entry[0]:
+                return entry
             heapq.heappop(heap)
+        return None
+
+    def head(self) -> _Entry | None:
+        """The call to serve next: highest priority, then longest waiting."""
+        for cls in self._order:
+            entry = self._class_head(self._classes[cls])
+            if entry is not None:
+                return entry
+        return None
+
+    def head_within(self, cutoff: float) -> _Entry | None:
+        """The call to serve next among those that joined at or before `cutoff`."""
+        for cls in self._order:
+            entry = self._class_head(self._classes[cls])
+            if entry is not None and entry[0][1] <= cutoff:
+                return entry
         return None
 
     def __len__(self) -> int:
@@ -54,7 +84,7 @@ class SkillQueue:
     def entry_position(self, priority: int) -> int:
         """Place of a call of `priority` that just joined: everyone of its priority or
         higher is ahead of it (they came earlier), itself included. O(#priorities)."""
-        return sum(n for neg, n in self._by_priority.items() if -neg >= priority)
+        return sum(n for neg, n in self._counts.items() if -neg >= priority)
 
     def position(self, call_id: str) -> int:
         """1-based position of a waiting call (O(n): for announcements, not routing)."""

@@ -119,9 +119,14 @@ class Harness:
             self.offered_total += 1
             assert cmd.call_id in waiting, "offered a call that was not waiting"
             w = waiting.pop(cmd.call_id)
-            # FIFO within priority: the offered call heads its (skill, language) queue.
-            rivals = [r.key for r in waiting.values() if r.queue == w.queue]
-            assert all(w.key < r for r in rivals), (w.key, rivals)
+            # FIFO within priority: no older call of the same priority waits in its queue;
+            # and no better-placed call (higher priority) that this operator could reach.
+            rivals = [r for r in waiting.values() if r.queue == w.queue]
+            same_priority = [r.key for r in rivals if r.key[0] == w.key[0]]
+            assert all(w.key < r for r in same_priority), (w.key, same_priority)
+            level = engine.operators[cmd.operator_id].skills[w.queue[0]]
+            in_reach = [r.key for r in rivals if self.reach(r, now) >= level]
+            assert all(w.key < r for r in in_reach), (w.key, in_reach)
             if cmd.operator_id in pool:
                 # An operator who was already free: the best (level, idle since, login order)
                 # among the free ones who can take the call and are within its reach.
@@ -197,19 +202,15 @@ class Harness:
         for s in SKILLS:
             for lang in LANGUAGES:
                 assert engine.waiting(s, lang) == per_queue[(s, lang)]
-        # No available operator could take the head of a queue they serve (with relaxation:
-        # a head within their reach); without relaxation, no waiting call at all.
-        heads: dict[tuple[str, str], Waiting] = {}
-        for c in calls.values():
-            if c.state is CallState.QUEUED:
-                w = Waiting.of(c)
-                if w.queue not in heads or w.key < heads[w.queue].key:
-                    heads[w.queue] = w
+        # No available operator could take any waiting call they serve that is within their
+        # reach (with relaxation, per call: its own wait decides); without relaxation, no
+        # waiting call at all while someone who serves its queue is free.
+        waiting_now = [Waiting.of(c) for c in calls.values() if c.state is CallState.QUEUED]
         for oid, op in ops.items():
             if op.state is OperatorState.AVAILABLE:
-                for (s, lang), head in heads.items():
-                    if s in op.skills and lang in op.languages:
-                        assert op.skills[s] > self.reach(head, self.now), (oid, head)
+                for w in waiting_now:
+                    if w.skill in op.skills and w.language in op.languages:
+                        assert op.skills[w.skill] > self.reach(w, self.now), (oid, w)
 
     # -- the driver's moves --
 
