@@ -448,6 +448,10 @@ class Engine:
             op = self.operators[pick[1]]
             self._pool.discard(op.operator_id)
             out.append(self._offer(entry[1], queue, op, now))
+            if not relaxation:
+                # Without relaxation only the call just queued could be matched: the
+                # invariant held before it came.
+                break
         return out
 
     def _offer(self, call_id: str, queue: SkillQueue, op: Operator, now: float) -> ConnectCall:

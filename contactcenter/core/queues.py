@@ -69,10 +69,16 @@ class SkillQueue:
 
     def head_within(self, cutoff: float) -> _Entry | None:
         """The call to serve next among those that joined at or before `cutoff`."""
+        live, classes = self._live, self._classes
         for cls in self._order:
-            entry = self._class_head(self._classes[cls])
-            if entry is not None and entry[0][1] <= cutoff:
-                return entry
+            heap = classes[cls]
+            while heap:  # _class_head, inlined: this runs for every routing decision
+                entry = heap[0]
+                if live.get(entry[1]) == entry[0]:
+                    if entry[0][1] <= cutoff:
+                        return entry
+                    break
+                heapq.heappop(heap)
         return None
 
     def __len__(self) -> int:
