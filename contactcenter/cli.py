@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from contactcenter.config import Config, ConfigError, load_config
+from contactcenter.errors import UserError
 
 DEFAULT_CONFIG = "config/010.yaml"
 
@@ -140,11 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from contactcenter.sandbox import SandboxError
-
     try:
         return int(args.func(args))
-    except (ConfigError, SandboxError) as exc:
+    except UserError as exc:
         print(f"contactcenter: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import yaml
 
 from contactcenter.core.calendar import OpeningHours
+from contactcenter.errors import UserError
 
 # Identifiers end up in Asterisk channel names, contexts and sound paths: keep them to a
 # charset that needs no quoting anywhere.
@@ -26,7 +27,7 @@ _LANGUAGES = {"ca", "es", "en"}  # languages the prompt generator (espeak-ng) is
 _DIGITS = {*"0123456789*"}
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """A configuration problem, with where it is and what was found."""
 
     def __init__(self, file: str, field: str, value: object, problem: str) -> None:

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from contactcenter.config import Config
+from contactcenter.errors import UserError
 from contactcenter.sandbox import prompts
 from contactcenter.sandbox.render import render
 
@@ -41,7 +42,7 @@ SUITE = "forky"  # Asterisk left Debian stable; forky carries Asterisk 22
 BOOT_TIMEOUT = 90.0
 
 
-class SandboxError(Exception):
+class SandboxError(UserError):
     """The sandbox cannot do what was asked; the message says why and what to do."""
 
 

@@ -143,20 +143,20 @@ class Harness:
                 assert candidates[cmd.operator_id] == min(candidates.values())
                 del pool[cmd.operator_id]
             else:
-                # An operator freed by this event takes, among the heads of the queues they
-                # serve that are within reach, their best level first, then queue order.
+                # An operator freed by this event takes, in each queue they serve, the best
+                # call within their reach (per call: its own wait decides); among those, their
+                # best level first, then queue order.
                 op = engine.operators[cmd.operator_id]
-                heads: dict[tuple[str, str], Waiting] = {w.queue: w}
-                for r in waiting.values():
-                    if r.queue not in heads or r.key < heads[r.queue].key:
-                        heads[r.queue] = r
-                ranks = {
-                    h.call_id: (op.skills[h.skill], h.key)
-                    for h in heads.values()
-                    if h.skill in op.skills
-                    and h.language in op.languages
-                    and op.skills[h.skill] <= self.reach(h, now)
-                }
+                best_in_reach: dict[tuple[str, str], Waiting] = {}
+                for r in [w, *waiting.values()]:
+                    if (
+                        r.skill in op.skills
+                        and r.language in op.languages
+                        and op.skills[r.skill] <= self.reach(r, now)
+                        and (r.queue not in best_in_reach or r.key < best_in_reach[r.queue].key)
+                    ):
+                        best_in_reach[r.queue] = r
+                ranks = {h.call_id: (op.skills[h.skill], h.key) for h in best_in_reach.values()}
                 assert cmd.call_id in ranks, "operator out of the call's reach"
                 if not (engine.relaxation and isinstance(event, ev.Tick)):
                     # (One Tick may free an operator, who waits in the pool, and then fire a
