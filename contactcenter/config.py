@@ -201,6 +201,11 @@ class _Reader:
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a centre configuration file; raise ConfigError on any problem."""
+    return parse_config(read_yaml(path), str(path))
+
+
+def read_yaml(path: str | os.PathLike[str]) -> object:
+    """Parse a YAML file; an unreadable, non-UTF-8 or malformed file is a ConfigError."""
     file = str(path)
     r = _Reader(file)
     try:
@@ -215,7 +220,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(file)"
         r.fail(where, None, f"not valid YAML: {getattr(exc, 'problem', exc)}")
-    return parse_config(raw, file)
+    return raw
 
 
 def parse_config(raw: object, file: str = "<config>") -> Config:

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
-
-from contactcenter.config import ConfigError
+from contactcenter.config import ConfigError, read_yaml
 from sim.trace import TYPE_TO_SKILL
 
 FLAGS = "(command line)"  # the "file" named by errors in flags
@@ -357,21 +355,7 @@ _GROUP = ("name", "count", "skills", "languages", "shift")
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     """Read and check a scenario file; raise ConfigError naming the file and field at fault."""
-    file = str(path)
-    r = _Reader(file)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        r.fail("(file)", file, f"cannot read: {exc.strerror}")
-    except UnicodeDecodeError as exc:
-        r.fail("(file)", file, f"not UTF-8 text (byte {exc.start}: {exc.reason})")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(file)"
-        r.fail(where, None, f"not valid YAML: {getattr(exc, 'problem', exc)}")
-    return parse_scenario(raw, file)
+    return parse_scenario(read_yaml(path), str(path))
 
 
 def parse_scenario(raw: object, file: str = "<scenario>") -> Scenario:
