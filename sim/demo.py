@@ -46,8 +46,9 @@ def plan_calls(cfg: Config, count: int, spread_s: float) -> list[tuple[float, st
         language = "en" if c.service_type == "PE" else ("ca", "es")[int(c.call_id) % 2]
         if language not in cfg.languages:
             language = cfg.ivr.default_language
-        # Time on the line: the real talk time, compressed, within what a demo can wait for.
-        stay = min(max(6.0, c.talk_s / 15), 20.0)
+        # Time on the line: some patience for the queue plus the real talk time, compressed,
+        # within what a demo can wait for.
+        stay = min(35.0 + c.talk_s / 15, 60.0)
         plan.append(((c.arrival_s - first) * scale, f"+346000{i:05d}", skill, language, stay))
     return plan
 
@@ -55,7 +56,7 @@ def plan_calls(cfg: Config, count: int, spread_s: float) -> list[tuple[float, st
 async def _run(cfg: Config, state: sandbox.SandboxState, count: int) -> int:
     controller = Controller(cfg)
     await controller.start()
-    plan = plan_calls(cfg, count, spread_s=max(4.0, count * 1.2))
+    plan = plan_calls(cfg, count, spread_s=max(4.0, count * 4.0))
     console.rule(f"[bold]{count} citizens call 010 ({ACKNOWLEDGEMENT})")
     sipp_calls: list[SippCall] = []
     t0 = asyncio.get_running_loop().time()
