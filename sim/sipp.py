@@ -99,7 +99,7 @@ class SippCall:
             "-error_file",
             str(self.workdir / "errors.log"),
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,  # errors go to errors.log (-trace_err)
             cwd=self.workdir,
         )
 

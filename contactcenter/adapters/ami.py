@@ -6,7 +6,9 @@
 #   operator or a citizen twice): pending actions fail with AmiDisconnected instead.
 # - Every action has a deadline (AmiTimeout); a watchdog pings and declares the link dead
 #   after 3 missed pings, so a half-open TCP connection is noticed within 3 intervals.
-# - On every (re)connection the owner is told after FullyBooted, so it can resync.
+# - On every (re)connection the owner is told once the login is accepted, so it can resync.
+#   (Not on FullyBooted: that event is in the `system` class, which the controller's
+#   least-privileged AMI user does not have.)
 from __future__ import annotations
 
 import asyncio
@@ -108,7 +110,7 @@ class AmiLink:
         return self._ready.is_set()
 
     async def connect(self, timeout: float = 30.0) -> None:
-        """Connect, log in, and wait for FullyBooted."""
+        """Connect and wait until the login is accepted."""
         loop = asyncio.get_running_loop()
         m = Manager(
             loop=loop,
@@ -120,6 +122,7 @@ class AmiLink:
             reconnect_timeout=1,
             forgetable_actions=_Never(),
             on_disconnect=self._disconnected,
+            on_login=self._logged_in,
             log=logging.getLogger("contactcenter.panoramisk"),
         )
         m.register_event("*", self._dispatch)
@@ -130,7 +133,8 @@ class AmiLink:
         except TimeoutError:
             self.close()
             raise AmiTimeout(
-                f"no FullyBooted from Asterisk AMI at {self.host}:{self.port} in {timeout:.0f} s"
+                f"no accepted AMI login at {self.host}:{self.port} in {timeout:.0f} s "
+                "(Asterisk down, or wrong username/secret)"
             ) from None
         self._watchdog = loop.create_task(self._watch(), name="ami-watchdog")
 
@@ -179,14 +183,16 @@ class AmiLink:
 
     # --- panoramisk callbacks -----------------------------------------------------------
 
+    def _logged_in(self, manager: Manager) -> None:
+        if not self._ready.is_set():
+            self._ready.set()
+            if self._on_ready is not None:
+                asyncio.get_running_loop().create_task(self._on_ready())
+
     def _dispatch(self, manager: Manager, message: Message) -> None:
         name = message.get("Event")
         if name == "FullyBooted":
-            if not self._ready.is_set():
-                self._ready.set()
-                if self._on_ready is not None:
-                    asyncio.get_running_loop().create_task(self._on_ready())
-            return
+            return  # readiness comes from the login (see the module's rules)
         try:
             self._on_event(message)
         except Exception:  # a bug in a handler must not take the link down

@@ -114,6 +114,8 @@ async def test_waiting_callers_hear_hold_and_are_served_in_arrival_order(
         if e.get("Event") == "BridgeEnter" and e.get("Channel") in (ch_a, ch_b, ch_c)
     ]
     assert order == [ch_a, ch_b, ch_c]
+    # Asterisk reports the bridge before the controller hears the Originate's answer.
+    await _until(lambda: len(controller.routed) == 3, 5, "three calls routed in the core")
     assert [op for _, op, _ in controller.routed] == ["marta"] * 3
     waits = [w for _, _, w in controller.routed]
     assert waits[1] > 3 and waits[2] > waits[1]  # B and C really waited, C longer
