@@ -393,26 +393,6 @@ class Controller:
         self.counters["resyncs"] += 1
         log.info("resynced with Asterisk: %d channels alive", len(alive))
 
-    # --- state for people and tests -----------------------------------------------------
-
-    def snapshot(self) -> dict[str, Any]:
-        e = self.engine
-        return {
-            "operators": {
-                op_id: {"state": op.state.value, "call": op.call_id} for op_id, op in e.operators.items()
-            },
-            "calls": {
-                c.call_id: {
-                    "state": c.state.value,
-                    "skill": c.skill,
-                    "language": c.language,
-                    "operator": c.operator_id,
-                }
-                for c in e.calls.values()
-            },
-            "waiting": {f"{s}/{lang}": len(q) for (s, lang), q in e.queues.items()},
-        }
-
 
 def engine_for(cfg: Config, epoch: float) -> Engine:
     """The core configured for this centre; `epoch` maps the driver's clock to wall time."""
