@@ -238,9 +238,15 @@ class Engine:
         call.skill, call.language, call.priority = e.skill, e.language, e.priority
         call.queued_at = e.now
         call.queue_key = (-e.priority, e.now, self._next_seq())
-        queue = self.queues.get((e.skill, e.language))
-        if queue is None:
-            queue = self.queues[(e.skill, e.language)] = SkillQueue(e.skill, e.language)
+        pick = self._pool.best(e.skill, e.language)
+        if pick is not None and (not self.relaxation or self._wait_for_level[pick[0][0]] <= 0):
+            # A free operator who may take a call that has not waited at all: by the
+            # invariant no call waits in this queue, so this one is served at once, without
+            # a trip through the queue (the common case at any load short of saturation).
+            op = self.operators[pick[1]]
+            self._pool.discard(op.operator_id)
+            return [self._offer(call, op, e.now)]
+        queue = self._queue_for(e.skill, e.language)
         queue.push(call.call_id, call.queue_key)
         out = self._serve_queue(queue, e.now)
         if call.call_id in queue:
@@ -321,7 +327,13 @@ class Engine:
 
     def _queue_of(self, call: Call) -> SkillQueue:
         assert call.skill is not None and call.language is not None
-        return self.queues[(call.skill, call.language)]
+        return self._queue_for(call.skill, call.language)
+
+    def _queue_for(self, skill: str, language: str) -> SkillQueue:
+        queue = self.queues.get((skill, language))
+        if queue is None:
+            queue = self.queues[(skill, language)] = SkillQueue(skill, language)
+        return queue
 
     def _end_conversation(self, call: Call, now: float) -> list[Command]:
         assert call.operator_id is not None
@@ -426,7 +438,8 @@ class Engine:
         if best is None:
             self._pool.add(op.operator_id, op.skills, op.languages, now, op.seq)
             return []
-        return [self._offer(best[2], best[1], op, now)]
+        best[1].remove(best[2])
+        return [self._offer(self.calls[best[2]], op, now)]
 
     def _serve_queue(self, queue: SkillQueue, now: float) -> list[Command]:
         """Match waiting calls of a queue to the best available operators, while both exist."""
@@ -447,19 +460,18 @@ class Engine:
                 break
             op = self.operators[pick[1]]
             self._pool.discard(op.operator_id)
-            out.append(self._offer(entry[1], queue, op, now))
+            queue.remove(entry[1])
+            out.append(self._offer(self.calls[entry[1]], op, now))
             if not relaxation:
                 # Without relaxation only the call just queued could be matched: the
                 # invariant held before it came.
                 break
         return out
 
-    def _offer(self, call_id: str, queue: SkillQueue, op: Operator, now: float) -> ConnectCall:
-        call = self.calls[call_id]
-        queue.remove(call_id)
+    def _offer(self, call: Call, op: Operator, now: float) -> ConnectCall:
         call.advance(CallState.OFFERED)
         if call.offered_at is None:
             call.offered_at = now
         op.advance(OperatorState.RESERVED, now)
-        call.operator_id, op.call_id = op.operator_id, call_id
-        return ConnectCall(call_id=call_id, operator_id=op.operator_id)
+        call.operator_id, op.call_id = op.operator_id, call.call_id
+        return ConnectCall(call_id=call.call_id, operator_id=op.operator_id)
