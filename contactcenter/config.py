@@ -137,8 +137,9 @@ REQUIRED_PROMPTS = (
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-class _Reader:
-    """Walks the parsed YAML, remembering the path so errors can name the field."""
+class FieldReader:
+    """Walks parsed YAML, remembering the file so errors can name it, the field and the value.
+    Shared by every YAML the project reads (the centre, simulator scenarios)."""
 
     def __init__(self, file: str) -> None:
         self.file = file
@@ -207,7 +208,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 def read_yaml(path: str | os.PathLike[str]) -> object:
     """Parse a YAML file; an unreadable, non-UTF-8 or malformed file is a ConfigError."""
     file = str(path)
-    r = _Reader(file)
+    r = FieldReader(file)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -225,7 +226,7 @@ def read_yaml(path: str | os.PathLike[str]) -> object:
 
 def parse_config(raw: object, file: str = "<config>") -> Config:
     """Validate already-parsed YAML data (a mapping) into a Config."""
-    r = _Reader(file)
+    r = FieldReader(file)
     top = r.mapping(raw, "(top level)")
 
     centre = r.mapping(r.get(top, "", "centre"), "centre")
@@ -376,7 +377,7 @@ def parse_config(raw: object, file: str = "<config>") -> Config:
 
 
 def _parse_menu(
-    r: _Reader, raw: Mapping[str, Any], field: str, allowed: Mapping[str, object], what: str
+    r: FieldReader, raw: Mapping[str, Any], field: str, allowed: Mapping[str, object], what: str
 ) -> Menu:
     opts = r.mapping(r.get(raw, field, "options"), f"{field}.options")
     if not opts:
@@ -396,7 +397,7 @@ def _parse_menu(
 
 
 def _parse_ivr(
-    r: _Reader, iv: Mapping[str, Any], languages: tuple[str, ...], skills: Mapping[str, object]
+    r: FieldReader, iv: Mapping[str, Any], languages: tuple[str, ...], skills: Mapping[str, object]
 ) -> IvrConfig:
     default_language = iv.get("default_language", languages[0])
     if default_language not in languages:
@@ -437,7 +438,7 @@ def _parse_ivr(
     )
 
 
-def _parse_relaxation(r: _Reader, raw: object) -> tuple[tuple[float, int], ...]:
+def _parse_relaxation(r: FieldReader, raw: object) -> tuple[tuple[float, int], ...]:
     if not isinstance(raw, list):
         r.fail("routing.relaxation", raw, "expected a list of {after, max_level}")
     steps: list[tuple[float, int]] = []
@@ -454,7 +455,7 @@ def _parse_relaxation(r: _Reader, raw: object) -> tuple[tuple[float, int], ...]:
     return tuple(steps)
 
 
-def _clock(r: _Reader, value: object, field: str) -> dt.time:
+def _clock(r: FieldReader, value: object, field: str) -> dt.time:
     if isinstance(value, int) and not isinstance(value, bool):
         # YAML 1.1 reads an unquoted 23:00 as the base-60 number 1380: say so, not "1380".
         r.fail(field, value, 'expected a time of day as "HH:MM" in quotes (unquoted, 23:00 reads as 1380)')
@@ -467,7 +468,7 @@ def _clock(r: _Reader, value: object, field: str) -> dt.time:
     return dt.time(int(m.group(1)), int(m.group(2)))
 
 
-def _parse_hours(r: _Reader, raw: object) -> OpeningHours:
+def _parse_hours(r: FieldReader, raw: object) -> OpeningHours:
     h = r.mapping(raw, "hours")
     tz_name = r.string(r.get(h, "hours", "timezone"), "hours.timezone")
     try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from contactcenter.config import ConfigError, read_yaml
+from contactcenter.config import ConfigError, FieldReader, read_yaml
 from sim.trace import TYPE_TO_SKILL
 
 FLAGS = "(command line)"  # the "file" named by errors in flags
@@ -294,20 +294,9 @@ def _fail(file: str, field: str, value: object, problem: str) -> NoReturn:
     raise ConfigError(file, field, value, problem)
 
 
-class _Reader:
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def fail(self, field: str, value: object, problem: str) -> NoReturn:
-        _fail(self.file, field, value, problem)
-
-    def mapping(self, value: object, field: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            self.fail(field, value, "expected a mapping")
-        for key in value:
-            if not isinstance(key, str):
-                self.fail(f"{field}.{key}", key, "keys must be strings")
-        return value
+class _Reader(FieldReader):
+    """The centre config's reader, plus what scenarios need: open lower bounds, names,
+    choices."""
 
     def number(self, value: object, field: str, lo: float, hi: float, *, open_lo: bool = False) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -315,13 +304,6 @@ class _Reader:
         if value > hi or value < lo or (open_lo and value == lo):
             self.fail(field, value, f"must be {'>' if open_lo else '>='} {lo:g} and <= {hi:g}")
         return float(value)
-
-    def integer(self, value: object, field: str, lo: int, hi: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(field, value, "expected an integer")
-        if not lo <= value <= hi:
-            self.fail(field, value, f"must be between {lo} and {hi}")
-        return value
 
     def ident(self, value: object, field: str) -> str:
         if not isinstance(value, str) or not _IDENT.match(value):
