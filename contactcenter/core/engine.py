@@ -43,7 +43,6 @@ from contactcenter.core.pool import OperatorPool
 from contactcenter.core.queues import QueueKey, SkillQueue
 
 _WRAP_UP, _RELAX = 0, 1  # timer kinds
-_ALWAYS = float("inf")  # cutoff when every waiting call is within every operator's reach
 
 
 @dataclass(slots=True)
@@ -125,6 +124,7 @@ class Engine:
     _timers: list[tuple[float, int, int, str]] = field(default_factory=list)
     ewt: EwtEstimator = field(init=False)
     _wait_for_level: dict[int, float] = field(init=False)
+    _wait_beyond: float = field(init=False)
     _seq: int = 0
     _handlers: dict[type[ev.Event], Callable[[Any], list[Command]]] = field(default_factory=dict)
 
@@ -141,11 +141,17 @@ class Engine:
                 if not (t1 > t0 and l1 > l0):
                     raise ValueError(f"relaxation steps must widen over time: {steps}")
         self.ewt = EwtEstimator(default_aht=self.default_aht)
-        # Seconds a call must have waited before an operator of each level may take it.
-        self._wait_for_level = {
-            level: next((after for after, top in steps if top >= level), float("inf"))
-            for level in range(1, 10)
-        }
+        # Seconds a call must have waited before an operator of each level may take it:
+        # without relaxation steps, none for any level; with them, never beyond the last.
+        self._wait_for_level = (
+            {
+                level: next((after for after, top in steps if top >= level), float("inf"))
+                for level in range(1, 10)
+            }
+            if steps
+            else {}
+        )
+        self._wait_beyond = float("inf") if steps else 0.0
         self._handlers = {
             ev.CallArrived: self._call_arrived,
             ev.IvrCompleted: self._ivr_completed,
@@ -239,7 +245,7 @@ class Engine:
         call.queued_at = e.now
         call.queue_key = (-e.priority, e.now, self._next_seq())
         pick = self._pool.best(e.skill, e.language)
-        if pick is not None and (not self.relaxation or self._wait_for_level[pick[0][0]] <= 0):
+        if pick is not None and self._wait_for_level.get(pick[0][0], self._wait_beyond) <= 0:
             # A free operator who may take a call that has not waited at all: by the
             # invariant no call waits in this queue, so this one is served at once, without
             # a trip through the queue (the common case at any load short of saturation).
@@ -427,7 +433,7 @@ class Engine:
         best: tuple[tuple[int, QueueKey], SkillQueue, str] | None = None
         queues = self.queues
         for skill, level in op.skills.items():
-            cutoff = now - self._wait_for_level[level] if self.relaxation else _ALWAYS
+            cutoff = now - self._wait_for_level.get(level, self._wait_beyond)
             for lang in op.languages:
                 queue = queues.get((skill, lang))
                 if queue is None:
@@ -452,7 +458,7 @@ class Engine:
             if pick is None:
                 break
             level = pick[0][0]
-            cutoff = now - self._wait_for_level[level] if relaxation else _ALWAYS
+            cutoff = now - self._wait_for_level.get(level, self._wait_beyond)
             # The best free operator is the lowest level, so the one whose reach is widest:
             # if no call is within its reach, none is within anyone's.
             entry = queue.head_within(cutoff)

@@ -88,7 +88,8 @@ def _menu(context: str, prompt: str, menu: Menu, label: str, action) -> list[str
         " same => n(menu),Set(CC_TRIES=$[${CC_TRIES} + 1])",
         f" same => n,Read(CC_DIGIT,{prompt},1,,1,${{CC_MENU_TIMEOUT}})",
     ]
-    targets = sorted(set(menu.options.values()), key=list(menu.options.values()).index)
+    # Each target once, in menu order, the default included even if no digit leads to it.
+    targets = list(dict.fromkeys([*menu.options.values(), menu.default]))
     for digit, target in menu.options.items():
         lines.append(f' same => n,GotoIf($["${{CC_DIGIT}}" = "{digit}"]?{label}-{target})')
     lines += [
@@ -100,10 +101,6 @@ def _menu(context: str, prompt: str, menu: Menu, label: str, action) -> list[str
     for target in targets:
         steps = action(target)
         lines.append(f" same => n({label}-{target}),{steps[0]}")
-        lines += [f" same => n,{step}" for step in steps[1:]]
-    if menu.default not in targets:
-        steps = action(menu.default)
-        lines.append(f" same => n({label}-{menu.default}),{steps[0]}")
         lines += [f" same => n,{step}" for step in steps[1:]]
     return lines
 

@@ -72,7 +72,7 @@ async def test_waiting_callers_hear_hold_and_are_served_in_arrival_order(
     asterisk, observer: AmiRecorder, controller: Controller
 ) -> None:
     # Three callers for `tramits` (digits 2, 2: Spanish, procedures); Marta is its only
-    # operator. The first talks 7 s, the second 4 s after being answered.
+    # operator. A stays 7 s on the line, B 14 s, C until the test ends.
     port = asterisk.sip_port
     a = SippCall(caller="+34600000201", digits="22", stay_s=7, target_port=port)
     await a.start()
