@@ -23,18 +23,11 @@ def call(
     offered: float | None = None,
     answered: float | None = None,
 ) -> Call:
-    return Call(
-        call_id=cid,
-        arrived_at=arrived,
-        state=CallState.ENDED,
-        skill=skill,
-        language="ca" if skill else None,
-        queued_at=queued,
-        offered_at=offered,
-        answered_at=answered,
-        ended_at=ended,
-        outcome=outcome,
-    )
+    c = Call(call_id=cid, arrived_at=arrived)
+    c.state, c.outcome, c.ended_at = CallState.ENDED, outcome, ended
+    c.skill, c.language = skill, "ca" if skill else None
+    c.queued_at, c.offered_at, c.answered_at = queued, offered, answered
+    return c
 
 
 CALLS = [
