@@ -14,6 +14,11 @@ need=()
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v sipp >/dev/null || need+=(sip-tester)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+# The compiled build of the core (setup.py, tested in tests/sim/test_compiled_build.py)
+# needs a C compiler and this Python's headers.
+command -v gcc >/dev/null || need+=(gcc)
+python3 -c 'import sysconfig, pathlib, sys; sys.exit(not (pathlib.Path(sysconfig.get_paths()["include"]) / "Python.h").is_file())' \
+  || need+=(python3-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

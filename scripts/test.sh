@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== ruff"; ruff check contactcenter sim tests
+echo "== ruff"; ruff check contactcenter sim tests scripts setup.py
 echo "== mypy --strict (core, config)"; mypy
 echo "== pytest"
 status=0

@@ -1,6 +1,6 @@
 # The virtual-time driver: the simulated world around the real core. Rules:
 # - No asyncio, no wall clock in the model: a heap of (time, seq, kind, payload) plus the
-#   next arrival plus the engine's own next_deadline() make the clock; the earliest goes
+#   next arrival plus the engine's own engine.next_deadline() make the clock; the earliest goes
 #   first (the engine's Tick on ties, then the heap in push order, then the arrival), so a
 #   seed gives the same run, event for event.
 # - The core decides everything about routing; this module only plays the parts the core
@@ -208,14 +208,19 @@ def simulate(
     mark_prev = 0.0
     slice_max = 0  # most calls in the system seen by an arrival since the last mark
 
-    handle = engine.handle
+    # Engine methods and event classes are named in full, not aliased to locals: the
+    # compiled build (setup.py) calls them natively only when it can see what they are.
     calls = engine.calls
-    next_deadline = engine.next_deadline
     push, pop = heapq.heappush, heapq.heappop
-    CallArrived, IvrCompleted, CallerHungUp = ev.CallArrived, ev.IvrCompleted, ev.CallerHungUp
-    OperatorAnswered, CallEnded, Tick = ev.OperatorAnswered, ev.CallEnded, ev.Tick
     QUEUED, OFFERED = CallState.QUEUED, CallState.OFFERED
     known_silent = {CancelOffer, RejectBusy}
+
+    def answer(cid: str, op_id: str, talk_s: float, now: float) -> None:
+        """The operator's phone is answered: the conversation lasts the caller's talk time."""
+        more = engine.handle(ev.OperatorAnswered(now=now, call_id=cid, operator_id=op_id))
+        push(heap, (now + talk_s, next(seq), _END, cid))
+        if more:
+            dispatch(more, now)
 
     def dispatch(cmds: list[Command], now: float) -> None:
         for cmd in cmds:
@@ -224,17 +229,14 @@ def simulate(
                 if ring:
                     push(heap, (now + ring, next(seq), _ANSWER, cmd))
                 else:
-                    more = handle(OperatorAnswered(now=now, call_id=cid, operator_id=cmd.operator_id))
-                    push(heap, (now + talk_of.pop(cid), next(seq), _END, cid))
-                    if more:
-                        dispatch(more, now)
+                    answer(cid, cmd.operator_id, talk_of.pop(cid), now)
             elif (kind := type(cmd)) not in known_silent:
                 # CancelOffer: the pending answer is dropped lazily; RejectBusy: seen at arrival.
                 unknown[kind.__name__] += 1
 
     def queue_call(cid: str, skill: str, lang: str, prio: int, patience: float, now: float) -> None:
         """The caller leaves the IVR: queue them; start their patience if they must wait."""
-        cmds = handle(IvrCompleted(now=now, call_id=cid, skill=skill, language=lang, priority=prio))
+        cmds = engine.handle(ev.IvrCompleted(now=now, call_id=cid, skill=skill, language=lang, priority=prio))
         if cmds:
             dispatch(cmds, now)
         if patience < INF:
@@ -244,7 +246,7 @@ def simulate(
 
     def log_out(op_id: str, now: float) -> None:
         pending_logout.discard(op_id)
-        cmds = handle(ev.OperatorLoggedOut(now=now, operator_id=op_id))
+        cmds = engine.handle(ev.OperatorLoggedOut(now=now, operator_id=op_id))
         if cmds:
             dispatch(cmds, now)
 
@@ -274,7 +276,7 @@ def simulate(
             now = dl
             if measure_queue:
                 queue_area, last_t = _integrate(engine, queue_area, last_t, now, start_s, end_s)
-            cmds = handle(Tick(now=now))
+            cmds = engine.handle(ev.Tick(now=now))
             if cmds:
                 dispatch(cmds, now)
         elif ht <= at:
@@ -284,30 +286,26 @@ def simulate(
             if kind == _END:
                 if pending_logout:
                     leaving = calls[data].operator_id
-                    cmds = handle(CallEnded(now=now, call_id=data))
+                    cmds = engine.handle(ev.CallEnded(now=now, call_id=data))
                     if cmds:
                         dispatch(cmds, now)
                     if leaving in pending_logout and engine.operators[leaving].state in _FREE_TO_LEAVE:
                         log_out(leaving, now)
                 else:
-                    cmds = handle(CallEnded(now=now, call_id=data))
+                    cmds = engine.handle(ev.CallEnded(now=now, call_id=data))
                     if cmds:
                         # The freed operator takes the next waiting call: the common case,
                         # inlined (one ConnectCall, answered at once).
                         cmd = cmds[0]
                         if len(cmds) == 1 and isinstance(cmd, ConnectCall) and not ring:
-                            cid = cmd.call_id
-                            more = handle(OperatorAnswered(now=now, call_id=cid, operator_id=cmd.operator_id))
-                            push(heap, (now + talk_of.pop(cid), next(seq), _END, cid))
-                            if more:
-                                dispatch(more, now)
+                            answer(cmd.call_id, cmd.operator_id, talk_of.pop(cmd.call_id), now)
                         else:
                             dispatch(cmds, now)
             elif kind == _ABANDON:
                 call = calls.get(data)
                 if call is not None and call.state is QUEUED:
                     del talk_of[data]
-                    cmds = handle(CallerHungUp(now=now, call_id=data))
+                    cmds = engine.handle(ev.CallerHungUp(now=now, call_id=data))
                     if cmds:
                         dispatch(cmds, now)
             elif kind == _IVR:
@@ -317,10 +315,7 @@ def simulate(
                 cid, op_id = data.call_id, data.operator_id
                 call = calls.get(cid)
                 if call is not None and call.state is OFFERED and call.operator_id == op_id:
-                    more = handle(OperatorAnswered(now=now, call_id=cid, operator_id=op_id))
-                    push(heap, (now + talk_of.pop(cid), next(seq), _END, cid))
-                    if more:
-                        dispatch(more, now)
+                    answer(cid, op_id, talk_of.pop(cid), now)
             elif kind == _MARK:
                 busy = staffed = 0.0
                 for op in engine.operators.values():
@@ -340,7 +335,7 @@ def simulate(
                     pending_logout.discard(data)  # the next shift starts before they could leave
                 elif known is None or known.state is OperatorState.LOGGED_OUT:
                     skills, langs = logins[data]
-                    cmds = handle(
+                    cmds = engine.handle(
                         ev.OperatorLoggedIn(now=now, operator_id=data, skills=skills, languages=langs)
                     )
                     if cmds:
@@ -357,7 +352,7 @@ def simulate(
             cid = str(n)
             if measure_queue:
                 queue_area, last_t = _integrate(engine, queue_area, last_t, now, start_s, end_s)
-            cmds = handle(CallArrived(now=now, call_id=cid))
+            cmds = engine.handle(ev.CallArrived(now=now, call_id=cid))
             if cmds and cid not in calls:
                 blocked_skill[cid] = skill  # RejectBusy (or RejectClosed): the call is over
             elif ivr_s > 0:
@@ -368,7 +363,8 @@ def simulate(
             else:  # no IVR time: queue_call, inlined for the common cases
                 if cmds:
                     dispatch(cmds, now)
-                cmds = handle(IvrCompleted(now=now, call_id=cid, skill=skill, language=lang, priority=prio))
+                ivr_done = ev.IvrCompleted(now=now, call_id=cid, skill=skill, language=lang, priority=prio)
+                cmds = engine.handle(ivr_done)
                 if not cmds:  # it waits
                     talk_of[cid] = talk_s
                     if patience < INF:
@@ -380,10 +376,7 @@ def simulate(
                     and cmd.call_id == cid
                 ):
                     # a free operator takes it at once
-                    more = handle(OperatorAnswered(now=now, call_id=cid, operator_id=cmd.operator_id))
-                    push(heap, (now + talk_s, next(seq), _END, cid))
-                    if more:
-                        dispatch(more, now)
+                    answer(cid, cmd.operator_id, talk_s, now)
                 else:
                     talk_of[cid] = talk_s
                     dispatch(cmds, now)
@@ -397,7 +390,7 @@ def simulate(
                     progress(min(1.0, now / end_s))
             nxt = next(callers, None)
             at = nxt[0] if nxt is not None else INF
-        d = next_deadline()
+        d = engine.next_deadline()
         dl = INF if d is None else d
     feed()
     unfinished = len(calls)

@@ -20,12 +20,27 @@ from sim.sipp import sipp_available
 from tests.recorder import AmiRecorder
 
 TEST_CONFIG = Path(__file__).parent / "integration" / "010-test.yaml"
+CORE = Path(__file__).parent.parent / "contactcenter" / "core"
 
 # In CI the property tests explore a fixed set of examples, so a run can be reproduced;
 # on developers' machines they keep exploring new ones.
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # tests/sim/test_compiled_build.py runs the core's tests again on the mypyc build with
+    # CC_EXPECT_COMPILED=1: make sure they really run against the compiled modules.
+    if os.environ.get("CC_EXPECT_COMPILED") == "1":
+        import importlib
+        import importlib.machinery
+
+        names = [f"contactcenter.core.{p.stem}" for p in CORE.glob("*.py") if p.stem != "__init__"]
+        for name in [*names, "sim.traffic", "sim.virtual"]:
+            path = importlib.import_module(name).__file__ or ""
+            if not path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+                raise pytest.UsageError(f"CC_EXPECT_COMPILED=1 but {name} comes from {path}")
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

@@ -77,22 +77,27 @@ STAFFED_STATES = BUSY_STATES | {OperatorState.AVAILABLE}
 _ANSWERED, _ABANDONED, _BLOCKED = CallOutcome.ANSWERED, CallOutcome.ABANDONED, CallOutcome.BLOCKED
 
 
+_TALLY_FIELDS = (
+    "abandoned",
+    "abandoned_in_t",
+    "answered",
+    "answered_in_t",
+    "blocked",
+    "closed",
+    "delayed",
+    "offered",
+    "talk_s",
+    "wait_answered_s",
+    "wait_s",
+)
+
+
 class _Tally:
     """Sums for one (skill, hour of day) cell; groups are sums of cells."""
 
-    __slots__ = (
-        "abandoned",
-        "abandoned_in_t",
-        "answered",
-        "answered_in_t",
-        "blocked",
-        "closed",
-        "delayed",
-        "offered",
-        "talk_s",
-        "wait_answered_s",
-        "wait_s",
-    )
+    # Named once, outside the class: mypyc (the opt-in compiled build) cannot read a
+    # class's __slots__ at run time.
+    __slots__ = _TALLY_FIELDS
 
     def __init__(self) -> None:
         self.offered = self.answered = self.abandoned = self.blocked = self.closed = 0
@@ -100,7 +105,7 @@ class _Tally:
         self.wait_answered_s = self.wait_s = self.talk_s = 0.0
 
     def merge(self, other: _Tally) -> None:
-        for name in _Tally.__slots__:
+        for name in _TALLY_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 

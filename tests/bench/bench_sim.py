@@ -134,6 +134,10 @@ def model_ciw(rate_per_s: float, aht_s: float, operators: int, horizon_s: float,
 
 
 MODELS = {"simpy": model_simpy, "ciw": model_ciw}
+# The engine runs twice: as installed (CPython running the sources) and as the opt-in
+# compiled build (setup.py: the core and the simulator's loop compiled by mypyc).
+ENGINES = ("engine-mypyc", "engine")
+LABELS = {"engine-mypyc": "engine (mypyc)", "engine": "engine (CPython)", "simpy": "SimPy", "ciw": "ciw"}
 
 
 def child_main(args: argparse.Namespace) -> int:
@@ -145,12 +149,14 @@ def child_main(args: argparse.Namespace) -> int:
 # --- the harness ------------------------------------------------------------------------------
 
 
-def run_child(cmd: list[str], timeout_s: float) -> dict[str, Any]:
+def run_child(cmd: list[str], timeout_s: float, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run `cmd`, return its wall time, peak RSS (MB), exit code and stderr tail."""
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env
+            )
         except FileNotFoundError as exc:
             return {"rc": 127, "wall_s": 0.0, "rss_mb": math.nan, "stderr": str(exc), "timed_out": False}
         killer = threading.Timer(timeout_s, proc.kill)
@@ -188,8 +194,27 @@ def fmt_hours(hours: float) -> str:
     return f"{hours:.6g}"
 
 
-def run_engine(w: dict[str, Any], workdir: Path, timeout_s: float, prefix: list[str]) -> dict[str, Any]:
-    out = workdir / "engine.json"
+def compiled_engine() -> tuple[list[str], dict[str, str]] | str:
+    """The command and environment that run the mypyc build (scripts/build_compiled.py builds
+    it once per source version; the build is not timed), or why it is not available."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "build_compiled.py"
+    print("building the compiled engine (cached after the first time) ...", file=sys.stderr, flush=True)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    if run.returncode != 0:
+        return "build failed: " + (run.stderr.strip().splitlines() or ["?"])[-1]
+    env = {**os.environ, "PYTHONPATH": run.stdout.strip()}
+    return [sys.executable, "-P", "-m", "contactcenter.cli"], env  # -P: no checkout on sys.path
+
+
+def run_engine(
+    w: dict[str, Any],
+    workdir: Path,
+    timeout_s: float,
+    prefix: list[str],
+    model: str = "engine",
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    out = workdir / f"{model}.json"
     cmd = [
         *prefix, "sim",
         "--arrival-rate", f"{w['rate_per_h']:.6g}",
@@ -204,8 +229,8 @@ def run_engine(w: dict[str, Any], workdir: Path, timeout_s: float, prefix: list[
         "--sl-threshold", f"{SL_THRESHOLD_S:g}",
         "--json", str(out),
     ]  # fmt: skip
-    run = run_child(cmd, timeout_s)
-    row: dict[str, Any] = {"model": "engine", "command": " ".join(cmd), **run}
+    run = run_child(cmd, timeout_s, env)
+    row: dict[str, Any] = {"model": LABELS[model], "command": " ".join(cmd), **run}
     if run["rc"] != 0 or not out.is_file():
         # No script, or argparse's "invalid choice: 'sim'". Any other refusal (an option it
         # does not know yet, a bad value) is a failure, shown with its stderr.
@@ -238,7 +263,7 @@ def run_reference(name: str, w: dict[str, Any], workdir: Path, timeout_s: float)
         "--seed", str(w["seed"]), "--out", str(out),
     ]  # fmt: skip
     run = run_child(cmd, timeout_s)
-    row: dict[str, Any] = {"model": {"simpy": "SimPy", "ciw": "ciw"}[name], **run}
+    row: dict[str, Any] = {"model": LABELS[name], **run}
     if run["rc"] != 0 or not out.is_file():
         missing = "ModuleNotFoundError" in run["stderr"]
         row["status"] = "not installed" if missing else _failure(run)
@@ -258,7 +283,10 @@ def ratio(engine: dict[str, Any], other: dict[str, Any]) -> float | None:
 
 
 def report(
-    w: dict[str, Any], rows: list[dict[str, Any]], ref: dict[str, float], ratios: dict[str, Any]
+    w: dict[str, Any],
+    rows: list[dict[str, Any]],
+    ref: dict[str, float],
+    ratios: dict[tuple[str, str], float | None],
 ) -> None:
     head = ["model", "calls simulated", "wall s", "calls/s", "peak RSS MB", "P(wait)", "ASA s", "SL20"]
     lines: list[list[str]] = []
@@ -287,13 +315,14 @@ def report(
         f" best of {w['repeat']}"
     )
     goal_lines = []
-    for name, goal in (("SimPy", GOAL_VS_SIMPY), ("ciw", GOAL_VS_CIW)):
-        r = ratios[name]
-        if r is None:
-            goal_lines.append(f"engine / {name}: n/a (goal >= {goal:g}x: not measured)")
+    goals = {"SimPy": GOAL_VS_SIMPY, "ciw": GOAL_VS_CIW}
+    for (engine, name), times in ratios.items():
+        goal = goals[name]
+        if times is None:
+            goal_lines.append(f"{engine} / {name}: n/a (goal >= {goal:g}x: not measured)")
         else:
-            verdict = "met" if r >= goal else "NOT met"
-            goal_lines.append(f"engine / {name}: {r:.2f}x calls/s (goal >= {goal:g}x: {verdict})")
+            verdict = "met" if times >= goal else "NOT met"
+            goal_lines.append(f"{engine} / {name}: {times:.2f}x calls/s (goal >= {goal:g}x: {verdict})")
     try:
         from rich.console import Console
         from rich.table import Table
@@ -329,7 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--operators", type=int, help="N (default ceil(1.05 x Erlangs): 210 for 200 E)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--quick", action="store_true", help=f"a {QUICK_CALLS:,}-call smoke run")
-    p.add_argument("--models", default="engine,simpy,ciw", help="comma-separated subset to run")
+    p.add_argument(
+        "--models",
+        default="engine-mypyc,engine,simpy,ciw",
+        help="comma-separated subset to run (default: all four)",
+    )
     p.add_argument("--repeat", type=int, default=1, help="runs per model; the fastest is reported")
     p.add_argument("--timeout", type=float, default=1800.0, help="per-model wall limit, s")
     p.add_argument("--json", metavar="OUT", help="write every figure to this file")
@@ -358,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     if operators <= args.erlangs:
         p.error(f"--operators {operators} <= {args.erlangs:g} Erlangs: the queue would grow without bound")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = set(models) - {"engine", "simpy", "ciw"}
+    unknown = set(models) - set(LABELS)
     if unknown:
         p.error(f"unknown model(s) in --models: {', '.join(sorted(unknown))}")
 
@@ -371,19 +404,27 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     ref = erlang_c(args.erlangs, operators, args.aht, SL_THRESHOLD_S)
 
-    engine_prefix = shlex.split(args.engine_cmd) if args.engine_cmd else engine_command()
+    commands: dict[str, tuple[list[str], dict[str, str] | None] | str] = {
+        "engine": (shlex.split(args.engine_cmd) if args.engine_cmd else engine_command(), None)
+    }
+    if "engine-mypyc" in models:
+        commands["engine-mypyc"] = compiled_engine()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench_sim_") as tmp:
         workdir = Path(tmp)
-        runs: dict[str, list[dict[str, Any]]] = {m: [] for m in ("engine", "simpy", "ciw") if m in models}
+        runs: dict[str, list[dict[str, Any]]] = {m: [] for m in LABELS if m in models}
         # Repeats go round the models in turn, so a busy spell on the machine hits all alike.
         for rep in range(args.repeat):
             for m, done in runs.items():
                 if done and done[-1].get("status") != "ok":
                     continue  # missing or broken: once is enough
                 print(f"running {m} ({rep + 1}/{args.repeat}) ...", file=sys.stderr, flush=True)
-                if m == "engine":
-                    row = run_engine(w, workdir, args.timeout, engine_prefix)
+                if m in ENGINES:
+                    how = commands[m]
+                    if isinstance(how, str):
+                        row: dict[str, Any] = {"model": LABELS[m], "status": how}
+                    else:
+                        row = run_engine(w, workdir, args.timeout, how[0], m, how[1])
                 else:
                     row = run_reference(m, w, workdir, args.timeout)
                 if row.get("status") == "ok":
@@ -399,8 +440,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(best)
 
     by_name = {r["model"]: r for r in rows}
-    engine = by_name.get("engine", {})
-    ratios = {name: ratio(engine, by_name.get(name, {})) for name in ("SimPy", "ciw")}
+    ratios = {
+        (LABELS[e], ref_name): ratio(by_name.get(LABELS[e], {}), by_name.get(ref_name, {}))
+        for e in ENGINES
+        if e in models
+        for ref_name in ("SimPy", "ciw")
+    }
     report(w, rows, ref, ratios)
 
     if args.json:
@@ -416,11 +461,8 @@ def main(argv: list[str] | None = None) -> int:
             "workload": w,
             "erlang_c": ref,
             "results": rows,
-            "ratios": {
-                "engine/SimPy": ratios["SimPy"],
-                "engine/ciw": ratios["ciw"],
-                "goals": {"engine/SimPy": GOAL_VS_SIMPY, "engine/ciw": GOAL_VS_CIW},
-            },
+            "ratios": {f"{e}/{r}": x for (e, r), x in ratios.items()},
+            "goals": {"engine/SimPy": GOAL_VS_SIMPY, "engine/ciw": GOAL_VS_CIW},
         }
         Path(args.json).write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return 0
