@@ -10,10 +10,9 @@
 # - Abandonment: a caller's patience runs from the moment they queue; when it expires the
 #   driver sends CallerHungUp only if the call is still QUEUED (timers are cancelled lazily,
 #   never searched for). A caller whose call was connected at once gets no timer at all.
-# - Shift end: an operator who is free, in wrap-up or paused logs out at once; one on a call
-#   logs out when that call ends (if the core gave them another call meanwhile, after that
-#   one). The core has no "log out after this call"; without wrap-up, an operator whose
-#   queue never empties would work on (a core change is proposed for this).
+# - Shift end: the operator logs out; one with a call in hand keeps it and leaves after it
+#   and its wrap-up (the core's "log out after this call"). A shift that starts again
+#   before they left (a login) calls the logout off.
 # - Unknown commands (AnnounceWait, ...) are counted and ignored.
 # - Hot path: one event object per fact the core needs, one heap entry per timed fact, no
 #   per-call closures; KPIs are fed in batches from drain_completed().
@@ -40,7 +39,6 @@ INF = math.inf
 NO_LINE_LIMIT = 2**62
 _END, _ABANDON, _IVR, _ANSWER, _MARK, _LOGIN, _LOGOUT = range(7)
 _PROGRESS_EVERY = 16384  # arrivals between progress updates (a power of two)
-_FREE_TO_LEAVE = (OperatorState.AVAILABLE, OperatorState.WRAP_UP, OperatorState.PAUSED)
 
 
 @dataclass
@@ -190,7 +188,6 @@ def simulate(
     seq = itertools.count()
     talk_of: dict[str, float] = {}  # call -> talk time, until answered or abandoned
     blocked_skill: dict[str, str] = {}  # blocked call -> the skill it wanted (for by_skill)
-    pending_logout: set[str] = set()
     unknown: Counter[str] = Counter()
     ring = sc.ring_delay_s
     logins = {}
@@ -244,12 +241,6 @@ def simulate(
             if c is not None and c.state is QUEUED:
                 push(heap, (now + patience, next(seq), _ABANDON, cid))
 
-    def log_out(op_id: str, now: float) -> None:
-        pending_logout.discard(op_id)
-        cmds = engine.handle(ev.OperatorLoggedOut(now=now, operator_id=op_id))
-        if cmds:
-            dispatch(cmds, now)
-
     def feed() -> None:
         done = engine.drain_completed()
         collector.add_all(done, blocked_skill)
@@ -284,23 +275,15 @@ def simulate(
             if measure_queue:
                 queue_area, last_t = _integrate(engine, queue_area, last_t, now, start_s, end_s)
             if kind == _END:
-                if pending_logout:
-                    leaving = calls[data].operator_id
-                    cmds = engine.handle(ev.CallEnded(now=now, call_id=data))
-                    if cmds:
+                cmds = engine.handle(ev.CallEnded(now=now, call_id=data))
+                if cmds:
+                    # The freed operator takes the next waiting call: the common case,
+                    # inlined (one ConnectCall, answered at once).
+                    cmd = cmds[0]
+                    if len(cmds) == 1 and isinstance(cmd, ConnectCall) and not ring:
+                        answer(cmd.call_id, cmd.operator_id, talk_of.pop(cmd.call_id), now)
+                    else:
                         dispatch(cmds, now)
-                    if leaving in pending_logout and engine.operators[leaving].state in _FREE_TO_LEAVE:
-                        log_out(leaving, now)
-                else:
-                    cmds = engine.handle(ev.CallEnded(now=now, call_id=data))
-                    if cmds:
-                        # The freed operator takes the next waiting call: the common case,
-                        # inlined (one ConnectCall, answered at once).
-                        cmd = cmds[0]
-                        if len(cmds) == 1 and isinstance(cmd, ConnectCall) and not ring:
-                            answer(cmd.call_id, cmd.operator_id, talk_of.pop(cmd.call_id), now)
-                        else:
-                            dispatch(cmds, now)
             elif kind == _ABANDON:
                 call = calls.get(data)
                 if call is not None and call.state is QUEUED:
@@ -331,21 +314,20 @@ def simulate(
                     progress(min(1.0, now / end_s))
             elif kind == _LOGIN:
                 known = engine.operators.get(data)
-                if data in pending_logout:
-                    pending_logout.discard(data)  # the next shift starts before they could leave
-                elif known is None or known.state is OperatorState.LOGGED_OUT:
+                # Logged out, or still leaving after the last call of a shift that ended just
+                # before this one (the login calls that logout off).
+                leaving = known is not None and known.after_call is not None
+                if known is None or known.state is OperatorState.LOGGED_OUT or leaving:
                     skills, langs = logins[data]
                     cmds = engine.handle(
                         ev.OperatorLoggedIn(now=now, operator_id=data, skills=skills, languages=langs)
                     )
                     if cmds:
                         dispatch(cmds, now)
-            else:  # _LOGOUT
-                state = engine.operators[data].state
-                if state in _FREE_TO_LEAVE:
-                    log_out(data, now)
-                elif state is not OperatorState.LOGGED_OUT:
-                    pending_logout.add(data)
+            elif engine.operators[data].state is not OperatorState.LOGGED_OUT:  # _LOGOUT
+                cmds = engine.handle(ev.OperatorLoggedOut(now=now, operator_id=data))
+                if cmds:
+                    dispatch(cmds, now)
         else:
             now, skill, lang, prio, ivr_s, talk_s, patience = nxt  # type: ignore[misc]  # at < INF
             n += 1

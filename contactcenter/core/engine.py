@@ -10,6 +10,8 @@
 # - Relaxation ("bullseye"): a call may go only to operators of level <= the step reached
 #   by its wait, e.g. level 1 at once, level 2 after 30 s, backup skills (level 3) after
 #   90 s. Without relaxation steps every level may take a call at once.
+# - An operator on a call who pauses or logs out keeps the call: the request waits in
+#   `after_call` and takes effect, after wrap-up, instead of their becoming available.
 # - Timers (wrap-up ends, relaxation steps) are a heap of (time, seq, ...); `next_deadline`
 #   tells the driver when to send the next Tick.
 from __future__ import annotations
@@ -104,6 +106,9 @@ class Operator:
     pause_reason: str | None = None
     wrap_up_until: float | None = None
     since: float = 0.0  # when the current state began
+    # "Pause / log out after this call": asked for while the phone rang or the operator
+    # talked; applied when they would next become available (after wrap-up), in place of it.
+    after_call: tuple[OperatorState, str | None] | None = None
     # Seconds spent in each state so far (current state excluded until it ends): the
     # basis of occupancy and of operators' own reports.
     time_in: dict[OperatorState, float] = field(default_factory=dict)
@@ -310,9 +315,13 @@ class Engine:
     def _ring_timeout(self, e: ev.OperatorRingTimeout) -> list[Command]:
         call, op = self._offered_pair(e.call_id, e.operator_id)
         # The operator is auto-paused: a phone that was not answered once will likely not
-        # be answered next time either, and ringing it again wastes the caller's time.
-        op.advance(OperatorState.PAUSED, e.now)
-        op.call_id, op.pause_reason = None, e.reason
+        # be answered next time either, and ringing it again wastes the caller's time. A
+        # logout they asked for meanwhile is carried out instead; a pause they asked for
+        # gives way to the ring timeout's reason, which tells the supervisor more.
+        leave = op.after_call is not None and op.after_call[0] is OperatorState.LOGGED_OUT
+        op.advance(OperatorState.LOGGED_OUT if leave else OperatorState.PAUSED, e.now)
+        op.call_id, op.after_call = None, None
+        op.pause_reason = None if leave else e.reason
         self.ewt.staff(op.skills, op.languages, -1)
         call.advance(CallState.QUEUED)
         call.operator_id = None
@@ -382,6 +391,15 @@ class Engine:
         if op is None:
             op = Operator(e.operator_id, dict(e.skills), tuple(e.languages), self._next_seq())
             self.operators[e.operator_id] = op
+        elif op.after_call is not None and op.after_call[0] is OperatorState.LOGGED_OUT:
+            # Back before the logout they asked for took effect (a new shift begins while
+            # the last call of the old one goes on): they stay, with the new login's skills.
+            op.after_call = None
+            self.ewt.staff(op.skills, op.languages, -1)
+            op.skills, op.languages = dict(e.skills), tuple(e.languages)
+            self._pool.forget(op.operator_id)
+            self.ewt.staff(op.skills, op.languages, +1)
+            return []
         elif op.state is not OperatorState.LOGGED_OUT:
             raise ValueError(f"operator {e.operator_id} is already logged in")
         else:
@@ -392,30 +410,37 @@ class Engine:
 
     def _logged_out(self, e: ev.OperatorLoggedOut) -> list[Command]:
         op = self._operator(e.operator_id)
+        if op.state is OperatorState.RESERVED or op.state is OperatorState.TALKING:
+            op.after_call = (OperatorState.LOGGED_OUT, None)  # after this call
+            return []
         was_paused = op.state is OperatorState.PAUSED
         op.advance(OperatorState.LOGGED_OUT, e.now)
         if not was_paused:
             self.ewt.staff(op.skills, op.languages, -1)
         self._pool.discard(op.operator_id)
-        op.wrap_up_until = None
+        op.wrap_up_until = op.after_call = None
         return []
 
     def _paused(self, e: ev.OperatorPaused) -> list[Command]:
         op = self._operator(e.operator_id)
-        if op.state is OperatorState.RESERVED:
-            # The table's reserved -> paused is the ring timeout's auto-pause only: a pause
-            # while the phone rings would strand the offered call (its answer or ring
-            # timeout would then be refused). The driver reports the ring timeout instead.
-            raise InvalidTransition("operator", op.operator_id, op.state, OperatorState.PAUSED)
+        if op.after_call is not None and op.after_call[0] is OperatorState.LOGGED_OUT:
+            return []  # a logout already asked for stands: it goes further
+        if op.state is OperatorState.RESERVED or op.state is OperatorState.TALKING:
+            # After this call: pausing now would strand the call that rings or is talking.
+            op.after_call = (OperatorState.PAUSED, e.reason)
+            return []
         op.advance(OperatorState.PAUSED, e.now)
         self._pool.discard(op.operator_id)
-        op.pause_reason, op.wrap_up_until = e.reason, None
+        op.pause_reason, op.wrap_up_until, op.after_call = e.reason, None, None
         self.ewt.staff(op.skills, op.languages, -1)
         return []
 
     def _resumed(self, e: ev.OperatorResumed) -> list[Command]:
         op = self._operator(e.operator_id)
         if op.state is not OperatorState.PAUSED:
+            if op.after_call is not None and op.after_call[0] is OperatorState.PAUSED:
+                op.after_call = None  # the pause asked for after this call is called off
+                return []
             raise InvalidTransition("operator", op.operator_id, op.state, OperatorState.AVAILABLE)
         op.pause_reason = None
         self.ewt.staff(op.skills, op.languages, +1)
@@ -441,7 +466,14 @@ class Engine:
     # --- routing ------------------------------------------------------------------------
 
     def _make_available(self, op: Operator, now: float) -> list[Command]:
-        """Free an operator: give them the best waiting call they can take, else pool them."""
+        """Free an operator: give them the best waiting call they can take, else pool them
+        (unless they asked to pause or log out after their call: then that, now)."""
+        if op.after_call is not None:
+            state, reason = op.after_call
+            op.advance(state, now)
+            op.after_call, op.pause_reason, op.wrap_up_until = None, reason, None
+            self.ewt.staff(op.skills, op.languages, -1)
+            return []
         op.advance(OperatorState.AVAILABLE, now)
         op.idle_since, op.pause_reason = now, None  # a reason from before a logout is stale
         best: tuple[tuple[int, QueueKey], SkillQueue, str] | None = None

@@ -60,8 +60,11 @@ OPERATOR_TRANSITIONS: Mapping[OperatorState, frozenset[OperatorState]] = {
         {OperatorState.RESERVED, OperatorState.PAUSED, OperatorState.LOGGED_OUT}
     ),
     # Reserved -> paused is the auto-pause after a ring timeout; -> available when the
-    # caller hangs up while the operator's phone rings.
-    OperatorState.RESERVED: frozenset({OperatorState.TALKING, OperatorState.PAUSED, OperatorState.AVAILABLE}),
+    # caller hangs up while the operator's phone rings (-> paused or logged out instead if
+    # they had asked for that after this call).
+    OperatorState.RESERVED: frozenset(
+        {OperatorState.TALKING, OperatorState.PAUSED, OperatorState.AVAILABLE, OperatorState.LOGGED_OUT}
+    ),
     OperatorState.TALKING: frozenset({OperatorState.WRAP_UP}),
     OperatorState.WRAP_UP: frozenset(
         {OperatorState.AVAILABLE, OperatorState.PAUSED, OperatorState.LOGGED_OUT}

@@ -87,7 +87,7 @@ def test_shifts_log_operators_in_and_out() -> None:
 def test_calls_nobody_can_answer_are_reported_unfinished() -> None:
     data = {
         "hours": 3,
-        "wrap_up_s": 2,  # (without wrap-up the core hands a busy operator the next call at once)
+        "wrap_up_s": 0,  # the shift's end wins over the next waiting call (core: after_call)
         "skills": {"info": {"aht_s": 60, "arrivals_per_h": 120}},
         "operators": [{"name": "am", "count": 1, "shift": [0, 1]}],
     }

@@ -412,16 +412,114 @@ def test_pause_during_wrap_up_cancels_the_timer() -> None:
     assert engine.handle(ev.OperatorResumed(now=25, operator_id="a")) == [connect("c2", "a")]
 
 
-def test_pause_while_ringing_is_refused_and_the_offer_stays_usable() -> None:
+def test_pause_while_ringing_waits_for_the_end_of_the_call_and_its_wrap_up() -> None:
+    engine = Engine(lines=10, wrap_up=10)
+    login(engine, "a", 0, {"info": 1})
+    arrive(engine, "c1", 1)
+    assert engine.handle(ev.OperatorPaused(now=2, operator_id="a", reason="lunch")) == []
+    # The offer stands and resolves normally; the operator's staffing is unchanged so far.
+    assert op_state(engine, "a") is OperatorState.RESERVED
+    assert engine.ewt.staffed("info", "ca") == 1
+    assert answer(engine, "c1", "a", 3) == []
+    arrive(engine, "c2", 4)  # waits: a is busy
+    assert end(engine, "c1", 30) == []
+    assert op_state(engine, "a") is OperatorState.WRAP_UP
+    # Wrap-up ends: paused for lunch instead of taking c2.
+    assert engine.handle(ev.Tick(now=40)) == []
+    op = engine.operators["a"]
+    assert (op.state, op.pause_reason, op.after_call) == (OperatorState.PAUSED, "lunch", None)
+    assert engine.ewt.staffed("info", "ca") == 0
+    assert engine.handle(ev.OperatorResumed(now=50, operator_id="a")) == [connect("c2", "a")]
+
+
+def test_logout_while_talking_without_wrap_up_leaves_instead_of_taking_the_next_call() -> None:
+    # Without wrap-up the core would otherwise hand a busy operator the next waiting call
+    # in the same step as the end of the last one: the logout must win.
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    login(engine, "b", 0, {"info": 1})
+    arrive(engine, "c1", 1)
+    arrive(engine, "c2", 1)
+    answer(engine, "c1", "a", 2)
+    answer(engine, "c2", "b", 2)
+    arrive(engine, "c3", 3)  # waits
+    assert engine.handle(ev.OperatorLoggedOut(now=5, operator_id="a")) == []
+    assert op_state(engine, "a") is OperatorState.TALKING
+    assert end(engine, "c1", 10) == []
+    assert op_state(engine, "a") is OperatorState.LOGGED_OUT
+    assert engine.calls["c3"].state is CallState.QUEUED
+    assert end(engine, "c2", 11) == [connect("c3", "b")]
+
+
+def test_resume_calls_off_a_pause_asked_for_after_the_call() -> None:
     engine = Engine(lines=10)
     login(engine, "a", 0, {"info": 1})
     arrive(engine, "c1", 1)
+    answer(engine, "c1", "a", 2)
+    engine.handle(ev.OperatorPaused(now=3, operator_id="a", reason="break"))
+    assert engine.handle(ev.OperatorResumed(now=4, operator_id="a")) == []
+    arrive(engine, "c2", 5)
+    assert end(engine, "c1", 10) == [connect("c2", "a")]
+    # A resume with nothing to call off is still an error.
     with pytest.raises(InvalidTransition):
-        engine.handle(ev.OperatorPaused(now=2, operator_id="a", reason="lunch"))
-    assert op_state(engine, "a") is OperatorState.RESERVED
-    assert engine.calls["c1"].state is CallState.OFFERED
-    # The offer still resolves normally.
-    assert answer(engine, "c1", "a", 3) == []
+        engine.handle(ev.OperatorResumed(now=11, operator_id="a"))
+
+
+def test_logout_asked_for_wins_over_a_pause_and_over_a_ring_timeout() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    arrive(engine, "c1", 1)
+    engine.handle(ev.OperatorLoggedOut(now=2, operator_id="a"))
+    engine.handle(ev.OperatorPaused(now=3, operator_id="a", reason="break"))
+    assert engine.operators["a"].after_call == (OperatorState.LOGGED_OUT, None)
+    assert engine.handle(ev.OperatorRingTimeout(now=20, call_id="c1", operator_id="a")) == []
+    op = engine.operators["a"]
+    assert (op.state, op.pause_reason, op.after_call) == (OperatorState.LOGGED_OUT, None, None)
+    assert engine.calls["c1"].state is CallState.QUEUED and engine.ewt.staffed("info", "ca") == 0
+
+
+def test_a_logout_asked_for_stands_through_wrap_up_and_a_later_pause() -> None:
+    engine = Engine(lines=10, wrap_up=10)
+    login(engine, "a", 0, {"info": 1})
+    arrive(engine, "c1", 1)
+    answer(engine, "c1", "a", 2)
+    engine.handle(ev.OperatorLoggedOut(now=3, operator_id="a"))
+    end(engine, "c1", 5)
+    assert engine.handle(ev.OperatorPaused(now=6, operator_id="a", reason="break")) == []
+    assert op_state(engine, "a") is OperatorState.WRAP_UP
+    assert engine.handle(ev.Tick(now=15)) == []
+    assert op_state(engine, "a") is OperatorState.LOGGED_OUT
+
+
+def test_pause_asked_for_while_ringing_gives_way_to_the_ring_timeout_reason() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    arrive(engine, "c1", 1)
+    engine.handle(ev.OperatorPaused(now=2, operator_id="a", reason="break"))
+    engine.handle(ev.OperatorRingTimeout(now=20, call_id="c1", operator_id="a", reason="no-answer"))
+    op = engine.operators["a"]
+    assert (op.state, op.pause_reason, op.after_call) == (OperatorState.PAUSED, "no-answer", None)
+
+
+def test_caller_hanging_up_while_ringing_carries_out_the_logout_asked_for() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    arrive(engine, "c1", 1)
+    engine.handle(ev.OperatorLoggedOut(now=2, operator_id="a"))
+    assert hang_up(engine, "c1", 3) == [CancelOffer(call_id="c1", operator_id="a")]
+    assert op_state(engine, "a") is OperatorState.LOGGED_OUT
+
+
+def test_login_before_the_logout_took_effect_calls_it_off_with_the_new_skills() -> None:
+    engine = Engine(lines=10)
+    login(engine, "a", 0, {"info": 1})
+    arrive(engine, "c1", 1)
+    answer(engine, "c1", "a", 2)
+    engine.handle(ev.OperatorLoggedOut(now=3, operator_id="a"))
+    assert login(engine, "a", 4, {"tramits": 1}) == []  # still on c1
+    assert engine.ewt.staffed("info", "ca") == 0 and engine.ewt.staffed("tramits", "ca") == 1
+    arrive(engine, "c2", 5, skill="tramits")
+    assert end(engine, "c1", 10) == [connect("c2", "a")]
 
 
 def test_logout_then_login_comes_back_available_without_the_old_pause_reason() -> None:
@@ -522,8 +620,6 @@ def test_other_invalid_transitions() -> None:
     with pytest.raises(InvalidTransition):  # only a paused operator resumes
         engine.handle(ev.OperatorResumed(now=2, operator_id="a"))
     answer(engine, "c1", "a", 2)
-    with pytest.raises(InvalidTransition):  # no logging out mid-conversation
-        engine.handle(ev.OperatorLoggedOut(now=3, operator_id="a"))
     with pytest.raises(ValueError, match="already logged in"):
         login(engine, "a", 3, {"info": 1})
     with pytest.raises(ValueError, match="arrived twice"):

@@ -26,6 +26,7 @@ from contactcenter.core.lifecycle import CallState, OperatorState
 
 SKILLS = ("info", "tramits", "tributs")
 LANGUAGES = ("ca", "es")
+ON_CALL = (OperatorState.RESERVED, OperatorState.TALKING)
 
 # --- the driver ---------------------------------------------------------------------------
 
@@ -190,6 +191,21 @@ class Harness:
                 assert deadline is not None and deadline <= op.wrap_up_until
             if op.state not in (OperatorState.PAUSED, OperatorState.LOGGED_OUT):
                 assert op.pause_reason is None  # a pause reason never outlives the pause
+            # "After this call" is only ever pending for an operator who has a call (or its
+            # wrap-up) in hand: it is applied, and cleared, when they would become free.
+            if op.after_call is not None:
+                assert op.state in (OperatorState.RESERVED, OperatorState.TALKING, OperatorState.WRAP_UP)
+        # EWT's staffing: operators logged in and not paused, per queue they serve.
+        for s in SKILLS:
+            for lang in LANGUAGES:
+                staffed = sum(
+                    1
+                    for op in ops.values()
+                    if op.state not in (OperatorState.PAUSED, OperatorState.LOGGED_OUT)
+                    and s in op.skills
+                    and lang in op.languages
+                )
+                assert engine.ewt.staffed(s, lang) == staffed, (s, lang)
         for cid, call in calls.items():
             if call.state in (CallState.OFFERED, CallState.TALKING):
                 assert call.operator_id is not None and ops[call.operator_id].call_id == cid
@@ -227,6 +243,12 @@ class Harness:
     def live(self, *states: CallState) -> list[str]:
         return sorted(cid for cid, c in self.engine.calls.items() if c.state in states)
 
+    def pending(self, state: OperatorState) -> list[str]:
+        """Operators who asked for `state` after their call."""
+        return sorted(
+            oid for oid, o in self.engine.operators.items() if o.after_call and o.after_call[0] is state
+        )
+
     def operators_in(self, *states: OperatorState) -> list[str]:
         return sorted(oid for oid, o in self.engine.operators.items() if o.state in states)
 
@@ -251,10 +273,14 @@ class Harness:
                     assert self.apply(ev.OperatorAnswered(now=now, call_id=cid, operator_id=oid)) == []
                 else:
                     del self.offers[cid]
+                    leaving = engine.operators[oid].after_call
                     self.apply(
                         ev.OperatorRingTimeout(now=now, call_id=cid, operator_id=oid, reason="no-answer")
                     )
-                    assert engine.operators[oid].state is OperatorState.PAUSED
+                    want = OperatorState.PAUSED
+                    if leaving is not None and leaving[0] is OperatorState.LOGGED_OUT:
+                        want = OperatorState.LOGGED_OUT  # the logout asked for is carried out
+                    assert engine.operators[oid].state is want
         elif kind == "hangup":
             if pick % 5 == 0 and self.completed:
                 gone = sorted(self.completed)[pick % len(self.completed)]
@@ -268,17 +294,21 @@ class Harness:
                 if pick % 3 == 0:  # the caller's leg reports the same end
                     assert self.apply(ev.CallerHungUp(now=now, call_id=cid)) == []
         elif kind == "pause":
-            if ids := self.operators_in(OperatorState.AVAILABLE, OperatorState.WRAP_UP):
+            # On a call (ringing or talking), the pause waits for the end of it.
+            states = (OperatorState.AVAILABLE, OperatorState.WRAP_UP, *ON_CALL)
+            if ids := self.operators_in(*states):
                 self.apply(ev.OperatorPaused(now=now, operator_id=ids[pick % len(ids)], reason="break"))
         elif kind == "resume":
-            if ids := self.operators_in(OperatorState.PAUSED):
+            # Paused, or with a pause pending after the call (a resume calls it off).
+            if ids := self.operators_in(OperatorState.PAUSED) + self.pending(OperatorState.PAUSED):
                 self.apply(ev.OperatorResumed(now=now, operator_id=ids[pick % len(ids)]))
         elif kind == "logout":
-            states = (OperatorState.AVAILABLE, OperatorState.PAUSED, OperatorState.WRAP_UP)
+            states = (OperatorState.AVAILABLE, OperatorState.PAUSED, OperatorState.WRAP_UP, *ON_CALL)
             if ids := self.operators_in(*states):
                 self.apply(ev.OperatorLoggedOut(now=now, operator_id=ids[pick % len(ids)]))
         elif kind == "login":
-            if ids := self.operators_in(OperatorState.LOGGED_OUT):
+            # Logged out, or on a call with a logout pending (a login calls it off).
+            if ids := self.operators_in(OperatorState.LOGGED_OUT) + self.pending(OperatorState.LOGGED_OUT):
                 oid = ids[pick % len(ids)]
                 if pick % 3 == 0:  # back with another operator's skills and languages
                     others = sorted(self.specs)
@@ -314,8 +344,12 @@ class Harness:
         engine, now = self.engine, self.now
         queued = self.live(CallState.QUEUED, CallState.IN_IVR)
         talking = self.live(CallState.TALKING)
-        not_paused = self.operators_in(*(s for s in OperatorState if s is not OperatorState.PAUSED))
-        reserved = self.operators_in(OperatorState.RESERVED)
+        pause_pending = set(self.pending(OperatorState.PAUSED))
+        not_paused = [
+            oid
+            for oid in self.operators_in(*(s for s in OperatorState if s is not OperatorState.PAUSED))
+            if oid not in pause_pending
+        ]
         choices: list[ev.Event] = []
         if queued and engine.operators:
             cid, oid = queued[pick % len(queued)], sorted(engine.operators)[pick % len(engine.operators)]
@@ -329,8 +363,6 @@ class Harness:
             choices.append(ev.OperatorAnswered(now=now, call_id=cid, operator_id=oid))
         if not_paused:
             choices.append(ev.OperatorResumed(now=now, operator_id=not_paused[pick % len(not_paused)]))
-        if reserved:
-            choices.append(ev.OperatorPaused(now=now, operator_id=reserved[pick % len(reserved)], reason="x"))
         if self.offers:
             cid = sorted(self.offers)[pick % len(self.offers)]
             choices.append(ev.IvrCompleted(now=now, call_id=cid, skill="info", language="ca"))
