@@ -1,6 +1,6 @@
 # The virtual-time driver: the simulated world around the real core. Rules:
 # - No asyncio, no wall clock in the model: a heap of (time, seq, kind, payload) plus the
-#   next arrival plus the engine's own engine.next_deadline() make the clock; the earliest goes
+#   next arrival plus the engine's own next_deadline() make the clock; the earliest goes
 #   first (the engine's Tick on ties, then the heap in push order, then the arrival), so a
 #   seed gives the same run, event for event.
 # - The core decides everything about routing; this module only plays the parts the core
@@ -316,8 +316,11 @@ def simulate(
                 known = engine.operators.get(data)
                 # Logged out, or still leaving after the last call of a shift that ended just
                 # before this one (the login calls that logout off).
-                leaving = known is not None and known.after_call is not None
-                if known is None or known.state is OperatorState.LOGGED_OUT or leaving:
+                if (
+                    known is None
+                    or known.state is OperatorState.LOGGED_OUT
+                    or known.asked_for(OperatorState.LOGGED_OUT)
+                ):
                     skills, langs = logins[data]
                     cmds = engine.handle(
                         ev.OperatorLoggedIn(now=now, operator_id=data, skills=skills, languages=langs)

@@ -113,6 +113,10 @@ class Operator:
     # basis of occupancy and of operators' own reports.
     time_in: dict[OperatorState, float] = field(default_factory=dict)
 
+    def asked_for(self, state: OperatorState) -> bool:
+        """Whether they asked to go to `state` (paused, logged out) after their call."""
+        return self.after_call is not None and self.after_call[0] is state
+
     def advance(self, dst: OperatorState, now: float) -> None:
         src = self.state
         if dst not in OPERATOR_TRANSITIONS[src]:
@@ -318,7 +322,7 @@ class Engine:
         # be answered next time either, and ringing it again wastes the caller's time. A
         # logout they asked for meanwhile is carried out instead; a pause they asked for
         # gives way to the ring timeout's reason, which tells the supervisor more.
-        leave = op.after_call is not None and op.after_call[0] is OperatorState.LOGGED_OUT
+        leave = op.asked_for(OperatorState.LOGGED_OUT)
         op.advance(OperatorState.LOGGED_OUT if leave else OperatorState.PAUSED, e.now)
         op.call_id, op.after_call = None, None
         op.pause_reason = None if leave else e.reason
@@ -391,7 +395,7 @@ class Engine:
         if op is None:
             op = Operator(e.operator_id, dict(e.skills), tuple(e.languages), self._next_seq())
             self.operators[e.operator_id] = op
-        elif op.after_call is not None and op.after_call[0] is OperatorState.LOGGED_OUT:
+        elif op.asked_for(OperatorState.LOGGED_OUT):
             # Back before the logout they asked for took effect (a new shift begins while
             # the last call of the old one goes on): they stay, with the new login's skills.
             op.after_call = None
@@ -423,7 +427,7 @@ class Engine:
 
     def _paused(self, e: ev.OperatorPaused) -> list[Command]:
         op = self._operator(e.operator_id)
-        if op.after_call is not None and op.after_call[0] is OperatorState.LOGGED_OUT:
+        if op.asked_for(OperatorState.LOGGED_OUT):
             return []  # a logout already asked for stands: it goes further
         if op.state is OperatorState.RESERVED or op.state is OperatorState.TALKING:
             # After this call: pausing now would strand the call that rings or is talking.
@@ -438,7 +442,7 @@ class Engine:
     def _resumed(self, e: ev.OperatorResumed) -> list[Command]:
         op = self._operator(e.operator_id)
         if op.state is not OperatorState.PAUSED:
-            if op.after_call is not None and op.after_call[0] is OperatorState.PAUSED:
+            if op.asked_for(OperatorState.PAUSED):
                 op.after_call = None  # the pause asked for after this call is called off
                 return []
             raise InvalidTransition("operator", op.operator_id, op.state, OperatorState.AVAILABLE)

@@ -245,9 +245,7 @@ class Harness:
 
     def pending(self, state: OperatorState) -> list[str]:
         """Operators who asked for `state` after their call."""
-        return sorted(
-            oid for oid, o in self.engine.operators.items() if o.after_call and o.after_call[0] is state
-        )
+        return sorted(oid for oid, o in self.engine.operators.items() if o.asked_for(state))
 
     def operators_in(self, *states: OperatorState) -> list[str]:
         return sorted(oid for oid, o in self.engine.operators.items() if o.state in states)
