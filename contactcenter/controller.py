@@ -7,6 +7,12 @@
 #   -> OperatorRingTimeout).
 # - Malformed or unexpected input from Asterisk is logged, counted and dropped: never a
 #   crash. Caller numbers appear in logs only masked.
+# - A lost AMI link is the system's fault, never an operator's. An Originate that could not
+#   be sent pauses the operator with reason LINK_FAULT (so the core does not offer the same
+#   call to the same unreachable phone in a loop); one that was sent and then lost its link
+#   is left "in doubt", the core told nothing. On every (re)connection the resync settles
+#   offers in doubt from the channels Asterisk still has (answered: the operator talks;
+#   else the leg is hung up and the offer fails), then resumes every LINK_FAULT pause.
 from __future__ import annotations
 
 import asyncio
@@ -24,7 +30,7 @@ from typing import Any
 
 from panoramisk.message import Message
 
-from contactcenter.adapters.ami import AmiError, AmiLink, headers
+from contactcenter.adapters.ami import AmiError, AmiLink, AmiLost, headers
 from contactcenter.config import Config
 from contactcenter.core import events as ev
 from contactcenter.core.commands import (
@@ -36,7 +42,7 @@ from contactcenter.core.commands import (
     RejectClosed,
 )
 from contactcenter.core.engine import Call, Engine
-from contactcenter.core.lifecycle import CallState
+from contactcenter.core.lifecycle import CallState, OperatorState
 from contactcenter.privacy import mask_number
 
 log = logging.getLogger("contactcenter.controller")
@@ -45,6 +51,9 @@ log = logging.getLogger("contactcenter.controller")
 # the shapes Asterisk produces (tech/resource-sequence, Local halves with ;1/;2).
 _CHANNEL = re.compile(r"^[A-Za-z0-9]+/[A-Za-z0-9@._+#*-]+(;[12])?$")
 # OriginateResponse Reason codes (Asterisk's AST_CONTROL_*): why an operator leg failed.
+# The pause reason of an operator whose phone the controller could not reach for a fault of
+# the AMI link (lifted on the next resync), not of the operator.
+LINK_FAULT = "ami-error"
 _ORIGINATE_REASONS = {"0": "failed", "1": "hangup", "3": "no-answer", "5": "busy", "8": "congestion"}
 
 
@@ -56,6 +65,7 @@ class Offer:
     operator_id: str
     leg_id: str  # the Uniqueid we gave the operator's channel (ChannelId)
     answered: bool = False
+    in_doubt: bool = False  # Originate sent, then the AMI link lost before its outcome
 
 
 class Controller:
@@ -220,37 +230,48 @@ class Controller:
                 action, timeout=self.cfg.routing.ring_timeout + self.cfg.ami.action_timeout + 5
             )
             answered, reason = _originate_outcome(resp)
+        except AmiLost:
+            # The phone may be ringing, or answered: the resync will tell (see the rules).
+            offer.in_doubt = True
+            self.counters["offers_in_doubt"] += 1
+            log.warning("AMI link lost while ringing operator %s for call %s", op.id, cmd.call_id)
+            return
         except AmiError as exc:
-            reason = "ami-error"
+            reason = LINK_FAULT
             log.warning("originate to operator %s failed: %s", op.id, exc)
-            with contextlib.suppress(AmiError):
-                await self.ami.send({"Action": "Hangup", "Channel": leg})
+            await self._hang_up_leg(leg)
         if self.offers.get(cmd.call_id) is not offer:
             # The caller left while the phone rang (CancelOffer already ran).
             if answered:
-                with contextlib.suppress(AmiError):
-                    await self.ami.send({"Action": "Hangup", "Channel": leg})
+                await self._hang_up_leg(leg)
             return
         if answered:
-            offer.answered = True
-            call = self.engine.calls[cmd.call_id]
-            wait = self.now() - (call.queued_at or self.now())
-            self.routed.append((cmd.call_id, op.id, wait))
-            log.info(
-                "call %s (skill %s, %s) answered by operator %s after %.1f s in queue",
-                cmd.call_id,
-                call.skill,
-                call.language,
-                op.id,
-                wait,
-            )
-            self.feed(ev.OperatorAnswered(now=self.now(), call_id=cmd.call_id, operator_id=op.id))
+            self._answered(offer)
         else:
             self._forget_offer(offer)
             log.warning("operator %s did not answer call %s (%s): paused", op.id, cmd.call_id, reason)
             self.feed(
                 ev.OperatorRingTimeout(now=self.now(), call_id=cmd.call_id, operator_id=op.id, reason=reason)
             )
+
+    def _answered(self, offer: Offer) -> None:
+        offer.answered = True
+        call = self.engine.calls[offer.call_id]
+        wait = self.now() - (call.queued_at or self.now())
+        self.routed.append((offer.call_id, offer.operator_id, wait))
+        log.info(
+            "call %s (skill %s, %s) answered by operator %s after %.1f s in queue",
+            offer.call_id,
+            call.skill,
+            call.language,
+            offer.operator_id,
+            wait,
+        )
+        self.feed(ev.OperatorAnswered(now=self.now(), call_id=offer.call_id, operator_id=offer.operator_id))
+
+    async def _hang_up_leg(self, leg_id: str) -> None:
+        with contextlib.suppress(AmiError):
+            await self.ami.send({"Action": "Hangup", "Channel": leg_id})
 
     async def _cancel_offer(self, cmd: CancelOffer) -> None:
         offer = self.offers.get(cmd.call_id)
@@ -373,15 +394,38 @@ class Controller:
             self.feed(ev.CallEnded(now=self.now(), call_id=offer.call_id))
 
     async def _resync(self) -> None:
-        """After a (re)connection: whatever ended while we were away ends in the core too."""
-        if not self.callers and not self.legs:
-            return
-        try:
-            items = await self.ami.list_items({"Action": "CoreShowChannels"}, "CoreShowChannel")
-        except AmiError as exc:
-            log.error("resync after reconnect failed: %s", exc)
-            return
-        alive = {m.get("Uniqueid") for m in items}
+        """After a (re)connection: what happened while we were away happens in the core too
+        (offers in doubt settled, ended calls ended), then link-fault pauses are lifted."""
+        if self.callers or self.legs:
+            try:
+                items = await self.ami.list_items({"Action": "CoreShowChannels"}, "CoreShowChannel")
+            except AmiError as exc:
+                log.error("resync after reconnect failed: %s", exc)
+                return
+            self._reconcile({str(m.get("Uniqueid")): m for m in items})
+        for op in list(self.engine.operators.values()):
+            if op.state is OperatorState.PAUSED and op.pause_reason == LINK_FAULT:
+                log.info("operator %s back from a link-fault pause", op.operator_id)
+                self.counters["link_fault_resumes"] += 1
+                self.feed(ev.OperatorResumed(now=self.now(), operator_id=op.operator_id))
+
+    def _reconcile(self, channels: dict[str, Message]) -> None:
+        for offer in [o for o in self.offers.values() if o.in_doubt]:
+            offer.in_doubt = False
+            leg = channels.get(offer.leg_id)
+            if leg is not None and leg.get("ChannelStateDesc") == "Up":
+                log.info("call %s answered by %s while the link was down", offer.call_id, offer.operator_id)
+                self._answered(offer)
+                continue
+            self._forget_offer(offer)
+            if leg is not None:  # still ringing: too late to know what it would do
+                self._spawn(self._hang_up_leg(offer.leg_id))
+            self.feed(
+                ev.OperatorRingTimeout(
+                    now=self.now(), call_id=offer.call_id, operator_id=offer.operator_id, reason=LINK_FAULT
+                )
+            )
+        alive = set(channels)
         for uid in [u for u in self.callers if u not in alive]:
             del self.callers[uid]
             if uid in self.engine.calls:

@@ -88,6 +88,22 @@ class AmiRecorder:
         )
         return mine, other
 
+    async def simulated_citizen(self, digits: str = "11", stay_s: int = 600) -> None:
+        """Place a call from a simulated citizen (a Local channel into the 010 line) who keys
+        `digits` (one IVR choice each; "11": Catalan, information) and stays `stay_s` s."""
+        await self.link.send(
+            {
+                "Action": "Originate",
+                "Channel": "Local/s@cc-inbound/n",
+                "Context": "cc-sim-citizen",
+                "Exten": "s",
+                "Priority": "1",
+                "Async": "true",
+                "Variable": [f"CC_DIGITS={digits}", f"CC_STAY={stay_s}"],
+            },
+            timeout=10,
+        )
+
     async def hangup_everything(self) -> None:
         """Leave the sandbox with no channels for the next test."""
         items = await self.link.list_items({"Action": "CoreShowChannels"}, "CoreShowChannel")

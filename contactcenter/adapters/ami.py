@@ -37,7 +37,12 @@ class AmiTimeout(AmiError):
 
 
 class AmiDisconnected(AmiError):
-    pass
+    """No link: the action was not sent."""
+
+
+class AmiLost(AmiDisconnected):
+    """The action was sent, then the link was lost before its whole response came: Asterisk
+    may or may not have carried it out (an Originate may be ringing, or answered)."""
 
 
 class UnsafeHeader(AmiError, ValueError):
@@ -202,7 +207,7 @@ class AmiLink:
         if self._ready.is_set():
             self.reconnects += 1
         self._ready.clear()
-        self._fail_pending(AmiDisconnected("AMI connection lost"))
+        self._fail_pending(AmiLost("AMI connection lost"))
         if not self._closing:
             log.warning("AMI connection to %s:%s lost; reconnecting", self.host, self.port)
             if self._on_lost is not None:

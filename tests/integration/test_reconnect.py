@@ -22,19 +22,8 @@ async def test_resync_after_reconnect_ends_calls_that_ended_meanwhile(
     ctl = Controller(cfg)
     await ctl.start()
     try:
-        # A simulated citizen (Local channel) keys 1 (Catalan), 1 (information) -> Ana.
-        await observer.link.send(
-            {
-                "Action": "Originate",
-                "Channel": "Local/s@cc-inbound/n",
-                "Context": "cc-sim-citizen",
-                "Exten": "s",
-                "Priority": "1",
-                "Async": "true",
-                "Variable": ["CC_DIGITS=11", "CC_STAY=600"],
-            },
-            timeout=10,
-        )
+        # A simulated citizen keys 1 (Catalan), 1 (information) -> Ana.
+        await observer.simulated_citizen("11")
         async with asyncio.timeout(20):
             while ctl.engine.operators["ana"].state is not OperatorState.TALKING:
                 await asyncio.sleep(0.05)

@@ -1,0 +1,150 @@
+# The AMI link fails while the controller rings an operator (real Asterisk, the link through
+# a fault-injecting proxy). A link fault is the system's, never the operator's: an offer
+# whose Originate was sent and then lost its link is settled from Asterisk's channels on
+# reconnection (answered meanwhile -> talking; gone -> offered again), and an operator
+# paused because their phone could not be reached is back as soon as the link is.
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from contactcenter.config import Config
+from contactcenter.controller import LINK_FAULT, Controller
+from contactcenter.core.lifecycle import CallState, OperatorState
+from tests.faultproxy import FaultProxy
+from tests.recorder import AmiRecorder
+
+RING_S = 3.0  # the simulated operators' ring delay here: the window to cut the link in
+
+
+@pytest.fixture
+async def linked(asterisk, test_config: Config) -> AsyncIterator[tuple[Controller, FaultProxy]]:
+    proxy = FaultProxy(asterisk.ami_host, asterisk.ami_port)
+    await proxy.start()
+    cfg = dataclasses.replace(
+        test_config,
+        ami=dataclasses.replace(test_config.ami, port=proxy.port),
+        routing=dataclasses.replace(test_config.routing, wrap_up=3.0),
+        simulated_operators=dataclasses.replace(test_config.simulated_operators, ring_delay=RING_S),
+    )
+    ctl = Controller(cfg)
+    await ctl.start()
+    try:
+        yield ctl, proxy
+    finally:
+        await ctl.stop()
+        await proxy.close()
+
+
+async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def ana_rings(ctl: Controller, observer: AmiRecorder) -> tuple[str, str, str]:
+    """A citizen for Ana; wait until the Originate of her leg has reached Asterisk (so that
+    cutting the link now leaves it in doubt, not unsent). (call id, leg id, leg channel)."""
+    await observer.simulated_citizen("11")
+    await until(lambda: ana(ctl) is OperatorState.RESERVED, 20, "Ana's phone to ring")
+    call_id = ctl.engine.operators["ana"].call_id
+    assert call_id is not None
+    leg = ctl.offers[call_id].leg_id
+    event = await observer.wait_for(
+        lambda e: e.get("Event") == "Newchannel" and e.get("Uniqueid") == leg, 5, "Ana's leg"
+    )
+    return call_id, leg, str(event["Channel"])
+
+
+async def cut(ctl: Controller, proxy: FaultProxy) -> None:
+    proxy.refuse = True
+    proxy.cut()
+    await until(lambda: not ctl.ami.ready, 5, "the controller to see the link go")
+
+
+def ana(ctl: Controller) -> OperatorState:
+    return ctl.engine.operators["ana"].state
+
+
+async def test_an_offer_answered_while_the_link_was_down_is_a_conversation_after_it(
+    linked: tuple[Controller, FaultProxy], observer: AmiRecorder
+) -> None:
+    ctl, proxy = linked
+    call_id, leg, _ = await ana_rings(ctl, observer)
+    await cut(ctl, proxy)
+    # Ana answers while the controller cannot hear it: her leg comes up in Asterisk.
+    await observer.wait_for(
+        lambda e: e.get("Event") == "BridgeEnter" and e.get("Uniqueid") == leg,
+        RING_S + 5,
+        "Ana's leg bridged to the citizen, with the controller away",
+    )
+    assert ctl.counters["offers_in_doubt"] == 1
+    assert ana(ctl) is OperatorState.RESERVED  # the core was told nothing meanwhile
+
+    proxy.refuse = False
+    await until(lambda: ana(ctl) is OperatorState.TALKING, 15, "the resync to settle the offer")
+    assert ctl.engine.calls[call_id].state is CallState.TALKING
+    assert ctl.offers[call_id].answered and not ctl.offers[call_id].in_doubt
+    assert [(c, o) for c, o, _ in ctl.routed] == [(call_id, "ana")]
+    # And it is a conversation like any other: it ends when the citizen hangs up.
+    await observer.link.send({"Action": "Hangup", "Channel": ctl.callers[call_id]})
+    await until(lambda: call_id not in ctl.engine.calls, 10, "the call to end")
+    assert [(c.call_id, c.outcome.value if c.outcome else None) for c in ctl.finished] == [
+        (call_id, "answered")
+    ]
+
+
+async def test_an_offer_whose_leg_died_with_the_link_is_made_again_to_an_operator_who_was_not_paused(
+    linked: tuple[Controller, FaultProxy], observer: AmiRecorder
+) -> None:
+    ctl, proxy = linked
+    call_id, leg, channel = await ana_rings(ctl, observer)
+    await cut(ctl, proxy)
+    # Her leg fails while the controller is away (her phone drops off the network).
+    await observer.link.send({"Action": "Hangup", "Channel": channel})
+    await observer.wait_for(
+        lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == leg, 5, "Ana's leg gone"
+    )
+
+    proxy.refuse = False
+    # Settled as a failed offer (Ana paused for the link, not for her), lifted at once, and
+    # the citizen, first in line again, is offered to her anew and answered.
+    await until(lambda: ctl.counters["link_fault_resumes"] == 1, 15, "the link-fault pause lifted")
+    await until(lambda: ana(ctl) is OperatorState.TALKING, RING_S + 10, "Ana to take the call again")
+    op = ctl.engine.operators["ana"]
+    assert op.call_id == call_id and op.pause_reason is None
+    assert ctl.offers[call_id].leg_id != leg
+
+
+async def test_an_operator_paused_because_the_link_was_down_comes_back_with_it(
+    linked: tuple[Controller, FaultProxy], observer: AmiRecorder
+) -> None:
+    ctl, proxy = linked
+    await observer.simulated_citizen("11", stay_s=2)  # talks to Ana, then hangs up
+    await until(lambda: ana(ctl) is OperatorState.TALKING, 20, "Ana to answer the first citizen")
+    first = ctl.engine.operators["ana"].call_id
+    await observer.simulated_citizen("11")  # the second waits for her
+
+    def queued() -> list[str]:
+        return [c.call_id for c in ctl.engine.calls.values() if c.state is CallState.QUEUED]
+
+    await until(lambda: bool(queued()), 20, "a second call waiting")
+    (second,) = queued()
+    await until(lambda: ana(ctl) is OperatorState.WRAP_UP, 15, "Ana in wrap-up after the first call")
+    await cut(ctl, proxy)
+    # Her wrap-up ends while the link is down: the core offers her the second call, the
+    # Originate cannot be sent, and she is paused for the link's fault.
+    await until(lambda: ana(ctl) is OperatorState.PAUSED, 10, "the offer to fail")
+    assert ctl.engine.operators["ana"].pause_reason == LINK_FAULT
+    assert ctl.engine.calls[second].state is CallState.QUEUED
+
+    proxy.refuse = False
+    await until(lambda: ana(ctl) is OperatorState.TALKING, RING_S + 15, "Ana back, on the second call")
+    assert ctl.engine.operators["ana"].call_id == second != first
+    assert ctl.counters["link_fault_resumes"] == 1
