@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import sys
@@ -70,8 +71,16 @@ def cmd_sim(args: argparse.Namespace) -> int:
         if missing:
             raise ConfigError(FLAGS, ", ".join(missing), None, "missing (or give --scenario FILE)")
         scenario = Scenario.quick(**flags)
-    with progress_bar(scenario.expected_calls(), force=False if args.no_progress else None) as bar:
-        result = simulate(scenario, progress=bar)
+    # Everything imports and set-up made outlives the run: taken out of the garbage
+    # collector's full passes, which then walk only the run's own objects (measured on the
+    # 200-Erlang benchmark, 5 runs each: 7-15 % less wall time in both builds). Given back
+    # after the run.
+    gc.freeze()
+    try:
+        with progress_bar(scenario.expected_calls(), force=False if args.no_progress else None) as bar:
+            result = simulate(scenario, progress=bar)
+    finally:
+        gc.unfreeze()
     if args.json:
         Path(args.json).write_text(json.dumps(result.kpis, indent=2, allow_nan=False) + "\n")
     if not args.quiet:
