@@ -50,10 +50,10 @@ log = logging.getLogger("contactcenter.controller")
 # Channel names come from Asterisk, but they are echoed back into action headers: accept only
 # the shapes Asterisk produces (tech/resource-sequence, Local halves with ;1/;2).
 _CHANNEL = re.compile(r"^[A-Za-z0-9]+/[A-Za-z0-9@._+#*-]+(;[12])?$")
-# OriginateResponse Reason codes (Asterisk's AST_CONTROL_*): why an operator leg failed.
 # The pause reason of an operator whose phone the controller could not reach for a fault of
 # the AMI link (lifted on the next resync), not of the operator.
 LINK_FAULT = "ami-error"
+# OriginateResponse Reason codes (Asterisk's AST_CONTROL_*): why an operator leg failed.
 _ORIGINATE_REASONS = {"0": "failed", "1": "hangup", "3": "no-answer", "5": "busy", "8": "congestion"}
 
 
