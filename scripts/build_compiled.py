@@ -28,6 +28,7 @@ import sys
 import sysconfig
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("contactcenter", "sim")
@@ -35,7 +36,7 @@ TOP_FILES = ("setup.py", "pyproject.toml")  # and README.md, copied but not in t
 KEEP = 3
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"build_compiled: {message}", file=sys.stderr)
     raise SystemExit(2)
 
