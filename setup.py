@@ -20,8 +20,13 @@ COMPILED = [
 
 ext_modules = []
 if os.environ.get("CONTACTCENTER_MYPYC") == "1":
-    from mypyc.build import mypycify
-
+    try:
+        from mypyc.build import mypycify
+    except ImportError:
+        raise SystemExit(
+            "CONTACTCENTER_MYPYC=1 needs mypy (which carries mypyc) in the building Python:"
+            " pip install mypy, then build with --no-build-isolation"
+        ) from None
     ext_modules = mypycify(COMPILED, opt_level="3")
 
 setup(ext_modules=ext_modules)
