@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check contactcenter sim tests scripts setup.py
-echo "== mypy --strict (core, config)"; mypy
+echo "== mypy --strict (core, config, the simulator loop)"; mypy
 echo "== pytest"
 status=0
 python -m pytest -W error "$@" || status=$?
