@@ -55,6 +55,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(cfg, calls=args.calls, keep=args.keep)
 
 
+def core_build() -> str:
+    """ "compiled" when the core runs as the mypyc build (setup.py), else "pure-Python"."""
+    import importlib.machinery
+
+    from contactcenter.core import engine
+
+    compiled = (engine.__file__ or "").endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    return "compiled" if compiled else "pure-Python"
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     """Simulate in virtual time: the real core, simulated callers and operators."""
     from pathlib import Path
@@ -91,7 +101,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
             f" seed {scenario.seed}",
             by_hour=args.by_hour,
             footer=f"{result.arrivals:,} calls simulated in {result.wall_s:.2f} s"
-            f" ({result.calls_per_s:,.0f} calls/s)"
+            f" ({result.calls_per_s:,.0f} calls/s, {core_build()} core)"
             + (f"; {result.unfinished} calls never ended (no operator left)" if result.unfinished else ""),
         )
     return 0

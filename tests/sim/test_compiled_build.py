@@ -124,6 +124,9 @@ def test_compiled_build_gives_the_same_kpis(compiled: Path, name: str, tmp_path:
         out = tmp_path / f"{'compiled' if build else 'pure'}.json"
         run = _python(build, "-m", "contactcenter.cli", "sim", *RUNS[name], "--json", str(out))
         assert run.returncode == 0, run.stderr
+        # The footer says which build ran (rich may wrap it: compare words).
+        footer = "compiled core" if build else "pure-Python core"
+        assert footer in " ".join(run.stdout.split())
         results.append(json.loads(out.read_text()))
     pure, fast = results
     assert pure["offered"] > 1000 and pure["answered"] > 0
