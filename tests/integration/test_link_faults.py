@@ -126,9 +126,10 @@ async def test_an_operator_paused_because_the_link_was_down_comes_back_with_it(
     linked: tuple[Controller, FaultProxy], observer: AmiRecorder
 ) -> None:
     ctl, proxy = linked
-    await observer.simulated_citizen("11", stay_s=2)  # talks to Ana, then hangs up
+    await observer.simulated_citizen("11")
     await until(lambda: ana(ctl) is OperatorState.TALKING, 20, "Ana to answer the first citizen")
     first = ctl.engine.operators["ana"].call_id
+    assert first is not None
     await observer.simulated_citizen("11")  # the second waits for her
 
     def queued() -> list[str]:
@@ -136,7 +137,9 @@ async def test_an_operator_paused_because_the_link_was_down_comes_back_with_it(
 
     await until(lambda: bool(queued()), 20, "a second call waiting")
     (second,) = queued()
-    await until(lambda: ana(ctl) is OperatorState.WRAP_UP, 15, "Ana in wrap-up after the first call")
+    # The first citizen hangs up: Ana's 3 s of wrap-up begin, and the link goes within them.
+    await observer.link.send({"Action": "Hangup", "Channel": ctl.callers[first]})
+    await until(lambda: ana(ctl) is OperatorState.WRAP_UP, 5, "Ana in wrap-up after the first call")
     await cut(ctl, proxy)
     # Her wrap-up ends while the link is down: the core offers her the second call, the
     # Originate cannot be sent, and she is paused for the link's fault.
