@@ -5,9 +5,8 @@
 # paused because their phone could not be reached is back as soon as the link is.
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,6 +14,7 @@ from contactcenter.config import Config
 from contactcenter.controller import LINK_FAULT, Controller
 from contactcenter.core.lifecycle import CallState, OperatorState
 from tests.faultproxy import FaultProxy
+from tests.polling import until
 from tests.recorder import AmiRecorder
 
 RING_S = 3.0  # the simulated operators' ring delay here: the window to cut the link in
@@ -37,15 +37,6 @@ async def linked(asterisk, test_config: Config) -> AsyncIterator[tuple[Controlle
     finally:
         await ctl.stop()
         await proxy.close()
-
-
-async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    try:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def ana_rings(ctl: Controller, observer: AmiRecorder) -> tuple[str, str, str]:

@@ -3,13 +3,13 @@
 # and the operator is freed, instead of being held by a call that no longer exists.
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 from contactcenter.config import Config
 from contactcenter.controller import Controller
 from contactcenter.core.lifecycle import OperatorState
 from tests.faultproxy import FaultProxy
+from tests.polling import until
 from tests.recorder import AmiRecorder
 
 
@@ -24,17 +24,13 @@ async def test_resync_after_reconnect_ends_calls_that_ended_meanwhile(
     try:
         # A simulated citizen keys 1 (Catalan), 1 (information) -> Ana.
         await observer.simulated_citizen("11")
-        async with asyncio.timeout(20):
-            while ctl.engine.operators["ana"].state is not OperatorState.TALKING:
-                await asyncio.sleep(0.05)
+        await until(lambda: ctl.engine.operators["ana"].state is OperatorState.TALKING, 20, "Ana to answer")
         call_id = ctl.engine.operators["ana"].call_id
         caller_channel = ctl.callers[call_id]
 
         proxy.refuse = True
         proxy.cut()
-        async with asyncio.timeout(5):
-            while ctl.ami.ready:
-                await asyncio.sleep(0.02)
+        await until(lambda: not ctl.ami.ready, 5, "the controller to see the link go")
         await observer.link.send({"Action": "Hangup", "Channel": caller_channel})
         await observer.wait_for(
             lambda e: e.get("Event") == "Hangup" and e.get("Channel") == caller_channel,
@@ -45,9 +41,7 @@ async def test_resync_after_reconnect_ends_calls_that_ended_meanwhile(
         assert ctl.engine.operators["ana"].state is OperatorState.TALKING
 
         proxy.refuse = False
-        async with asyncio.timeout(15):
-            while call_id in ctl.engine.calls:
-                await asyncio.sleep(0.05)
+        await until(lambda: call_id not in ctl.engine.calls, 15, "the resync to end the call")
         assert ctl.counters["resyncs"] == 1
         assert ctl.engine.operators["ana"].state in (OperatorState.WRAP_UP, OperatorState.AVAILABLE)
         assert [c.call_id for c in ctl.finished] == [call_id]

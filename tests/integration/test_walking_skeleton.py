@@ -8,6 +8,7 @@ import asyncio
 from contactcenter.controller import Controller
 from contactcenter.core.lifecycle import CallOutcome, OperatorState
 from sim.sipp import SippCall
+from tests.polling import until
 from tests.recorder import AmiRecorder
 
 
@@ -25,7 +26,7 @@ async def test_sip_caller_reaches_operator_of_chosen_skill(
     call1 = controller.engine.calls[mine["Uniqueid"]]
     assert (call1.skill, call1.language) == ("info", "ca")
     # Asterisk reports the bridge before the controller hears the Originate's answer.
-    await _until(
+    await until(
         lambda: controller.engine.operators["ana"].state is OperatorState.TALKING,
         5,
         "Ana talking in the core",
@@ -38,7 +39,7 @@ async def test_sip_caller_reaches_operator_of_chosen_skill(
     ch2 = await observer.channel_of("+34600000102")
     _, other2 = await observer.bridged_with(ch2, timeout=20)
     assert other2["Channel"].startswith("Local/pau@cc-sim-operator")
-    await _until(
+    await until(
         lambda: controller.engine.operators["pau"].state is OperatorState.TALKING,
         5,
         "Pau talking in the core",
@@ -55,13 +56,13 @@ async def test_sip_caller_reaches_operator_of_chosen_skill(
     # Both SIPp calls end cleanly (the citizens hang up); the operators go to wrap-up and back.
     assert await second.wait(30) == 0, second.errors()
     assert await first.wait(30) == 0, first.errors()
-    await _until(lambda: not controller.engine.calls, 10, "both calls ended in the core")
+    await until(lambda: not controller.engine.calls, 10, "both calls ended in the core")
     outcomes = {c.call_id: (c.outcome, c.operator_id) for c in controller.finished}
     assert outcomes == {
         call1.call_id: (CallOutcome.ANSWERED, "ana"),
         call2: (CallOutcome.ANSWERED, "pau"),
     }
-    await _until(
+    await until(
         lambda: controller.engine.operators["pau"].state is OperatorState.AVAILABLE,
         5,
         "Pau back to available after wrap-up",
@@ -99,7 +100,7 @@ async def test_waiting_callers_hear_hold_and_are_served_in_arrival_order(
             15,
             f"the hold message for {ch}",
         )
-    await _until(lambda: controller.engine.waiting("tramits", "es") == 2, 10, "two waiting")
+    await until(lambda: controller.engine.waiting("tramits", "es") == 2, 10, "two waiting")
     assert controller.engine.operators["marta"].state is OperatorState.TALKING
 
     # A hangs up -> wrap-up (1 s) -> B, not C, is connected to Marta; then C after B.
@@ -115,7 +116,7 @@ async def test_waiting_callers_hear_hold_and_are_served_in_arrival_order(
     ]
     assert order == [ch_a, ch_b, ch_c]
     # Asterisk reports the bridge before the controller hears the Originate's answer.
-    await _until(lambda: len(controller.routed) == 3, 5, "three calls routed in the core")
+    await until(lambda: len(controller.routed) == 3, 5, "three calls routed in the core")
     assert [op for _, op, _ in controller.routed] == ["marta"] * 3
     waits = [w for _, _, w in controller.routed]
     assert waits[1] > 3 and waits[2] > waits[1]  # B and C really waited, C longer
@@ -123,10 +124,3 @@ async def test_waiting_callers_hear_hold_and_are_served_in_arrival_order(
     assert await a.wait(30) == 0, a.errors()
     assert await b.wait(30) == 0, b.errors()
     c.stop()
-
-
-async def _until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
-    assert predicate(), what
