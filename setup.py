@@ -14,8 +14,8 @@ from setuptools import setup
 # Every module of the core, and the simulator's loop (the driver and its caller streams).
 COMPILED = [
     *sorted(str(p) for p in Path("contactcenter/core").glob("*.py") if p.stem != "__init__"),
-    "sim/traffic.py",
-    "sim/virtual.py",
+    "contactcenter/sim/traffic.py",
+    "contactcenter/sim/virtual.py",
 ]
 
 ext_modules = []

@@ -49,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from sim.demo import run_demo
+    from contactcenter.sim.demo import run_demo
 
     cfg = _config(args.config)
     return run_demo(cfg, calls=args.calls, keep=args.keep)
@@ -69,9 +69,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
     """Simulate in virtual time: the real core, simulated callers and operators."""
     from pathlib import Path
 
-    from sim.report import progress_bar, render
-    from sim.scenario import FLAG_NAMES, FLAGS, Scenario, load_scenario, parse_flags
-    from sim.virtual import simulate
+    from contactcenter.sim.report import progress_bar, render
+    from contactcenter.sim.scenario import FLAG_NAMES, FLAGS, Scenario, load_scenario, parse_flags
+    from contactcenter.sim.virtual import simulate
 
     flags = parse_flags({name: getattr(args, name) for name in FLAG_NAMES})
     if args.scenario:

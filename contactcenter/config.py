@@ -43,6 +43,7 @@ class AmiConfig:
     secret: str
     action_timeout: float
     ping_interval: float
+    connect_timeout: float  # `run` gives up (exit 2) if Asterisk never answers in this time
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,10 @@ class RoutingConfig:
     default_aht: float  # EWT's handle time per skill until calls have been handled
     # (after seconds waited, highest operator level allowed): the bullseye steps
     relaxation: tuple[tuple[float, int], ...]
+    # An operator the system could not reach (a fault of Asterisk or the link, not theirs)
+    # is offered calls again after this backoff, doubled on each fault in a row up to the max.
+    fault_retry: float
+    fault_retry_max: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +252,7 @@ def parse_config(raw: object, file: str = "<config>") -> Config:
         secret=r.string(secret, "ami.secret"),
         action_timeout=r.number(a.get("action_timeout", 5), "ami.action_timeout", 0.1, 120),
         ping_interval=r.number(a.get("ping_interval", 5), "ami.ping_interval", 0.1, 300),
+        connect_timeout=r.number(a.get("connect_timeout", 30), "ami.connect_timeout", 0.1, 3600),
     )
 
     s = r.mapping(r.get(top, "", "sip"), "sip")
@@ -293,7 +299,15 @@ def parse_config(raw: object, file: str = "<config>") -> Config:
         wrap_up=r.number(r.get(ro, "routing", "wrap_up"), "routing.wrap_up", 0, 3600),
         default_aht=r.number(ro.get("default_aht", 180), "routing.default_aht", 1, 36_000),
         relaxation=_parse_relaxation(r, ro.get("relaxation", [])),
+        fault_retry=r.number(ro.get("fault_retry", 2), "routing.fault_retry", 0.1, 600),
+        fault_retry_max=r.number(ro.get("fault_retry_max", 30), "routing.fault_retry_max", 0.1, 3600),
     )
+    if routing.fault_retry_max < routing.fault_retry:
+        r.fail(
+            "routing.fault_retry_max",
+            routing.fault_retry_max,
+            f"must be >= routing.fault_retry ({routing.fault_retry:g})",
+        )
 
     ivr = _parse_ivr(r, r.mapping(r.get(top, "", "ivr"), "ivr"), languages, skills)
 

@@ -6,8 +6,9 @@
 
 The core (contactcenter/core) and the simulator's loop (sim/virtual.py, sim/traffic.py) are
 compiled to C extension modules by mypyc; the rest of the package is copied beside them, so
-DIR holds a whole, importable `contactcenter` and `sim`. Put DIR first on PYTHONPATH and run
-with -P (no current directory on sys.path) so the sources of a checkout cannot shadow it.
+DIR holds a whole, importable `contactcenter` (with `contactcenter.sim`). Put DIR first on
+PYTHONPATH and run with -P (no current directory on sys.path) so the sources of a checkout
+cannot shadow it.
 
 The build is made from a copy of the sources (an in-tree build would leave binaries beside
 the sources of an editable install, which would then import stale code) and cached under
@@ -56,7 +57,12 @@ def cache_root() -> Path:
 def source_files() -> list[Path]:
     files = [ROOT / name for name in TOP_FILES]
     for pkg in PACKAGES:
-        files += sorted(p for p in (ROOT / pkg).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        # The link contactcenter/sim -> ../sim is copied as a link (its target is copied too).
+        files += sorted(
+            p
+            for p in (ROOT / pkg).rglob("*")
+            if (p.is_file() or p.is_symlink()) and "__pycache__" not in p.parts
+        )
     return files
 
 
@@ -68,7 +74,8 @@ def build_key() -> str:
     h = hashlib.sha256()
     h.update(f"{sys.version}|{mypy.version.__version__}".encode())
     for path in source_files():
-        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+        content = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
+        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + content + b"\0")
     return h.hexdigest()[:16]
 
 
@@ -88,7 +95,7 @@ def build(dest: Path) -> None:
         for path in [*source_files(), ROOT / "README.md"]:
             target = src / path.relative_to(ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
+            shutil.copy2(path, target, follow_symlinks=False)
         wheels = Path(tmp) / "wheels"
         env = {**os.environ, "CONTACTCENTER_MYPYC": "1"}
         pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]

@@ -19,8 +19,8 @@ from contactcenter.config import Config
 from contactcenter.controller import Controller
 from contactcenter.core.lifecycle import CallOutcome
 from contactcenter.privacy import mask_number
-from sim.sipp import SippCall
-from sim.trace import ACKNOWLEDGEMENT, TYPE_TO_SKILL, busiest_hour, load_trace
+from contactcenter.sim.sipp import SippCall
+from contactcenter.sim.trace import ACKNOWLEDGEMENT, TYPE_TO_SKILL, busiest_hour, load_trace
 
 console = Console()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from contactcenter.config import ConfigError, FieldReader, read_yaml
-from sim.trace import TYPE_TO_SKILL
+from contactcenter.sim.trace import TYPE_TO_SKILL
 
 FLAGS = "(command line)"  # the "file" named by errors in flags
 _IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")

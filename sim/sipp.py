@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sim.dtmf import write_digits
+from contactcenter.sim.dtmf import write_digits
 
 SCENARIO = Path(__file__).resolve().parent / "sipp" / "citizen.xml"
 _NUMBER = re.compile(r"^\+?[0-9]{3,15}$")

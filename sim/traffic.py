@@ -16,7 +16,7 @@ import math
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from sim.trace import TYPE_TO_SKILL, TraceCall
+from contactcenter.sim.trace import TYPE_TO_SKILL, TraceCall
 
 Sampler = Callable[[], float]
 

@@ -32,8 +32,8 @@ from contactcenter.core.commands import CancelOffer, Command, ConnectCall, Rejec
 from contactcenter.core.engine import Call, Engine
 from contactcenter.core.kpis import KpiCollector, operator_times
 from contactcenter.core.lifecycle import CallState, OperatorState
-from sim import traffic
-from sim.scenario import Scenario
+from contactcenter.sim import traffic
+from contactcenter.sim.scenario import Scenario
 
 INF = math.inf
 NO_LINE_LIMIT = 2**62
@@ -84,7 +84,7 @@ def build_callers(sc: Scenario) -> Iterator[traffic.Caller]:
         s.name: traffic.language_picker(per_skill[s.name]["language"], s.languages) for s in sc.skills
     }
     if sc.trace_day is not None:
-        from sim.trace import load_trace
+        from contactcenter.sim.trace import load_trace
 
         calls, _ = load_trace()
         day = sc.trace_day

@@ -16,7 +16,7 @@ from hypothesis import settings
 from contactcenter import sandbox
 from contactcenter.config import Config, load_config
 from contactcenter.controller import Controller
-from sim.sipp import sipp_available
+from contactcenter.sim.sipp import sipp_available
 from tests.recorder import AmiRecorder
 
 TEST_CONFIG = Path(__file__).parent / "integration" / "010-test.yaml"
@@ -37,7 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
         import importlib.machinery
 
         names = [f"contactcenter.core.{p.stem}" for p in CORE.glob("*.py") if p.stem != "__init__"]
-        for name in [*names, "sim.traffic", "sim.virtual"]:
+        for name in [*names, "contactcenter.sim.traffic", "contactcenter.sim.virtual"]:
             path = importlib.import_module(name).__file__ or ""
             if not path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
                 raise pytest.UsageError(f"CC_EXPECT_COMPILED=1 but {name} comes from {path}")

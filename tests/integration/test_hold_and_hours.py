@@ -10,7 +10,7 @@ from contactcenter.config import Config
 from contactcenter.controller import Controller
 from contactcenter.core.calendar import OpeningHours
 from contactcenter.core.lifecycle import CallOutcome
-from sim.sipp import SippCall
+from contactcenter.sim.sipp import SippCall
 from tests.recorder import AmiRecorder
 
 

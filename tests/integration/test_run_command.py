@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 
-from sim.sipp import SippCall
+from contactcenter.sim.sipp import SippCall
 from tests.conftest import TEST_CONFIG
 from tests.recorder import AmiRecorder
 

@@ -7,7 +7,7 @@ import asyncio
 
 from contactcenter.controller import Controller
 from contactcenter.core.lifecycle import CallOutcome, OperatorState
-from sim.sipp import SippCall
+from contactcenter.sim.sipp import SippCall
 from tests.polling import until
 from tests.recorder import AmiRecorder
 

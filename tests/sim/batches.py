@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from contactcenter.core.engine import Call
 from contactcenter.core.kpis import KpiCollector
-from sim.scenario import Scenario
-from sim.virtual import simulate
+from contactcenter.sim.scenario import Scenario
+from contactcenter.sim.virtual import simulate
 
 BATCHES = 20
 T99_9 = 3.883  # t(0.9995, 19)

@@ -55,8 +55,8 @@ import importlib, importlib.machinery, json
 from contactcenter.core import events as ev
 from contactcenter.core.commands import ConnectCall
 mods = ["contactcenter.core.engine", "contactcenter.core.events", "contactcenter.core.queues",
-        "contactcenter.core.pool", "contactcenter.core.kpis", "sim.virtual", "sim.traffic",
-        "contactcenter.config"]
+        "contactcenter.core.pool", "contactcenter.core.kpis", "contactcenter.sim.virtual",
+        "contactcenter.sim.traffic", "contactcenter.config"]
 out = {m: importlib.import_module(m).__file__ for m in mods}
 refused = []
 for obj, field in ((ev.CallArrived(now=1, call_id="c"), "call_id"), (ev.Tick(now=1), "now"),

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from sim.erlang import ErlangA, ErlangC, erlang_b, erlang_c
+from contactcenter.sim.erlang import ErlangA, ErlangC, erlang_b, erlang_c
 
 
 def test_erlang_b_small_cases_by_hand() -> None:

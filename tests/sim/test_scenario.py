@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from contactcenter.config import ConfigError
-from sim.scenario import FLAGS, Scenario, load_scenario, parse_flags, parse_scenario
+from contactcenter.sim.scenario import FLAGS, Scenario, load_scenario, parse_flags, parse_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
 

@@ -11,8 +11,8 @@ from collections import Counter
 
 import pytest
 
-from sim import traffic
-from sim.trace import TYPE_TO_SKILL, load_trace
+from contactcenter.sim import traffic
+from contactcenter.sim.trace import TYPE_TO_SKILL, load_trace
 
 
 def test_poisson_rate_and_interarrivals() -> None:

@@ -32,9 +32,9 @@ import math
 
 import pytest
 
-from sim.erlang import ErlangA, ErlangC
-from sim.scenario import Scenario
-from sim.virtual import simulate
+from contactcenter.sim.erlang import ErlangA, ErlangC
+from contactcenter.sim.scenario import Scenario
+from contactcenter.sim.virtual import simulate
 from tests.sim.batches import BATCHES, T99_9, CaseResult, relaxation_s, run_many
 
 AHT = 180.0

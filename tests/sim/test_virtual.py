@@ -8,8 +8,8 @@ from pathlib import Path
 
 from contactcenter.core.engine import Call
 from contactcenter.core.lifecycle import CallOutcome
-from sim.scenario import Scenario, load_scenario, parse_scenario
-from sim.virtual import simulate
+from contactcenter.sim.scenario import Scenario, load_scenario, parse_scenario
+from contactcenter.sim.virtual import simulate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
 
