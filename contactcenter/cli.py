@@ -10,10 +10,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from contactcenter import resources
 from contactcenter.config import Config, ConfigError, load_config
 from contactcenter.errors import UserError
 
-DEFAULT_CONFIG = "config/010.yaml"
+DEFAULT_CONFIG = str(resources.default_config())
 
 
 def _config(path: str) -> Config:
@@ -75,7 +76,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     flags = parse_flags({name: getattr(args, name) for name in FLAG_NAMES})
     if args.scenario:
-        scenario = load_scenario(args.scenario).override(**flags)
+        scenario = load_scenario(resources.scenario(args.scenario)).override(**flags)
     else:
         missing = [f"--{k.replace('_', '-')}" for k in ("arrival_rate", "aht", "operators") if k not in flags]
         if missing:
@@ -134,7 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Quick model from flags, or --scenario FILE (flags override it).",
     )
     # Values are checked by sim.scenario.parse_flags: a bad one is a ConfigError (one line, exit 2).
-    sim.add_argument("--scenario", metavar="FILE", help="scenario YAML (see sim/scenarios/)")
+    sim.add_argument(
+        "--scenario",
+        metavar="FILE|NAME",
+        help=f"scenario YAML, or a shipped one by name ({', '.join(resources.shipped_scenarios())})",
+    )
     sim.add_argument("--arrival-rate", metavar="CALLS_PER_HOUR", help="one-skill models")
     sim.add_argument("--aht", metavar="SECONDS", help="mean handling time (talk + wrap-up)")
     sim.add_argument("--operators", metavar="N", help="one-group models")

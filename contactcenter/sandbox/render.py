@@ -10,9 +10,9 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from contactcenter import resources
 from contactcenter.config import Config, Menu
 
-DIALPLANS = Path(__file__).resolve().parents[2] / "dialplans"
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 
 
@@ -158,7 +158,7 @@ def render(cfg: Config, etc_dir: Path, module_dir: str, observer: tuple[str, str
     """Write the full /etc/asterisk for `cfg` into etc_dir (emptied first); return file names."""
     values = placeholders(cfg, module_dir)
     files: dict[str, str] = {}
-    for src in sorted(DIALPLANS.glob("*.conf")):
+    for src in sorted(resources.dialplans_dir().glob("*.conf")):
         files[src.name] = fill(src.read_text(encoding="utf-8"), values, src.name)
     files["cc-ivr.conf"] = ivr_conf(cfg)
     files["cc-operators-pjsip.conf"] = operators_pjsip_conf(cfg)
