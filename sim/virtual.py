@@ -7,9 +7,14 @@
 #   does not: callers (IVR time, patience, talk time, all drawn at arrival from traffic.py,
 #   so they do not depend on routing), operators' phones (answer after `ring_delay_s`) and
 #   operators' shifts.
-# - Abandonment: a caller's patience runs from the moment they queue; when it expires the
-#   driver sends CallerHungUp only if the call is still QUEUED (timers are cancelled lazily,
-#   never searched for). A caller whose call was connected at once gets no timer at all.
+# - The driver never reads the core's state to decide what the world does: it knows what it
+#   did itself (which callers it has answered), and the core's replies (a BridgeCall: the
+#   answer was taken). Facts that reach the core too late (an answer after the caller left,
+#   a logout at the end of a shift already over) are the core's to ignore as stale.
+# - Abandonment: a caller's patience runs from the moment they queue until an operator
+#   answers (ringing included); when it expires the driver sends CallerHungUp unless it has
+#   answered them (timers are cancelled lazily, never searched for). A caller whose call
+#   was connected at once gets no timer at all.
 # - Shift end: the operator logs out; one with a call in hand keeps it and leaves after it
 #   and its wrap-up (the core's "log out after this call"). A shift that starts again
 #   before they left (a login) calls the logout off.
@@ -28,10 +33,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from contactcenter.core import events as ev
-from contactcenter.core.commands import CancelOffer, Command, ConnectCall, RejectBusy
+from contactcenter.core.commands import BridgeCall, CancelOffer, Command, ConnectCall, RejectBusy
 from contactcenter.core.engine import Call, Engine
 from contactcenter.core.kpis import KpiCollector, operator_times
-from contactcenter.core.lifecycle import CallState, OperatorState
 from contactcenter.sim import traffic
 from contactcenter.sim.scenario import Scenario
 
@@ -51,6 +55,7 @@ class SimResult:
     steps: int  # events the driver processed (arrivals, timers, ticks, marks)
     unfinished: int  # calls still in the system when nothing more could happen
     unknown_commands: Counter[str]
+    stale_facts: dict[tuple[str, str], int]  # facts the core ignored, by (event, reason)
     sim_end_s: float  # virtual time of the last event
     wall_s: float
     queue_area: float | None = None  # integral of waiting calls over the window (measure_queue)
@@ -209,15 +214,15 @@ def simulate(
     # compiled build (setup.py) calls them natively only when it can see what they are.
     calls = engine.calls
     push, pop = heapq.heappush, heapq.heappop
-    QUEUED, OFFERED = CallState.QUEUED, CallState.OFFERED
-    known_silent = {CancelOffer, RejectBusy}
+    known_silent = {CancelOffer, RejectBusy, BridgeCall}
 
     def answer(cid: str, op_id: str, talk_s: float, now: float) -> None:
         """The operator's phone is answered: the conversation lasts the caller's talk time."""
         more = engine.handle(ev.OperatorAnswered(now=now, call_id=cid, operator_id=op_id))
-        push(heap, (now + talk_s, next(seq), _END, cid))
+        # The core answers a taken answer with its BridgeCall (and a stale one with nothing):
+        # then the call talks.
         if more:
-            dispatch(more, now)
+            push(heap, (now + talk_s, next(seq), _END, cid))
 
     def dispatch(cmds: list[Command], now: float) -> None:
         for cmd in cmds:
@@ -231,15 +236,16 @@ def simulate(
                 # CancelOffer: the pending answer is dropped lazily; RejectBusy: seen at arrival.
                 unknown[kind.__name__] += 1
 
+    def connected_at_once(cid: str, cmds: list[Command]) -> bool:
+        return any(isinstance(c, ConnectCall) and c.call_id == cid for c in cmds)
+
     def queue_call(cid: str, skill: str, lang: str, prio: int, patience: float, now: float) -> None:
         """The caller leaves the IVR: queue them; start their patience if they must wait."""
         cmds = engine.handle(ev.IvrCompleted(now=now, call_id=cid, skill=skill, language=lang, priority=prio))
         if cmds:
             dispatch(cmds, now)
-        if patience < INF:
-            c = calls.get(cid)
-            if c is not None and c.state is QUEUED:
-                push(heap, (now + patience, next(seq), _ABANDON, cid))
+        if patience < INF and not connected_at_once(cid, cmds):
+            push(heap, (now + patience, next(seq), _ABANDON, cid))
 
     def feed() -> None:
         done = engine.drain_completed()
@@ -285,8 +291,7 @@ def simulate(
                     else:
                         dispatch(cmds, now)
             elif kind == _ABANDON:
-                call = calls.get(data)
-                if call is not None and call.state is QUEUED:
+                if data in talk_of:  # not answered yet: the caller gives up
                     del talk_of[data]
                     cmds = engine.handle(ev.CallerHungUp(now=now, call_id=data))
                     if cmds:
@@ -295,10 +300,9 @@ def simulate(
                 cid, skill, lang, prio, patience = data
                 queue_call(cid, skill, lang, prio, patience, now)
             elif kind == _ANSWER:
-                cid, op_id = data.call_id, data.operator_id
-                call = calls.get(cid)
-                if call is not None and call.state is OFFERED and call.operator_id == op_id:
-                    answer(cid, op_id, talk_of.pop(cid), now)
+                cid = data.call_id
+                if cid in talk_of:  # (else the caller left while it rang: nobody to answer)
+                    answer(cid, data.operator_id, talk_of.pop(cid), now)
             elif kind == _MARK:
                 busy = staffed = 0.0
                 for op in engine.operators.values():
@@ -313,21 +317,14 @@ def simulate(
                 if progress is not None:
                     progress(min(1.0, now / end_s))
             elif kind == _LOGIN:
-                known = engine.operators.get(data)
-                # Logged out, or still leaving after the last call of a shift that ended just
-                # before this one (the login calls that logout off).
-                if (
-                    known is None
-                    or known.state is OperatorState.LOGGED_OUT
-                    or known.asked_for(OperatorState.LOGGED_OUT)
-                ):
-                    skills, langs = logins[data]
-                    cmds = engine.handle(
-                        ev.OperatorLoggedIn(now=now, operator_id=data, skills=skills, languages=langs)
-                    )
-                    if cmds:
-                        dispatch(cmds, now)
-            elif engine.operators[data].state is not OperatorState.LOGGED_OUT:  # _LOGOUT
+                # (Still leaving after the last call of a shift that ended just before this
+                # one: the login calls that logout off.)
+                skills, langs = logins[data]
+                login = ev.OperatorLoggedIn(now=now, operator_id=data, skills=skills, languages=langs)
+                cmds = engine.handle(login)
+                if cmds:
+                    dispatch(cmds, now)
+            else:  # _LOGOUT
                 cmds = engine.handle(ev.OperatorLoggedOut(now=now, operator_id=data))
                 if cmds:
                     dispatch(cmds, now)
@@ -338,16 +335,12 @@ def simulate(
             if measure_queue:
                 queue_area, last_t = _integrate(engine, queue_area, last_t, now, start_s, end_s)
             cmds = engine.handle(ev.CallArrived(now=now, call_id=cid))
-            if cmds and cid not in calls:
+            if cmds:
                 blocked_skill[cid] = skill  # RejectBusy (or RejectClosed): the call is over
             elif ivr_s > 0:
-                if cmds:
-                    dispatch(cmds, now)
                 talk_of[cid] = talk_s
                 push(heap, (now + ivr_s, next(seq), _IVR, (cid, skill, lang, prio, patience)))
             else:  # no IVR time: queue_call, inlined for the common cases
-                if cmds:
-                    dispatch(cmds, now)
                 ivr_done = ev.IvrCompleted(now=now, call_id=cid, skill=skill, language=lang, priority=prio)
                 cmds = engine.handle(ivr_done)
                 if not cmds:  # it waits
@@ -365,7 +358,7 @@ def simulate(
                 else:
                     talk_of[cid] = talk_s
                     dispatch(cmds, now)
-                    if patience < INF and (q := calls.get(cid)) is not None and q.state is QUEUED:
+                    if patience < INF and not connected_at_once(cid, cmds):
                         push(heap, (now + patience, next(seq), _ABANDON, cid))
             if len(calls) > slice_max:
                 slice_max = len(calls)
@@ -386,6 +379,7 @@ def simulate(
         steps=steps,
         unfinished=unfinished,
         unknown_commands=unknown,
+        stale_facts=dict(engine.stale_facts),
         sim_end_s=now,
         wall_s=time.perf_counter() - wall0,
         queue_area=queue_area if measure_queue else None,

@@ -1,6 +1,6 @@
 # Commands: what the core asks its driver to do. The core has already changed its state when
 # it returns a command; the driver reports the outcome back as an event (e.g. ConnectCall ->
-# OperatorAnswered or OperatorRingTimeout). Read-only and keyword-only, built with an
+# OperatorAnswered, OperatorRingTimeout or OperatorUnreachable). Read-only and keyword-only, built with an
 # explicit __init__ for the same reasons as the events (see events.py): one per routed call.
 # (Fields are assigned one per statement: mypy does not check Final in tuple assignments.)
 from __future__ import annotations
@@ -29,8 +29,20 @@ class ConnectCall(Command):
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)
+class BridgeCall(Command):
+    """The operator answered: join the waiting caller to them (the call is TALKING)."""
+
+    operator_id: Final[str]
+
+    def __init__(self, *, call_id: str, operator_id: str) -> None:
+        Command.__init__(self, call_id=call_id)
+        self.operator_id = operator_id
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class CancelOffer(Command):
-    """The caller left while the operator's phone rang: stop ringing it."""
+    """Stop ringing the operator's phone for this call: the caller left, or no outcome of
+    the ring came in time (the operator is then unreachable and the call back in queue)."""
 
     operator_id: Final[str]
 

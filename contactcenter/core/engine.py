@@ -2,6 +2,14 @@
 # Rules:
 # - Decide, then act: every decision is applied to state before the commands describing
 #   it are returned, so a driver can never observe a half-made decision.
+# - Every state change of a call or an operator is a move of the lifecycle tables
+#   (lifecycle.py), made in one place each (`_move_call`, `_move_op`), which also keep
+#   EWT's staffing count and the change feed.
+# - Stale facts are normal: a hangup for a call already ended, an answer after the caller
+#   left, a pause of an operator already paused. A handler checks its fact against the
+#   state (and the tables) before it changes anything and raises Stale if it does not fit;
+#   `handle` counts it in `stale_facts` and returns no commands. Only a malformed event
+#   (TypeError/ValueError when built) or an unknown event type is an error.
 # - Invariant after every `handle`: no available operator could take a waiting call at the
 #   level that call is allowed so far (each arrival, each newly free operator and each
 #   relaxation step is matched at once), so routing never scans.
@@ -12,20 +20,25 @@
 #   90 s. Without relaxation steps every level may take a call at once.
 # - An operator on a call who pauses or logs out keeps the call: the request waits in
 #   `after_call` and takes effect, after wrap-up, instead of their becoming available.
-# - Timers (wrap-up ends, relaxation steps) are a heap of (time, seq, ...); `next_deadline`
-#   tells the driver when to send the next Tick.
+# - System faults are not the operator's: an operator the system could not ring
+#   (OperatorUnreachable, or no outcome within `offer_timeout`) is UNREACHABLE and offered
+#   calls again after `fault_retry` s, doubled for each fault in a row up to
+#   `fault_retry_max`; only a real unanswered ring (OperatorRingTimeout) pauses them.
+# - Timers (wrap-up ends, relaxation steps, fault retries, offer timeouts) are a heap of
+#   (time, seq, kind, ref); `next_deadline` tells the driver when to send the next Tick.
 from __future__ import annotations
 
 import heapq
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from contactcenter.core import events as ev
 from contactcenter.core.calendar import OpeningHours
 from contactcenter.core.commands import (
     AnnounceWait,
+    BridgeCall,
     CancelOffer,
     Command,
     ConnectCall,
@@ -35,16 +48,62 @@ from contactcenter.core.commands import (
 from contactcenter.core.estimates import EwtEstimator
 from contactcenter.core.lifecycle import (
     CALL_TRANSITIONS,
+    DEFERRED,
     OPERATOR_TRANSITIONS,
+    STAFFED,
     CallOutcome,
     CallState,
+    CallTrigger,
     InvalidTransition,
     OperatorState,
+    OperatorTrigger,
 )
 from contactcenter.core.pool import OperatorPool
 from contactcenter.core.queues import QueueKey, SkillQueue
+from contactcenter.core.readmodel import (
+    CallChanged,
+    Change,
+    OperatorChanged,
+    OperatorView,
+    SkillView,
+    Snapshot,
+)
 
-_WRAP_UP, _RELAX = 0, 1  # timer kinds
+# Module constants are Final: the compiled build then keeps them in C statics instead of
+# looking them up in the module's dict on every use (this code runs for every call).
+_WRAP_UP: Final = 0  # timer kinds
+_RELAX: Final = 1
+_RETRY: Final = 2
+_OFFER: Final = 3
+
+_LOGGED_OUT: Final = OperatorState.LOGGED_OUT
+_PAUSED: Final = OperatorState.PAUSED
+_UNREACHABLE: Final = OperatorState.UNREACHABLE
+_PAUSE: Final = OperatorTrigger.PAUSE
+_LOG_OUT: Final = OperatorTrigger.LOG_OUT
+
+
+# The operator table's immediate moves, each with what it does to EWT's staffing count (+1:
+# starts counting, -1: stops): derived from OPERATOR_TRANSITIONS once, so a move is one lookup.
+_OPERATOR_MOVES: Final[dict[OperatorState, dict[OperatorTrigger, tuple[OperatorState, int]]]] = {
+    src: {
+        trigger: (dst, (dst in STAFFED) - (src in STAFFED))
+        for trigger, dst in moves.items()
+        if isinstance(dst, OperatorState)
+    }
+    for src, moves in OPERATOR_TRANSITIONS.items()
+}
+
+
+_CALL_MOVES: Final = CALL_TRANSITIONS
+
+
+class Stale(Exception):
+    """A fact that no longer fits the core's state (the world moved on): ignored, counted."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(slots=True, init=False)
@@ -65,6 +124,7 @@ class Call:
     # Place and expected wait when it joined the queue, if it had to wait (else None).
     position_at_entry: int | None
     ewt_at_entry: float | None
+    offer_deadline: float | None  # the current offer's timeout, when the engine has one
 
     # Written out rather than generated: one Call per simulated call, and a generated
     # __init__ stays interpreted in the compiled build (ten times the cost).
@@ -79,11 +139,7 @@ class Call:
         self.outcome = None
         self.position_at_entry = None
         self.ewt_at_entry = None
-
-    def advance(self, dst: CallState) -> None:
-        if dst not in CALL_TRANSITIONS[self.state]:
-            raise InvalidTransition("call", self.call_id, self.state, dst)
-        self.state = dst
+        self.offer_deadline = None
 
     @property
     def wait(self) -> float | None:
@@ -103,28 +159,31 @@ class Operator:
     state: OperatorState = OperatorState.LOGGED_OUT
     idle_since: float = 0.0
     call_id: str | None = None
-    pause_reason: str | None = None
+    reason: str | None = None  # of the current state: the pause's or the fault's
+    faults_in_row: int = 0  # system faults since they last answered: the backoff's exponent
+    retry_at: float | None = None  # while UNREACHABLE: when they are offered calls again
     wrap_up_until: float | None = None
     since: float = 0.0  # when the current state began
-    # "Pause / log out after this call": asked for while the phone rang or the operator
-    # talked; applied when they would next become available (after wrap-up), in place of it.
-    after_call: tuple[OperatorState, str | None] | None = None
+    # "Pause / log out after this call" (PAUSE or LOG_OUT, with the pause's reason): asked
+    # for while the phone rang or the operator talked; applied when they would next become
+    # available (after wrap-up), in place of it.
+    after_call: tuple[OperatorTrigger, str | None] | None = None
     # Seconds spent in each state so far (current state excluded until it ends): the
-    # basis of occupancy and of operators' own reports.
-    time_in: dict[OperatorState, float] = field(default_factory=dict)
+    # basis of occupancy and of operators' own reports. Every state is there from the start.
+    time_in: dict[OperatorState, float] = field(default_factory=lambda: dict.fromkeys(OperatorState, 0.0))
 
-    def asked_for(self, state: OperatorState) -> bool:
-        """Whether they asked to go to `state` (paused, logged out) after their call."""
-        return self.after_call is not None and self.after_call[0] is state
+    @property
+    def pause_reason(self) -> str | None:
+        return self.reason if self.state is _PAUSED else None
 
-    def advance(self, dst: OperatorState, now: float) -> None:
-        src = self.state
-        if dst not in OPERATOR_TRANSITIONS[src]:
-            raise InvalidTransition("operator", self.operator_id, src, dst)
-        if src is not OperatorState.LOGGED_OUT:
-            time_in = self.time_in
-            time_in[src] = time_in.get(src, 0.0) + (now - self.since)
-        self.state, self.since = dst, now
+    @property
+    def fault_reason(self) -> str | None:
+        """Why the system could not reach them (while UNREACHABLE)."""
+        return self.reason if self.state is _UNREACHABLE else None
+
+    def asked_for(self, trigger: OperatorTrigger) -> bool:
+        """Whether they asked to pause or log out (`trigger`) after their call."""
+        return self.after_call is not None and self.after_call[0] is trigger
 
 
 @dataclass(slots=True)
@@ -139,10 +198,18 @@ class Engine:
     epoch: float = 0.0  # wall-clock time (Unix seconds) at now == 0, for opening hours
     default_aht: float = 180.0  # EWT's handle time for a skill before any call is handled
     announce: bool = False  # return AnnounceWait for each call that has to wait
+    # Seconds an offer may go without an outcome (answered, not answered, unreachable)
+    # before the engine withdraws it and counts the operator unreachable; None: never.
+    offer_timeout: float | None = None
+    fault_retry: float = 2.0  # first backoff after a system fault; doubled per fault in a row
+    fault_retry_max: float = 30.0
+    record_changes: bool = False  # keep the change feed (drain_changes) for observers
     calls: dict[str, Call] = field(default_factory=dict)  # calls in the system (not ended)
     operators: dict[str, Operator] = field(default_factory=dict)
     queues: dict[tuple[str, str], SkillQueue] = field(default_factory=dict)
     completed: list[Call] = field(default_factory=list)  # ended calls, for the driver to drain
+    stale_facts: dict[tuple[str, str], int] = field(default_factory=dict)  # (event, reason) -> n
+    _changes: list[Change] | None = None
     _pool: OperatorPool = field(default_factory=OperatorPool)
     _timers: list[tuple[float, int, int, str]] = field(default_factory=list)
     ewt: EwtEstimator = field(init=False)
@@ -156,6 +223,12 @@ class Engine:
             raise ValueError(f"lines must be >= 1, got {self.lines}")
         if self.wrap_up < 0:
             raise ValueError(f"wrap_up must be >= 0, got {self.wrap_up}")
+        if self.offer_timeout is not None and not self.offer_timeout > 0:
+            raise ValueError(f"offer_timeout must be > 0 or None, got {self.offer_timeout}")
+        if not 0 < self.fault_retry <= self.fault_retry_max:
+            raise ValueError(
+                f"need 0 < fault_retry <= fault_retry_max, got {self.fault_retry}, {self.fault_retry_max}"
+            )
         steps = self.relaxation
         if steps:
             if steps[0][0] != 0:
@@ -164,6 +237,8 @@ class Engine:
                 if not (t1 > t0 and l1 > l0):
                     raise ValueError(f"relaxation steps must widen over time: {steps}")
         self.ewt = EwtEstimator(default_aht=self.default_aht)
+        if self.record_changes:
+            self._changes = []
         # Seconds a call must have waited before an operator of each level may take it:
         # without relaxation steps, none for any level; with them, never beyond the last.
         self._wait_for_level = (
@@ -181,6 +256,8 @@ class Engine:
             ev.CallerHungUp: self._caller_hung_up,
             ev.OperatorAnswered: self._operator_answered,
             ev.OperatorRingTimeout: self._ring_timeout,
+            ev.OperatorUnreachable: self._unreachable,
+            ev.OperatorReachable: self._reachable,
             ev.CallEnded: self._call_ended,
             ev.OperatorLoggedIn: self._logged_in,
             ev.OperatorLoggedOut: self._logged_out,
@@ -192,11 +269,18 @@ class Engine:
     # --- public API ---------------------------------------------------------------------
 
     def handle(self, event: ev.Event) -> list[Command]:
-        """Apply one event; return the commands that carry out what was decided."""
-        handler = self._handlers.get(type(event))
-        if handler is None:
-            raise ValueError(f"unknown event type {type(event).__name__}")
-        return handler(event)
+        """Apply one event; return the commands that carry out what was decided. A fact
+        that no longer fits the state is counted in `stale_facts` and changes nothing."""
+        try:
+            handler = self._handlers[type(event)]
+        except KeyError:
+            raise ValueError(f"unknown event type {type(event).__name__}") from None
+        try:
+            return handler(event)
+        except Stale as stale:
+            key = (type(event).__name__, stale.reason)
+            self.stale_facts[key] = self.stale_facts.get(key, 0) + 1
+            return []
 
     def next_deadline(self) -> float | None:
         """When the next timer is due (send a Tick then), or None."""
@@ -213,30 +297,111 @@ class Engine:
         done, self.completed = self.completed, []
         return done
 
+    def drain_changes(self) -> list[Change]:
+        """State changes since the last drain, in order (empty unless record_changes)."""
+        if not self._changes:
+            return []
+        done, self._changes = self._changes, []
+        return done
+
     def waiting(self, skill: str, language: str) -> int:
         q = self.queues.get((skill, language))
         return len(q) if q else 0
 
     def position(self, call_id: str) -> int:
         """1-based place of a waiting call in its queue."""
-        call = self._call(call_id)
-        if call.state is not CallState.QUEUED or call.skill is None or call.language is None:
+        call = self.calls.get(call_id)
+        if call is None or call.state is not CallState.QUEUED or call.skill is None or call.language is None:
             raise ValueError(f"call {call_id} is not waiting")
         return self.queues[(call.skill, call.language)].position(call_id)
 
+    def snapshot(self, now: float) -> Snapshot:
+        """A picture of the centre at `now`, for observers (O(calls + operators x skills))."""
+        waiting: dict[str, int] = {}
+        oldest: dict[str, float] = {}
+        in_ivr = 0
+        for call in self.calls.values():
+            if call.state is CallState.QUEUED and call.skill is not None and call.queued_at is not None:
+                waiting[call.skill] = waiting.get(call.skill, 0) + 1
+                oldest[call.skill] = min(oldest.get(call.skill, now), call.queued_at)
+            elif call.state is CallState.IN_IVR:
+                in_ivr += 1
+        by_state: dict[str, dict[OperatorState, int]] = {}
+        views: dict[str, OperatorView] = {}
+        for op in self.operators.values():
+            views[op.operator_id] = OperatorView(
+                operator_id=op.operator_id,
+                state=op.state,
+                since=op.since,
+                call_id=op.call_id,
+                reason=op.reason,
+                skills=dict(op.skills),
+                languages=op.languages,
+                after_call=None if op.after_call is None else op.after_call[0].value,
+            )
+            if op.state is _LOGGED_OUT:
+                continue
+            for skill in op.skills:
+                counts = by_state.setdefault(skill, {})
+                counts[op.state] = counts.get(op.state, 0) + 1
+        skills = {
+            name: SkillView(name, waiting.get(name, 0), now - oldest.get(name, now), by_state.get(name, {}))
+            for name in sorted(set(waiting) | set(by_state))
+        }
+        return Snapshot(
+            at=now,
+            lines=self.lines,
+            lines_in_use=len(self.calls),
+            in_ivr=in_ivr,
+            skills=skills,
+            operators=views,
+            stale_facts=dict(self.stale_facts),
+        )
+
+    # --- moves of the lifecycle tables ---------------------------------------------------
+
+    def _move_call(self, call: Call, trigger: CallTrigger, now: float) -> None:
+        try:  # (a subscript, not .get: this runs four times per call)
+            dst = _CALL_MOVES[call.state][trigger]
+        except KeyError:
+            raise InvalidTransition("call", call.call_id, call.state, trigger) from None
+        call.state = dst
+        changes = self._changes
+        if changes is not None:
+            changes.append(CallChanged(now, call.call_id, dst, call.skill, call.language, call.operator_id))
+
+    def _move_op(self, op: Operator, trigger: OperatorTrigger, now: float, reason: str | None = None) -> None:
+        """Move an operator; `reason` is the pause's or the fault's when it leads there."""
+        src = op.state
+        try:
+            dst, staffing = _OPERATOR_MOVES[src][trigger]
+        except KeyError:  # no such move, or one deferred until after the call
+            raise InvalidTransition("operator", op.operator_id, src, trigger) from None
+        if src is not _LOGGED_OUT:
+            op.time_in[src] += now - op.since
+        if staffing:
+            self.ewt.staff(op.skills, op.languages, staffing)
+        op.state, op.since, op.reason = dst, now, reason
+        changes = self._changes
+        if changes is not None:
+            changes.append(OperatorChanged(now, op.operator_id, dst, reason, op.call_id))
+
     # --- calls --------------------------------------------------------------------------
 
-    def _call(self, call_id: str) -> Call:
-        try:
-            return self.calls[call_id]
-        except KeyError:
-            raise ValueError(f"unknown call {call_id}") from None
+    def _call(self, call_id: str, trigger: CallTrigger) -> Call:
+        """The call a fact is about, if the fact can move it; else the fact is stale."""
+        call = self.calls.get(call_id)
+        if call is None:
+            raise Stale("call not in the system")
+        if trigger not in _CALL_MOVES[call.state]:
+            raise Stale(f"call {call.state.value}")
+        return call
 
     def _operator(self, operator_id: str) -> Operator:
-        try:
-            return self.operators[operator_id]
-        except KeyError:
-            raise ValueError(f"unknown operator {operator_id}") from None
+        op = self.operators.get(operator_id)
+        if op is None:
+            raise Stale("unknown operator")
+        return op
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -244,29 +409,31 @@ class Engine:
 
     def _call_arrived(self, e: ev.CallArrived) -> list[Command]:
         if e.call_id in self.calls:
-            raise ValueError(f"call {e.call_id} arrived twice")
+            raise Stale("arrived twice")
         call = Call(call_id=e.call_id, arrived_at=e.now)
         if self.hours is not None and not self.hours.is_open(self.epoch + e.now):
-            call.state, call.outcome, call.ended_at = CallState.ENDED, CallOutcome.CLOSED, e.now
-            self.completed.append(call)
+            self._reject(call, CallOutcome.CLOSED, e.now)
             return [RejectClosed(call_id=e.call_id)]
         if len(self.calls) >= self.lines:
-            call.state, call.outcome, call.ended_at = CallState.ENDED, CallOutcome.BLOCKED, e.now
-            self.completed.append(call)
+            self._reject(call, CallOutcome.BLOCKED, e.now)
             return [RejectBusy(call_id=e.call_id)]
         self.calls[e.call_id] = call
+        changes = self._changes
+        if changes is not None:
+            changes.append(CallChanged(e.now, e.call_id, CallState.IN_IVR, None, None, None))
         return []
 
+    def _reject(self, call: Call, outcome: CallOutcome, now: float) -> None:
+        self._move_call(call, CallTrigger.REJECT, now)
+        call.outcome, call.ended_at = outcome, now
+        self.completed.append(call)
+
     def _ivr_completed(self, e: ev.IvrCompleted) -> list[Command]:
-        call = self._call(e.call_id)
-        if call.state is not CallState.IN_IVR:
-            # The table's offered -> queued is for a ring timeout only; accepting a second
-            # IVR result for an offered call would queue it while an operator is reserved.
-            raise InvalidTransition("call", call.call_id, call.state, CallState.QUEUED)
-        call.advance(CallState.QUEUED)
+        call = self._call(e.call_id, CallTrigger.IVR_DONE)
         call.skill, call.language, call.priority = e.skill, e.language, e.priority
         call.queued_at = e.now
         call.queue_key = (-e.priority, e.now, self._next_seq())
+        self._move_call(call, CallTrigger.IVR_DONE, e.now)
         pick = self._pool.best(e.skill, e.language)
         if pick is not None and self._wait_for_level.get(pick[0][0], self._wait_beyond) <= 0:
             # A free operator who may take a call that has not waited at all: by the
@@ -290,11 +457,9 @@ class Engine:
         return out
 
     def _caller_hung_up(self, e: ev.CallerHungUp) -> list[Command]:
-        call = self.calls.get(e.call_id)
-        if call is None:
-            return []  # already ended (the other leg's hangup came first): not an error
+        call = self._call(e.call_id, CallTrigger.CALLER_HANGUP)
         if call.state is CallState.TALKING:
-            return self._end_conversation(call, e.now)
+            return self._end_conversation(call, CallTrigger.CALLER_HANGUP, e.now)
         out: list[Command] = []
         if call.state is CallState.QUEUED:
             self._queue_of(call).remove(call.call_id)
@@ -303,59 +468,77 @@ class Engine:
             op = self.operators[call.operator_id]
             out.append(CancelOffer(call_id=call.call_id, operator_id=op.operator_id))
             op.call_id = None
-            out += self._make_available(op, e.now)
-        self._finish(call, CallOutcome.ABANDONED, e.now)
+            out += self._make_available(op, OperatorTrigger.CANCEL, e.now)
+        call.operator_id = None
+        self._finish(call, CallOutcome.ABANDONED, CallTrigger.CALLER_HANGUP, e.now)
         return out
 
     def _operator_answered(self, e: ev.OperatorAnswered) -> list[Command]:
         call, op = self._offered_pair(e.call_id, e.operator_id)
-        call.advance(CallState.TALKING)
-        op.advance(OperatorState.TALKING, e.now)
         call.answered_at = e.now
+        self._move_call(call, CallTrigger.ANSWER, e.now)
+        self._move_op(op, OperatorTrigger.ANSWER, e.now)
+        if op.faults_in_row:
+            op.faults_in_row = 0  # reached: the next fault starts the backoff afresh
         if call.ewt_at_entry is not None and call.queued_at is not None:
             self.ewt.observe_error(call.ewt_at_entry, e.now - call.queued_at)
-        return []
+        return [BridgeCall(call_id=call.call_id, operator_id=op.operator_id)]
 
     def _ring_timeout(self, e: ev.OperatorRingTimeout) -> list[Command]:
         call, op = self._offered_pair(e.call_id, e.operator_id)
-        # The operator is auto-paused: a phone that was not answered once will likely not
-        # be answered next time either, and ringing it again wastes the caller's time. A
-        # logout they asked for meanwhile is carried out instead; a pause they asked for
-        # gives way to the ring timeout's reason, which tells the supervisor more.
-        leave = op.asked_for(OperatorState.LOGGED_OUT)
-        op.advance(OperatorState.LOGGED_OUT if leave else OperatorState.PAUSED, e.now)
-        op.call_id, op.after_call = None, None
-        op.pause_reason = None if leave else e.reason
-        self.ewt.staff(op.skills, op.languages, -1)
-        call.advance(CallState.QUEUED)
+        return self._offer_failed(call, op, OperatorTrigger.NO_ANSWER, e.reason, e.now)
+
+    def _unreachable(self, e: ev.OperatorUnreachable) -> list[Command]:
+        call, op = self._offered_pair(e.call_id, e.operator_id)
+        return self._offer_failed(call, op, OperatorTrigger.FAULT, e.reason, e.now)
+
+    def _offer_failed(
+        self, call: Call, op: Operator, trigger: OperatorTrigger, reason: str, now: float
+    ) -> list[Command]:
+        """The operator was not reached (NO_ANSWER: their doing, paused; FAULT: the
+        system's, retried after a backoff); the call goes back to the head of its queue."""
+        pending, op.after_call = op.after_call, None
+        op.call_id = None
+        self._move_op(op, trigger, now, reason)
+        if pending is not None and (pending[0] is _LOG_OUT or trigger is OperatorTrigger.FAULT):
+            # A logout asked for meanwhile is carried out now; so is a pause, unless the ring
+            # went unanswered: its reason tells the supervisor more than the one asked for.
+            self._leave(op, pending[0], pending[1], now)
+        elif trigger is OperatorTrigger.FAULT:
+            op.faults_in_row += 1
+            backoff = min(self.fault_retry * 2.0 ** (op.faults_in_row - 1), self.fault_retry_max)
+            op.retry_at = now + backoff
+            heapq.heappush(self._timers, (op.retry_at, self._next_seq(), _RETRY, op.operator_id))
         call.operator_id = None
+        call.offer_deadline = None
+        self._move_call(call, CallTrigger.OFFER_FAILED, now)
         queue = self._queue_of(call)
         assert call.queue_key is not None
         queue.push(call.call_id, call.queue_key)  # original key: back at the head
-        out = self._serve_queue(queue, e.now)
+        out = self._serve_queue(queue, now)
         if self.relaxation and call.position_at_entry is None and call.call_id in queue:
             # It was offered at once, so no relaxation step was ever scheduled for it: without
             # them it could wait forever for the level that was free but out of reach.
             assert call.queued_at is not None
             for after, _ in self.relaxation[1:]:
-                if call.queued_at + after > e.now:
+                if call.queued_at + after > now:
                     due = call.queued_at + after
                     heapq.heappush(self._timers, (due, self._next_seq(), _RELAX, call.call_id))
         return out
 
     def _call_ended(self, e: ev.CallEnded) -> list[Command]:
-        call = self.calls.get(e.call_id)
-        if call is None:
-            return []  # the caller's hangup ended it first
-        if call.state is not CallState.TALKING:
-            # Only a conversation can end; an unanswered operator leg is a ring timeout.
-            raise InvalidTransition("call", call.call_id, call.state, CallState.ENDED)
-        return self._end_conversation(call, e.now)
+        # Only a conversation can end this way; an unanswered operator leg is a ring timeout.
+        call = self._call(e.call_id, CallTrigger.OPERATOR_HANGUP)
+        return self._end_conversation(call, CallTrigger.OPERATOR_HANGUP, e.now)
 
     def _offered_pair(self, call_id: str, operator_id: str) -> tuple[Call, Operator]:
-        call, op = self._call(call_id), self._operator(operator_id)
-        if call.operator_id != operator_id or op.call_id != call_id:
-            raise ValueError(f"call {call_id} was not offered to operator {operator_id}")
+        call, op = self.calls.get(call_id), self.operators.get(operator_id)
+        if call is None:
+            raise Stale("call not in the system")
+        if op is None:
+            raise Stale("unknown operator")
+        if call.state is not CallState.OFFERED or call.operator_id != operator_id or op.call_id != call_id:
+            raise Stale(f"call {call.state.value}, not offered to this operator")
         return call, op
 
     def _queue_of(self, call: Call) -> SkillQueue:
@@ -368,34 +551,44 @@ class Engine:
             queue = self.queues[(skill, language)] = SkillQueue(skill, language)
         return queue
 
-    def _end_conversation(self, call: Call, now: float) -> list[Command]:
+    def _end_conversation(self, call: Call, trigger: CallTrigger, now: float) -> list[Command]:
         assert call.operator_id is not None
         op = self.operators[call.operator_id]
-        self._finish(call, CallOutcome.ANSWERED, now)
+        self._finish(call, CallOutcome.ANSWERED, trigger, now)
         if call.skill is not None and call.answered_at is not None:
             self.ewt.observe_handle_time(call.skill, now - call.answered_at + self.wrap_up)
-        op.advance(OperatorState.WRAP_UP, now)
         op.call_id = None
+        self._move_op(op, OperatorTrigger.HANG_UP, now)
         if self.wrap_up <= 0:
-            return self._make_available(op, now)
+            return self._make_available(op, OperatorTrigger.WRAP_UP_DONE, now)
         op.wrap_up_until = now + self.wrap_up
         heapq.heappush(self._timers, (op.wrap_up_until, self._next_seq(), _WRAP_UP, op.operator_id))
         return []
 
-    def _finish(self, call: Call, outcome: CallOutcome, now: float) -> None:
-        call.advance(CallState.ENDED)
+    def _finish(self, call: Call, outcome: CallOutcome, trigger: CallTrigger, now: float) -> None:
         call.outcome, call.ended_at = outcome, now
+        self._move_call(call, trigger, now)
         del self.calls[call.call_id]
         self.completed.append(call)
 
     # --- operators ----------------------------------------------------------------------
+
+    def _takes_effect_now(self, op: Operator, trigger: OperatorTrigger, stale: str | None = None) -> bool:
+        """Whether an operator's own request moves them now (False: after the call in
+        hand); stale (with reason `stale`) if their lifecycle has no such move from here."""
+        dst = OPERATOR_TRANSITIONS[op.state].get(trigger)
+        if dst is None:
+            raise Stale(stale or f"operator {op.state.value}")
+        return dst is not DEFERRED
 
     def _logged_in(self, e: ev.OperatorLoggedIn) -> list[Command]:
         op = self.operators.get(e.operator_id)
         if op is None:
             op = Operator(e.operator_id, dict(e.skills), tuple(e.languages), self._next_seq())
             self.operators[e.operator_id] = op
-        elif op.asked_for(OperatorState.LOGGED_OUT):
+        if not self._takes_effect_now(op, OperatorTrigger.LOG_IN, "already logged in"):
+            if not op.asked_for(_LOG_OUT):
+                raise Stale("already logged in")
             # Back before the logout they asked for took effect (a new shift begins while
             # the last call of the old one goes on): they stay, with the new login's skills.
             op.after_call = None
@@ -404,51 +597,51 @@ class Engine:
             self._pool.forget(op.operator_id)
             self.ewt.staff(op.skills, op.languages, +1)
             return []
-        elif op.state is not OperatorState.LOGGED_OUT:
-            raise ValueError(f"operator {e.operator_id} is already logged in")
-        else:
-            op.skills, op.languages = dict(e.skills), tuple(e.languages)
-            self._pool.forget(op.operator_id)
-        self.ewt.staff(op.skills, op.languages, +1)
-        return self._make_available(op, e.now)
+        op.skills, op.languages = dict(e.skills), tuple(e.languages)
+        op.faults_in_row = 0
+        self._pool.forget(op.operator_id)
+        return self._make_available(op, OperatorTrigger.LOG_IN, e.now)
 
     def _logged_out(self, e: ev.OperatorLoggedOut) -> list[Command]:
         op = self._operator(e.operator_id)
-        if op.state is OperatorState.RESERVED or op.state is OperatorState.TALKING:
-            op.after_call = (OperatorState.LOGGED_OUT, None)  # after this call
+        if not self._takes_effect_now(op, _LOG_OUT, "logged out"):
+            op.after_call = (_LOG_OUT, None)  # after this call
             return []
-        was_paused = op.state is OperatorState.PAUSED
-        op.advance(OperatorState.LOGGED_OUT, e.now)
-        if not was_paused:
-            self.ewt.staff(op.skills, op.languages, -1)
-        self._pool.discard(op.operator_id)
-        op.wrap_up_until = op.after_call = None
+        self._leave(op, _LOG_OUT, None, e.now)
         return []
 
     def _paused(self, e: ev.OperatorPaused) -> list[Command]:
         op = self._operator(e.operator_id)
-        if op.asked_for(OperatorState.LOGGED_OUT):
-            return []  # a logout already asked for stands: it goes further
-        if op.state is OperatorState.RESERVED or op.state is OperatorState.TALKING:
+        if op.asked_for(_LOG_OUT):
+            raise Stale("logout pending")  # a logout already asked for stands: it goes further
+        if not self._takes_effect_now(op, _PAUSE):
             # After this call: pausing now would strand the call that rings or is talking.
-            op.after_call = (OperatorState.PAUSED, e.reason)
+            op.after_call = (_PAUSE, e.reason)
             return []
-        op.advance(OperatorState.PAUSED, e.now)
-        self._pool.discard(op.operator_id)
-        op.pause_reason, op.wrap_up_until, op.after_call = e.reason, None, None
-        self.ewt.staff(op.skills, op.languages, -1)
+        self._leave(op, _PAUSE, e.reason, e.now)
         return []
+
+    def _leave(self, op: Operator, trigger: OperatorTrigger, reason: str | None, now: float) -> None:
+        """Pause or log out now (available, wrapping up, paused, unreachable)."""
+        self._pool.discard(op.operator_id)
+        op.wrap_up_until = op.after_call = op.retry_at = None
+        self._move_op(op, trigger, now, reason)
 
     def _resumed(self, e: ev.OperatorResumed) -> list[Command]:
         op = self._operator(e.operator_id)
-        if op.state is not OperatorState.PAUSED:
-            if op.asked_for(OperatorState.PAUSED):
-                op.after_call = None  # the pause asked for after this call is called off
-                return []
-            raise InvalidTransition("operator", op.operator_id, op.state, OperatorState.AVAILABLE)
-        op.pause_reason = None
-        self.ewt.staff(op.skills, op.languages, +1)
-        return self._make_available(op, e.now)
+        if not self._takes_effect_now(op, OperatorTrigger.RESUME, "not paused"):
+            if not op.asked_for(_PAUSE):
+                raise Stale("not paused")
+            op.after_call = None  # the pause asked for after this call is called off
+            return []
+        return self._make_available(op, OperatorTrigger.RESUME, e.now)
+
+    def _reachable(self, e: ev.OperatorReachable) -> list[Command]:
+        op = self._operator(e.operator_id)
+        if op.state is not _UNREACHABLE:
+            raise Stale(f"operator {op.state.value}")
+        op.retry_at = None
+        return self._make_available(op, OperatorTrigger.RETRY, e.now)
 
     def _tick(self, e: ev.Tick) -> list[Command]:
         out: list[Command] = []
@@ -460,26 +653,39 @@ class Engine:
                 # A pause or logout during wrap-up cancels the timer (wrap_up_until cleared).
                 if op.state is OperatorState.WRAP_UP and op.wrap_up_until == due:
                     op.wrap_up_until = None
-                    out += self._make_available(op, due)
-            else:  # a relaxation step: the call may now reach a wider circle of operators
+                    out += self._make_available(op, OperatorTrigger.WRAP_UP_DONE, due)
+            elif kind == _RELAX:  # the call may now reach a wider circle of operators
                 call = self.calls.get(ref)
                 if call is not None and call.state is CallState.QUEUED:
                     out += self._serve_queue(self._queue_of(call), due)
+            elif kind == _RETRY:  # the backoff after a system fault is over
+                op = self.operators[ref]
+                if op.state is _UNREACHABLE and op.retry_at == due:
+                    op.retry_at = None
+                    out += self._make_available(op, OperatorTrigger.RETRY, due)
+            else:  # _OFFER: no outcome of the ring came in time
+                call = self.calls.get(ref)
+                if call is not None and call.state is CallState.OFFERED and call.offer_deadline == due:
+                    assert call.operator_id is not None
+                    op = self.operators[call.operator_id]
+                    out.append(CancelOffer(call_id=call.call_id, operator_id=op.operator_id))
+                    out += self._offer_failed(call, op, OperatorTrigger.FAULT, "no-outcome", due)
         return out
 
     # --- routing ------------------------------------------------------------------------
 
-    def _make_available(self, op: Operator, now: float) -> list[Command]:
+    def _make_available(self, op: Operator, trigger: OperatorTrigger, now: float) -> list[Command]:
         """Free an operator: give them the best waiting call they can take, else pool them
         (unless they asked to pause or log out after their call: then that, now)."""
-        if op.after_call is not None:
-            state, reason = op.after_call
-            op.advance(state, now)
-            op.after_call, op.pause_reason, op.wrap_up_until = None, reason, None
-            self.ewt.staff(op.skills, op.languages, -1)
+        pending = op.after_call
+        if pending is not None:
+            want, reason = pending
+            if OPERATOR_TRANSITIONS[op.state].get(want) is DEFERRED:
+                self._move_op(op, trigger, now)  # (ringing: free first, then leave)
+            self._leave(op, want, reason, now)
             return []
-        op.advance(OperatorState.AVAILABLE, now)
-        op.idle_since, op.pause_reason = now, None  # a reason from before a logout is stale
+        self._move_op(op, trigger, now)
+        op.idle_since = now
         best: tuple[tuple[int, QueueKey], SkillQueue, str] | None = None
         queues = self.queues
         for skill, level in op.skills.items():
@@ -525,9 +731,12 @@ class Engine:
         return out
 
     def _offer(self, call: Call, op: Operator, now: float) -> ConnectCall:
-        call.advance(CallState.OFFERED)
         if call.offered_at is None:
             call.offered_at = now
-        op.advance(OperatorState.RESERVED, now)
         call.operator_id, op.call_id = op.operator_id, call.call_id
+        self._move_call(call, CallTrigger.OFFER, now)
+        self._move_op(op, OperatorTrigger.RESERVE, now)
+        if self.offer_timeout is not None:
+            deadline = call.offer_deadline = now + self.offer_timeout
+            heapq.heappush(self._timers, (deadline, self._next_seq(), _OFFER, call.call_id))
         return ConnectCall(call_id=call.call_id, operator_id=op.operator_id)

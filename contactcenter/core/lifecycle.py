@@ -1,6 +1,13 @@
-# Lifecycles as tables: the only place where a state change is checked. A call or operator
-# changes state through `advance`, which raises InvalidTransition for any move the table
-# does not list. State diagrams can be generated from the tables (see `as_dot`).
+# Lifecycles as tables, keyed by state and then by what happens (as h11's _state.py keys
+# its transitions by role, state and event). Rules:
+# - Every state change of a call or an operator is looked up here: `CALL_TRANSITIONS[state]
+#   [trigger]` is the state it moves to; a missing entry is a move the lifecycle does not
+#   have, and `step` raises InvalidTransition for it. Nothing else raises InvalidTransition.
+# - DEFERRED (operators only) means "accepted, but it takes effect after the call in hand":
+#   a pause, logout, resume or login while the phone rings or the operator talks.
+# - The engine checks a fact against these tables before it changes anything: a fact the
+#   table has no entry for is stale (the world moved on), counted and ignored there.
+# - State diagrams are generated from the tables (`as_dot`).
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -8,14 +15,16 @@ from enum import Enum
 from typing import TypeVar
 
 S = TypeVar("S", bound=Enum)
+T = TypeVar("T", bound=Enum)
 
 
 class InvalidTransition(ValueError):
-    """A state change the lifecycle table does not allow: a bug in the driver or the core."""
+    """A state change the lifecycle table does not have: a bug in the core if it happens
+    after the engine accepted a fact (facts that do not fit are stale, not errors)."""
 
-    def __init__(self, what: str, ident: str, src: Enum, dst: Enum) -> None:
-        super().__init__(f"{what} {ident}: {src.value} -> {dst.value} is not allowed")
-        self.src, self.dst = src, dst
+    def __init__(self, what: str, ident: str, src: Enum, trigger: Enum) -> None:
+        super().__init__(f"{what} {ident}: no transition from {src.value} on {trigger.value}")
+        self.src, self.trigger = src, trigger
 
 
 class CallState(Enum):
@@ -25,6 +34,17 @@ class CallState(Enum):
     OFFERED = "offered"  # an operator's phone is ringing for it
     TALKING = "talking"
     ENDED = "ended"
+
+
+class CallTrigger(Enum):
+    __hash__ = object.__hash__
+    REJECT = "reject"  # refused at arrival: every line in use, or the centre is closed
+    IVR_DONE = "ivr_done"  # the caller chose a service
+    OFFER = "offer"  # routing chose an operator and rings them
+    ANSWER = "answer"  # the operator picked up
+    OFFER_FAILED = "offer_failed"  # not answered, or could not ring: back to the queue's head
+    CALLER_HANGUP = "caller_hangup"
+    OPERATOR_HANGUP = "operator_hangup"
 
 
 class CallOutcome(Enum):
@@ -43,47 +63,94 @@ class OperatorState(Enum):
     TALKING = "talking"
     WRAP_UP = "wrap_up"
     PAUSED = "paused"
+    # The system could not ring their phone (Asterisk or the AMI link failed, not the
+    # operator): offered calls again after a bounded backoff, visible to supervisors.
+    UNREACHABLE = "unreachable"
 
 
-CALL_TRANSITIONS: Mapping[CallState, frozenset[CallState]] = {
-    CallState.IN_IVR: frozenset({CallState.QUEUED, CallState.ENDED}),
-    CallState.QUEUED: frozenset({CallState.OFFERED, CallState.ENDED}),
-    # A ring timeout sends the call back to its queue, at the head.
-    CallState.OFFERED: frozenset({CallState.TALKING, CallState.QUEUED, CallState.ENDED}),
-    CallState.TALKING: frozenset({CallState.ENDED}),
-    CallState.ENDED: frozenset(),
+class OperatorTrigger(Enum):
+    __hash__ = object.__hash__
+    LOG_IN = "log_in"
+    LOG_OUT = "log_out"
+    PAUSE = "pause"
+    RESUME = "resume"
+    RESERVE = "reserve"  # offered a call: the phone rings
+    ANSWER = "answer"
+    NO_ANSWER = "no_answer"  # the phone rang out or was refused: the operator's doing
+    FAULT = "fault"  # the phone could not be rung: the system's doing
+    CANCEL = "cancel"  # the caller left while the phone rang
+    HANG_UP = "hang_up"  # the conversation ended
+    WRAP_UP_DONE = "wrap_up_done"
+    RETRY = "retry"  # the backoff after a fault is over, or the link is back
+
+
+class _Deferred(Enum):
+    DEFERRED = "deferred"
+
+
+DEFERRED = _Deferred.DEFERRED
+
+_C, _CT = CallState, CallTrigger
+# (Typed as dicts, not Mappings, so the compiled build looks them up as dicts: a move is
+# made four times per call. Never mutated.)
+CALL_TRANSITIONS: dict[CallState, dict[CallTrigger, CallState]] = {
+    _C.IN_IVR: {_CT.IVR_DONE: _C.QUEUED, _CT.CALLER_HANGUP: _C.ENDED, _CT.REJECT: _C.ENDED},
+    _C.QUEUED: {_CT.OFFER: _C.OFFERED, _CT.CALLER_HANGUP: _C.ENDED},
+    _C.OFFERED: {_CT.ANSWER: _C.TALKING, _CT.OFFER_FAILED: _C.QUEUED, _CT.CALLER_HANGUP: _C.ENDED},
+    _C.TALKING: {_CT.CALLER_HANGUP: _C.ENDED, _CT.OPERATOR_HANGUP: _C.ENDED},
+    _C.ENDED: {},
 }
 
-OPERATOR_TRANSITIONS: Mapping[OperatorState, frozenset[OperatorState]] = {
-    OperatorState.LOGGED_OUT: frozenset({OperatorState.AVAILABLE, OperatorState.PAUSED}),
-    OperatorState.AVAILABLE: frozenset(
-        {OperatorState.RESERVED, OperatorState.PAUSED, OperatorState.LOGGED_OUT}
-    ),
-    # Reserved -> paused is the auto-pause after a ring timeout; -> available when the
-    # caller hangs up while the operator's phone rings (-> paused or logged out instead if
-    # they had asked for that after this call).
-    OperatorState.RESERVED: frozenset(
-        {OperatorState.TALKING, OperatorState.PAUSED, OperatorState.AVAILABLE, OperatorState.LOGGED_OUT}
-    ),
-    OperatorState.TALKING: frozenset({OperatorState.WRAP_UP}),
-    OperatorState.WRAP_UP: frozenset(
-        {OperatorState.AVAILABLE, OperatorState.PAUSED, OperatorState.LOGGED_OUT}
-    ),
-    OperatorState.PAUSED: frozenset({OperatorState.AVAILABLE, OperatorState.LOGGED_OUT}),
+_O, _OT = OperatorState, OperatorTrigger
+# While the phone rings or the operator talks, their own requests wait for the call's end.
+_AFTER_CALL: dict[OperatorTrigger, _Deferred] = {
+    _OT.PAUSE: DEFERRED,
+    _OT.LOG_OUT: DEFERRED,
+    _OT.RESUME: DEFERRED,  # calls off a pause asked for after the call
+    _OT.LOG_IN: DEFERRED,  # calls off a logout asked for after the call
+}
+OPERATOR_TRANSITIONS: dict[OperatorState, dict[OperatorTrigger, OperatorState | _Deferred]] = {
+    _O.LOGGED_OUT: {_OT.LOG_IN: _O.AVAILABLE},
+    _O.AVAILABLE: {_OT.RESERVE: _O.RESERVED, _OT.PAUSE: _O.PAUSED, _OT.LOG_OUT: _O.LOGGED_OUT},
+    _O.RESERVED: {
+        _OT.ANSWER: _O.TALKING,
+        # A phone not answered once will likely not be answered next time either: paused.
+        _OT.NO_ANSWER: _O.PAUSED,
+        _OT.FAULT: _O.UNREACHABLE,
+        _OT.CANCEL: _O.AVAILABLE,
+        **_AFTER_CALL,
+    },
+    _O.TALKING: {_OT.HANG_UP: _O.WRAP_UP, **_AFTER_CALL},
+    _O.WRAP_UP: {
+        _OT.WRAP_UP_DONE: _O.AVAILABLE,
+        _OT.PAUSE: _O.PAUSED,  # wrap-up is over early: the pause starts now
+        _OT.LOG_OUT: _O.LOGGED_OUT,
+        _OT.RESUME: DEFERRED,
+        _OT.LOG_IN: DEFERRED,
+    },
+    _O.PAUSED: {_OT.RESUME: _O.AVAILABLE, _OT.PAUSE: _O.PAUSED, _OT.LOG_OUT: _O.LOGGED_OUT},
+    _O.UNREACHABLE: {_OT.RETRY: _O.AVAILABLE, _OT.PAUSE: _O.PAUSED, _OT.LOG_OUT: _O.LOGGED_OUT},
 }
 
-
-def check(table: Mapping[S, frozenset[S]], what: str, ident: str, src: S, dst: S) -> None:
-    """Raise InvalidTransition unless `table` allows src -> dst."""
-    if dst not in table[src]:
-        raise InvalidTransition(what, ident, src, dst)
+# Operators counted by EWT as able to take calls (logged in, not paused).
+STAFFED = frozenset(s for s in OperatorState if s not in (_O.LOGGED_OUT, _O.PAUSED))
 
 
-def as_dot(table: Mapping[S, frozenset[S]], name: str) -> str:
-    """Graphviz source of a lifecycle table, for the docs."""
+def step(table: Mapping[S, Mapping[T, S]], what: str, ident: str, src: S, trigger: T) -> S:
+    """The state `trigger` moves `src` to; InvalidTransition if the table has no such move."""
+    dst = table[src].get(trigger)
+    if dst is None:
+        raise InvalidTransition(what, ident, src, trigger)
+    return dst
+
+
+def as_dot(table: Mapping[S, Mapping[T, object]], name: str) -> str:
+    """Graphviz source of a lifecycle table, for the docs (deferred moves are loops)."""
     lines = [f"digraph {name} {{"]
-    for src, dsts in table.items():
-        for dst in sorted(dsts, key=lambda s: str(s.value)):
-            lines.append(f'  "{src.value}" -> "{dst.value}";')
+    for src, moves in table.items():
+        for trigger, dst in sorted(moves.items(), key=lambda m: str(m[0].value)):
+            target = src if dst is DEFERRED else dst
+            style = ", style=dashed" if dst is DEFERRED else ""
+            lines.append(f'  "{src.value}" -> "{target.value}" [label="{trigger.value}"{style}];')  # type: ignore[attr-defined]
     lines.append("}")
     return "\n".join(lines)

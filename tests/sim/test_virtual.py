@@ -48,13 +48,24 @@ def test_ivr_ring_delay_and_patience_in_each_call() -> None:
     sc = dataclasses.replace(base, ivr_s=12.0, ivr_dist="const", ring_delay_s=3.0)
     kpis, log = run_logged(sc)
     assert kpis["abandoned"] and kpis["answered"]
+    rung_then_left = 0
     for c in log:
         assert c.queued_at == c.arrived_at + 12.0
         if c.outcome is CallOutcome.ANSWERED:
             assert c.answered_at == c.offered_at + 3.0  # type: ignore[operator]
-        else:  # hung up in queue, never rung (patience only runs while queued)
-            assert c.outcome is CallOutcome.ABANDONED and c.offered_at is None
+            continue
+        # Hung up before anyone answered: patience runs until an operator answers, so some
+        # left while a phone rang for them (then within the ring delay), the rest unrung.
+        assert c.outcome is CallOutcome.ABANDONED and c.ended_at is not None and c.queued_at is not None
+        assert c.ended_at - c.queued_at > 0
+        if c.offered_at is not None:
+            assert c.offered_at <= c.ended_at < c.offered_at + 3.0
+            rung_then_left += 1
     assert kpis["asa_s"] >= 3.0  # type: ignore[operator]
+    # Callers who left while it rang exist in this run, and the driver (which knows whom it
+    # answered) never answered one of them: the core saw no stale fact.
+    assert rung_then_left > 0
+    assert simulate(sc).stale_facts == {}
 
 
 def test_line_limit_blocks_and_blocked_calls_keep_their_skill() -> None:

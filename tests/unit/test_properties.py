@@ -3,7 +3,8 @@
 # live calls, sends Ticks at the exact deadlines the engine asks for) and, after every event,
 # checks the invariants the design promises: no operator on two calls, no call lost or
 # duplicated, no free operator idle while a call they could take waits, FIFO within priority,
-# operators chosen by (level, idle since, login order), a refused event changes nothing.
+# operators chosen by (level, idle since, login order), a stale fact changes nothing (and is
+# counted), a system fault never pauses an operator and is retried within its bounded backoff.
 # A seeded queueing run checks Little's law on the engine's own waits and queue lengths.
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ from hypothesis import strategies as st
 
 from contactcenter.core import Engine
 from contactcenter.core import events as ev
-from contactcenter.core.commands import CancelOffer, Command, ConnectCall, RejectBusy
+from contactcenter.core.commands import BridgeCall, CancelOffer, Command, ConnectCall, RejectBusy
 from contactcenter.core.engine import Call
-from contactcenter.core.lifecycle import CallState, OperatorState
+from contactcenter.core.lifecycle import CallState, OperatorState, OperatorTrigger
 
 SKILLS = ("info", "tramits", "tributs")
 LANGUAGES = ("ca", "es")
@@ -104,15 +105,32 @@ class Harness:
         # What could be routed by this event: calls that were waiting, plus the one the event
         # (an IVR result or a ring timeout) put in a queue. Replayed command by command.
         newly_queued = getattr(event, "call_id", None)
-        if isinstance(event, ev.IvrCompleted | ev.OperatorRingTimeout):
+        if isinstance(event, ev.IvrCompleted | ev.OperatorRingTimeout | ev.OperatorUnreachable):
             waiting[event.call_id] = Waiting.of(engine.calls[event.call_id])
         if isinstance(event, ev.CallerHungUp):
             waiting.pop(event.call_id, None)
 
         for cmd in cmds:
             if isinstance(cmd, CancelOffer):
-                assert isinstance(event, ev.CallerHungUp) and cmd.call_id == event.call_id
                 assert self.offers.pop(cmd.call_id) == cmd.operator_id
+                if isinstance(event, ev.Tick):
+                    # The offer went without an outcome for too long: the operator counts as
+                    # unreachable and the call is back in its queue (and may be re-offered).
+                    assert engine.offer_timeout is not None
+                    assert engine.operators[cmd.operator_id].state in (
+                        OperatorState.UNREACHABLE,
+                        OperatorState.PAUSED,
+                        OperatorState.LOGGED_OUT,
+                    )
+                    waiting[cmd.call_id] = Waiting.of(engine.calls[cmd.call_id])
+                    newly_queued = cmd.call_id
+                else:
+                    assert isinstance(event, ev.CallerHungUp) and cmd.call_id == event.call_id
+                continue
+            if isinstance(cmd, BridgeCall):
+                assert isinstance(event, ev.OperatorAnswered) and cmds == [
+                    BridgeCall(call_id=event.call_id, operator_id=event.operator_id)
+                ]
                 continue
             assert isinstance(cmd, ConnectCall)
             assert cmd.call_id not in self.offers, "a call offered twice at once"
@@ -189,8 +207,16 @@ class Harness:
                 assert op.wrap_up_until is not None and op.wrap_up_until > self.now
                 deadline = engine.next_deadline()
                 assert deadline is not None and deadline <= op.wrap_up_until
-            if op.state not in (OperatorState.PAUSED, OperatorState.LOGGED_OUT):
+            if op.state is not OperatorState.PAUSED:
                 assert op.pause_reason is None  # a pause reason never outlives the pause
+            if op.state is OperatorState.UNREACHABLE:
+                # A system fault is bounded: a retry is due, and the backoff never exceeds its max.
+                assert op.fault_reason is not None and op.retry_at is not None
+                assert self.now < op.retry_at <= self.now + engine.fault_retry_max
+                deadline = engine.next_deadline()
+                assert deadline is not None and deadline <= op.retry_at
+            else:
+                assert op.fault_reason is None and op.retry_at is None
             # "After this call" is only ever pending for an operator who has a call (or its
             # wrap-up) in hand: it is applied, and cleared, when they would become free.
             if op.after_call is not None:
@@ -243,9 +269,9 @@ class Harness:
     def live(self, *states: CallState) -> list[str]:
         return sorted(cid for cid, c in self.engine.calls.items() if c.state in states)
 
-    def pending(self, state: OperatorState) -> list[str]:
-        """Operators who asked for `state` after their call."""
-        return sorted(oid for oid, o in self.engine.operators.items() if o.asked_for(state))
+    def pending(self, request: OperatorTrigger) -> list[str]:
+        """Operators who asked to pause or log out (`request`) after their call."""
+        return sorted(oid for oid, o in self.engine.operators.items() if o.asked_for(request))
 
     def operators_in(self, *states: OperatorState) -> list[str]:
         return sorted(oid for oid, o in self.engine.operators.items() if o.state in states)
@@ -262,27 +288,35 @@ class Harness:
         elif kind == "ivr":
             if ids := self.live(CallState.IN_IVR):
                 self.complete_ivr(ids[pick % len(ids)], pick)
-        elif kind in ("answer", "ring_timeout"):
+        elif kind in ("answer", "ring_timeout", "unreachable"):
             if ids := sorted(self.offers):
                 cid = ids[pick % len(ids)]
-                oid = self.offers[cid]
+                oid = self.offers.pop(cid)
                 if kind == "answer":
-                    del self.offers[cid]
-                    assert self.apply(ev.OperatorAnswered(now=now, call_id=cid, operator_id=oid)) == []
-                else:
-                    del self.offers[cid]
-                    leaving = engine.operators[oid].after_call
+                    got = self.apply(ev.OperatorAnswered(now=now, call_id=cid, operator_id=oid))
+                    assert got == [BridgeCall(call_id=cid, operator_id=oid)]
+                    return
+                leaving = engine.operators[oid].after_call
+                if kind == "ring_timeout":
                     self.apply(
                         ev.OperatorRingTimeout(now=now, call_id=cid, operator_id=oid, reason="no-answer")
                     )
-                    want = OperatorState.PAUSED
-                    if leaving is not None and leaving[0] is OperatorState.LOGGED_OUT:
-                        want = OperatorState.LOGGED_OUT  # the logout asked for is carried out
-                    assert engine.operators[oid].state is want
+                    want = OperatorState.PAUSED  # a pause asked for gives way to the ring's reason
+                else:
+                    self.apply(ev.OperatorUnreachable(now=now, call_id=cid, operator_id=oid, reason="failed"))
+                    want = OperatorState.UNREACHABLE  # never the operator's fault: no pause
+                    if leaving is not None:
+                        want = OperatorState.PAUSED  # the pause they asked for is carried out
+                if leaving is not None and leaving[0] is OperatorTrigger.LOG_OUT:
+                    want = OperatorState.LOGGED_OUT  # the logout asked for is carried out
+                assert engine.operators[oid].state is want
+        elif kind == "reachable":
+            if ids := self.operators_in(OperatorState.UNREACHABLE):
+                self.apply(ev.OperatorReachable(now=now, operator_id=ids[pick % len(ids)]))
         elif kind == "hangup":
             if pick % 5 == 0 and self.completed:
                 gone = sorted(self.completed)[pick % len(self.completed)]
-                assert self.apply(ev.CallerHungUp(now=now, call_id=gone)) == []
+                self.stale(ev.CallerHungUp(now=now, call_id=gone))
             elif ids := sorted(engine.calls):
                 self.apply(ev.CallerHungUp(now=now, call_id=ids[pick % len(ids)]))
         elif kind == "end":
@@ -290,7 +324,7 @@ class Harness:
                 cid = ids[pick % len(ids)]
                 self.apply(ev.CallEnded(now=now, call_id=cid))
                 if pick % 3 == 0:  # the caller's leg reports the same end
-                    assert self.apply(ev.CallerHungUp(now=now, call_id=cid)) == []
+                    self.stale(ev.CallerHungUp(now=now, call_id=cid))
         elif kind == "pause":
             # On a call (ringing or talking), the pause waits for the end of it.
             states = (OperatorState.AVAILABLE, OperatorState.WRAP_UP, *ON_CALL)
@@ -298,22 +332,28 @@ class Harness:
                 self.apply(ev.OperatorPaused(now=now, operator_id=ids[pick % len(ids)], reason="break"))
         elif kind == "resume":
             # Paused, or with a pause pending after the call (a resume calls it off).
-            if ids := self.operators_in(OperatorState.PAUSED) + self.pending(OperatorState.PAUSED):
+            if ids := self.operators_in(OperatorState.PAUSED) + self.pending(OperatorTrigger.PAUSE):
                 self.apply(ev.OperatorResumed(now=now, operator_id=ids[pick % len(ids)]))
         elif kind == "logout":
-            states = (OperatorState.AVAILABLE, OperatorState.PAUSED, OperatorState.WRAP_UP, *ON_CALL)
+            states = (
+                OperatorState.AVAILABLE,
+                OperatorState.PAUSED,
+                OperatorState.WRAP_UP,
+                OperatorState.UNREACHABLE,
+                *ON_CALL,
+            )
             if ids := self.operators_in(*states):
                 self.apply(ev.OperatorLoggedOut(now=now, operator_id=ids[pick % len(ids)]))
         elif kind == "login":
             # Logged out, or on a call with a logout pending (a login calls it off).
-            if ids := self.operators_in(OperatorState.LOGGED_OUT) + self.pending(OperatorState.LOGGED_OUT):
+            if ids := self.operators_in(OperatorState.LOGGED_OUT) + self.pending(OperatorTrigger.LOG_OUT):
                 oid = ids[pick % len(ids)]
                 if pick % 3 == 0:  # back with another operator's skills and languages
                     others = sorted(self.specs)
                     self.specs[oid] = self.specs[others[(pick // 3) % len(others)]]
                 self.login(oid)
-        elif kind == "misuse":
-            self.misuse(pick)
+        elif kind == "stale":
+            self.stale_fact(pick)
         else:
             raise AssertionError(kind)
 
@@ -337,12 +377,13 @@ class Harness:
             ev.IvrCompleted(now=self.now, call_id=cid, skill=skill, language=language, priority=priority)
         )
 
-    def misuse(self, pick: int) -> None:
-        """An event the engine must refuse, leaving its state exactly as it was."""
+    def stale_fact(self, pick: int) -> None:
+        """A fact that no longer fits the state (the world moved on): the engine must ignore
+        it, leaving its state exactly as it was, and count it."""
         engine, now = self.engine, self.now
         queued = self.live(CallState.QUEUED, CallState.IN_IVR)
         talking = self.live(CallState.TALKING)
-        pause_pending = set(self.pending(OperatorState.PAUSED))
+        pause_pending = set(self.pending(OperatorTrigger.PAUSE))
         not_paused = [
             oid
             for oid in self.operators_in(*(s for s in OperatorState if s is not OperatorState.PAUSED))
@@ -358,7 +399,9 @@ class Harness:
             oid = engine.calls[cid].operator_id
             assert oid is not None
             choices.append(ev.OperatorRingTimeout(now=now, call_id=cid, operator_id=oid))
+            choices.append(ev.OperatorUnreachable(now=now, call_id=cid, operator_id=oid, reason="failed"))
             choices.append(ev.OperatorAnswered(now=now, call_id=cid, operator_id=oid))
+            choices.append(ev.OperatorReachable(now=now, operator_id=oid))
         if not_paused:
             choices.append(ev.OperatorResumed(now=now, operator_id=not_paused[pick % len(not_paused)]))
         if self.offers:
@@ -366,11 +409,15 @@ class Harness:
             choices.append(ev.IvrCompleted(now=now, call_id=cid, skill="info", language="ca"))
         if not choices:
             return
-        event = choices[pick % len(choices)]
-        before = self.fingerprint()
-        with pytest.raises(ValueError):
-            engine.handle(event)
-        assert self.fingerprint() == before, event
+        self.stale(choices[pick % len(choices)])
+
+    def stale(self, event: ev.Event) -> None:
+        """A fact that no longer fits: no commands, nothing changed, counted once."""
+        key = (type(event).__name__,)
+        before = self.fingerprint(), sum(n for k, n in self.engine.stale_facts.items() if k[:1] == key)
+        assert self.engine.handle(event) == [], event
+        assert self.fingerprint() == before[0], event
+        assert sum(n for k, n in self.engine.stale_facts.items() if k[:1] == key) == before[1] + 1
 
     def fingerprint(self) -> object:
         engine = self.engine
@@ -380,7 +427,16 @@ class Harness:
                 for cid, c in engine.calls.items()
             ),
             sorted(
-                (oid, o.state, o.call_id, o.pause_reason, o.wrap_up_until, o.idle_since)
+                (
+                    oid,
+                    o.state,
+                    o.call_id,
+                    o.pause_reason,
+                    o.fault_reason,
+                    o.retry_at,
+                    o.wrap_up_until,
+                    o.idle_since,
+                )
                 for oid, o in engine.operators.items()
             ),
             [(s, lang, engine.waiting(s, lang)) for s in SKILLS for lang in LANGUAGES],
@@ -403,8 +459,8 @@ operator_specs = st.lists(
 # Weighted by repetition: arrivals, answers and call ends are the common moves.
 KINDS = (
     ["arrive", "answer", "end", "hangup"] * 3
-    + ["resume", "ring_timeout"] * 2
-    + ["ivr", "pause", "logout", "login", "misuse", "wait"]
+    + ["resume", "ring_timeout", "unreachable"] * 2
+    + ["ivr", "pause", "logout", "login", "stale", "wait", "reachable"]
 )
 
 # (kind, pick: which call/operator/skill the move applies to, seconds before it)
@@ -421,6 +477,7 @@ moves = st.one_of(st.lists(move, max_size=100), st.lists(move, min_size=60, max_
     wrap_up=st.sampled_from([0.0, 0.5, 3.0]),
     # (after so many seconds of waiting, operators up to this level may take a call)
     relaxation=st.sampled_from([(), ((0.0, 1), (2.0, 2)), ((0.0, 1), (1.5, 2), (6.0, 3))]),
+    offer_timeout=st.sampled_from([None, None, 4.0]),
     steps=moves,
 )
 def test_random_event_sequences_keep_the_invariants(
@@ -428,9 +485,17 @@ def test_random_event_sequences_keep_the_invariants(
     lines: int,
     wrap_up: float,
     relaxation: tuple[tuple[float, int], ...],
+    offer_timeout: float | None,
     steps: list[tuple[str, int, float]],
 ) -> None:
-    engine = Engine(lines=lines, wrap_up=wrap_up, relaxation=relaxation)
+    engine = Engine(
+        lines=lines,
+        wrap_up=wrap_up,
+        relaxation=relaxation,
+        offer_timeout=offer_timeout,
+        fault_retry=1.0,
+        fault_retry_max=4.0,
+    )
     harness = Harness(
         engine,
         {f"op{i}": (tuple(skills.items()), tuple(langs)) for i, (skills, langs) in enumerate(specs)},

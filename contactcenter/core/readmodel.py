@@ -1,0 +1,75 @@
+# The read model: what observers (metrics, MQTT, the wallboard, the records) may know of
+# the core. Rules:
+# - Observers read a Snapshot and a feed of changes, never the engine's own dicts, so the
+#   engine can change its insides without breaking them, and nothing they do can change it.
+# - Everything here is immutable: a snapshot is a picture at `at`, a change is a fact that
+#   happened at `at` (the driver's clock).
+# - No phone numbers exist in the core, so none can leak through here.
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from contactcenter.core.lifecycle import CallState, OperatorState
+
+
+@dataclass(frozen=True, slots=True)
+class CallChanged:
+    """A call moved to `state` (ENDED: it is also in the completed calls, with its outcome)."""
+
+    at: float
+    call_id: str
+    state: CallState
+    skill: str | None
+    language: str | None
+    operator_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorChanged:
+    """An operator moved to `state`; `reason` is the pause's or the fault's reason."""
+
+    at: float
+    operator_id: str
+    state: OperatorState
+    reason: str | None
+    call_id: str | None
+
+
+Change = CallChanged | OperatorChanged
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorView:
+    operator_id: str
+    state: OperatorState
+    since: float  # when the current state began
+    call_id: str | None  # the call ringing or talking (None otherwise)
+    reason: str | None  # the pause's or the fault's reason
+    skills: Mapping[str, int]  # skill -> level (1 = best)
+    languages: tuple[str, ...]
+    after_call: str | None  # "pause" or "log_out" asked for after the call in hand
+
+
+@dataclass(frozen=True, slots=True)
+class SkillView:
+    skill: str
+    waiting: int  # calls queued for this skill (all languages)
+    longest_wait_s: float  # of the calls waiting now (0 when none)
+    operators: Mapping[OperatorState, int]  # logged-in operators with this skill, by state
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    at: float
+    lines: int  # capacity: calls the centre admits at once
+    lines_in_use: int  # calls in the system (IVR, queued, ringing, talking)
+    in_ivr: int
+    skills: Mapping[str, SkillView]
+    operators: Mapping[str, OperatorView]
+    stale_facts: Mapping[tuple[str, str], int]  # (event, reason) -> facts ignored so far
+
+    def skill(self, name: str) -> SkillView:
+        """The view of one skill; a skill nobody has and no call asked for is empty."""
+        found = self.skills.get(name)
+        return found if found is not None else SkillView(name, 0, 0.0, {})
