@@ -14,8 +14,9 @@ need=()
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v sipp >/dev/null || need+=(sip-tester)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
-# The compiled build of the core (setup.py, tested in tests/sim/test_compiled_build.py)
-# needs a C compiler and this Python's headers.
+# The compiled build of the core (the wheel setup.py makes; tested in tests/packaging and
+# tests/sim/test_compiled_build.py) needs a C compiler and this Python's headers. The
+# editable install below is always pure Python (setup.py), so edits are never shadowed.
 command -v gcc >/dev/null || need+=(gcc)
 python3 -c 'import sysconfig, pathlib, sys; sys.exit(not (pathlib.Path(sysconfig.get_paths()["include"]) / "Python.h").is_file())' \
   || need+=(python3-dev)
