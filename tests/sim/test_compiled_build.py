@@ -1,7 +1,9 @@
-# The compiled build (setup.py with CONTACTCENTER_MYPYC=1, made by scripts/build_compiled.py)
-# must be the same engine, only faster: its modules really are compiled, its events really
-# are read-only, the core's own tests pass on it, and the simulator gives the same KPIs,
-# to the last digit, as the pure-Python build for the same seed.
+# The compiled build (the wheel setup.py makes when a C compiler is there; scripts/
+# build_compiled.py builds it once per source version and installs it into a folder, the
+# same build tests/packaging installs in a fresh virtualenv) must be the same engine, only
+# faster: its modules really are compiled, its events really are read-only, the core's own
+# tests pass on it, and the simulator gives the same KPIs, to the last digit, as the
+# pure-Python build for the same seed.
 from __future__ import annotations
 
 import json
