@@ -1,38 +1,931 @@
-# The centre's configuration: one YAML file, loaded into frozen dataclasses.
-# Rules: every field is checked here, once, before anything starts; a bad file raises
-# ConfigError naming the file, the field (as a path like `operators[2].skills`) and the bad
-# value, and the CLI turns that into one line on stderr and exit code 2. Nothing else in
-# the engine re-validates configuration.
+# The centre's configuration: one YAML file, validated by a pydantic schema, loaded into
+# frozen dataclasses. Also the schema machinery every YAML the project reads shares (the
+# simulator's scenarios in contactcenter.sim.scenario use it too).
+# Rules:
+# - Every field is checked here, once, before anything starts, by the schema: one pydantic
+#   model per mapping of the file, extra keys forbidden, rules that span fields as the
+#   model's validators. Nothing else in the engine re-validates configuration.
+# - A bad file raises ConfigError naming the file, the field (as a path like
+#   `operators[2].skills.info`), the bad value (cut short: errors.shown) and the problem;
+#   the CLI turns that into one line on stderr and exit code 2. An unknown key is refused
+#   with a "did you mean" when it is close to a known one.
+# - YAML is read by one loader (read_yaml) that refuses what PyYAML would silently accept
+#   or crash on: a key given twice, nesting deeper than MAX_DEPTH, aliases that expand
+#   beyond MAX_VALUES values or into themselves. Dates are never converted by the loader
+#   (timestamps stay text), so a date means the same quoted or not and the schema checks it.
+# - Scalars are strict (no "5" for 5, no true for 1, no 5.0 for an integer); a number may
+#   be written as an integer. Each range is one `Bound`, declared once beside
+#   the field it bounds, so a command-line flag for the same value uses the same one.
 from __future__ import annotations
 
+import collections.abc
 import datetime as dt
+import difflib
 import ipaddress
 import os
 import re
+import types
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn, Self, TypeVar, Union, get_args, get_origin
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    ModelWrapValidatorHandler,
+    PlainValidator,
+    Strict,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+from yaml.composer import Composer
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.error import MarkedYAMLError
+from yaml.events import Event
+from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.reader import ReaderError
+from yaml.resolver import Resolver
 
 from contactcenter.core.calendar import OpeningHours
-from contactcenter.errors import UserError
+from contactcenter.errors import UserError, shown
+
+try:  # libyaml: reads a 50 MB line in a second, where the pure-Python scanner takes minutes
+    from yaml._yaml import CParser
+
+    _LIBYAML = True
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _LIBYAML = False
 
 # Identifiers end up in Asterisk channel names, contexts and sound paths: keep them to a
 # charset that needs no quoting anywhere.
-_IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_LANGUAGES = {"ca", "es", "en"}  # languages the prompt generator (espeak-ng) is set up for
-_DIGITS = {*"0123456789*"}
+IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_LANGUAGES = ("ca", "es", "en")  # languages the prompt generator (espeak-ng) is set up for
+_DIGITS = frozenset("0123456789*")
+MAX_DEPTH = 64  # YAML nesting; the deepest file here nests 5 levels
+MAX_VALUES = 1_000_000  # values after expanding aliases (a "billion laughs" file stops here)
 
 
 class ConfigError(UserError):
     """A configuration problem, with where it is and what was found."""
 
     def __init__(self, file: str, field: str, value: object, problem: str) -> None:
+        problem = " ".join(problem.split())  # one line, whatever a library's message held
         self.file, self.field, self.value, self.problem = file, field, value, problem
-        super().__init__(f"{file}: {field}: {problem} (got {value!r})")
+        super().__init__(f"{file}: {field}: {problem} (got {shown(value)})")
+
+
+# --- reading YAML ---------------------------------------------------------------------------
+
+
+class _YamlProblem(MarkedYAMLError):
+    """A YAML file we refuse, at a line, with the value at fault (if any)."""
+
+    def __init__(self, problem: str, mark: Any, value: object = None) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+        self.value = value
+
+
+class _Composer(Composer):
+    """PyYAML's composer with a depth limit: it recurses once per level, so a 50,000-deep
+    file would end in RecursionError instead of a message."""
+
+    peek_event: Callable[[], Event]  # the parser's, later in the loader's bases
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _YamlProblem(f"nested deeper than {MAX_DEPTH} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self) -> Node | None:
+        node = super().compose_document()
+        if node is not None:
+            _check_aliases(node)
+        return node
+
+
+def _check_aliases(root: Node) -> None:
+    """Refuse an alias that contains itself, or aliases that expand to more than
+    MAX_VALUES values (the nodes are shared, but validation walks every use)."""
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:  # depth-first without recursion: aliases can nest far beyond MAX_DEPTH
+        node, finished = stack.pop()
+        key = id(node)
+        children: list[Node] = []
+        if isinstance(node, SequenceNode):
+            children = node.value
+        elif isinstance(node, MappingNode):
+            children = [n for pair in node.value for n in pair]
+        if finished:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            if size[key] > MAX_VALUES:
+                raise _YamlProblem(f"aliases expand to more than {MAX_VALUES:,} values", node.start_mark)
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise _YamlProblem("an alias that contains itself", node.start_mark)
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children)
+
+
+class _Resolver(Resolver):
+    """YAML 1.1's implicit types, less timestamps: a date stays text (`2026-02-30` would
+    otherwise crash the constructor, and a date with a time becomes a datetime)."""
+
+    yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML's own class-level table, replaced
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in Resolver.yaml_implicit_resolvers.items()
+    }
+
+
+class _Constructor(SafeConstructor):
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. `!!int` of 5,000 digits
+            raise _YamlProblem(f"cannot read this value ({exc})", node.start_mark) from exc
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # PyYAML keeps the last of two equal keys without a word: refuse them. Keys merged in
+        # by `<<` may be overridden; that is what merging is for.
+        seen: dict[object, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # unhashable: the base class refuses it with its own message
+                continue
+            if first is not None:
+                raise _YamlProblem(
+                    f"key given twice (first on line {first.line + 1})", key_node.start_mark, key
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+
+def _no_set(loader: Any, node: Node) -> NoReturn:
+    # A set has no order: languages or skills read from one would change order between runs.
+    raise ConstructorError(None, None, "a !!set has no order: write a list", node.start_mark)
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:set", _no_set)
+
+if _LIBYAML:
+
+    class _Loader(_Composer, CParser, _Constructor, _Resolver):  # the composer above, not libyaml's
+        def __init__(self, text: str) -> None:
+            CParser.__init__(self, text)
+            _Composer.__init__(self)
+            _Constructor.__init__(self)
+            _Resolver.__init__(self)
+
+else:  # pragma: no cover
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class _Loader(Reader, Scanner, Parser, _Composer, _Constructor, _Resolver):  # type: ignore[no-redef]
+        def __init__(self, text: str) -> None:
+            Reader.__init__(self, text)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+            _Composer.__init__(self)
+            _Constructor.__init__(self)
+            _Resolver.__init__(self)
+
+
+def read_yaml(path: str | os.PathLike[str]) -> object:
+    """Parse a YAML file; an unreadable, non-UTF-8 or malformed file is a ConfigError, and so
+    are a repeated key, too deep nesting and runaway aliases (naming the line)."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(file, "(file)", file, f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, "(file)", file, f"not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    loader = _Loader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f"line {mark.line + 1}"
+        elif isinstance(exc, ReaderError):  # a character YAML refuses, by offset
+            where = f"line {text.count(chr(10), 0, exc.position) + 1}"
+        else:
+            where = "(file)"
+        value = exc.value if isinstance(exc, _YamlProblem) else None
+        raise ConfigError(file, where, value, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    finally:
+        loader.dispose()
+
+
+# --- the schema machinery, shared with the scenarios ----------------------------------------------
+
+
+class Schema(BaseModel):
+    """A mapping of a YAML file: unknown keys refused, frozen once read. Scalar fields use
+    the strict types below; containers accept what YAML gives (lists, mappings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def problem(text: str, *, at: Sequence[str | int] = (), **value: object) -> PydanticCustomError:
+    """An error for a validator to raise. `at` is a path below the field being validated
+    (for rules that span fields, checked on the model that holds them); `value=` names the
+    value at fault when it is not the validator's input."""
+    return PydanticCustomError("cc", "{problem}", {"problem": text, "at": tuple(at), **value})
+
+
+N = TypeVar("N", int, float)
+C = TypeVar("C", bound=collections.abc.Sized)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A range for a number, declared once: as metadata of a field's type
+    (`Annotated[float, Bound(0, 10)]`) and through `check` wherever else the same value is
+    read (a command-line flag, a scalar in a before-validator). NaN is never in range."""
+
+    lo: float
+    hi: float
+    open_lo: bool = False  # lo itself excluded
+
+    @property
+    def text(self) -> str:
+        if self.open_lo:
+            return f"must be > {_num(self.lo)} and <= {_num(self.hi)}"
+        return f"must be between {_num(self.lo)} and {_num(self.hi)}"
+
+    def check(self, value: N) -> N:
+        if not ((self.lo < value if self.open_lo else self.lo <= value) and value <= self.hi):
+            raise problem(self.text)
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+
+def nonempty(text: str) -> AfterValidator:
+    """A container that must hold something."""
+
+    def check(value: C) -> C:
+        if not value:
+            raise problem(text)
+        return value
+
+    return AfterValidator(check)
+
+
+def _unique(value: tuple[str, ...]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    for i, item in enumerate(value):
+        if item in seen:
+            raise problem("listed twice", at=(i,), value=item)
+        seen.add(item)
+    return value
+
+
+def _text(value: str) -> str:
+    if not value:
+        raise problem("expected a non-empty string")
+    if any(c in value for c in "\r\n\0"):
+        raise problem("must not contain line breaks or NUL")
+    return value
+
+
+def _ident(value: str) -> str:
+    if not IDENT.match(value):
+        raise problem(f"must match {IDENT.pattern} (lower-case letters, digits, _ and -)")
+    return value
+
+
+def _loopback(value: str) -> str:
+    try:
+        ok = ipaddress.ip_address(value).is_loopback
+    except ValueError:
+        ok = value == "localhost"
+    if not ok:
+        # The controller and sandbox only ever talk over loopback (AMI is unencrypted).
+        raise problem("must be a loopback address (127.0.0.1, ::1 or localhost)")
+    return value
+
+
+def _language(value: object) -> str:
+    if not isinstance(value, str) or value not in _LANGUAGES:
+        raise problem(f"unsupported language (supported: {', '.join(_LANGUAGES)})")
+    return value
+
+
+def as_date(value: object) -> dt.date:
+    """A calendar day, from a date or from YYYY-MM-DD text (how read_yaml leaves an unquoted
+    date). A date with a time is refused: a holiday or a trace day is a whole day."""
+    if isinstance(value, dt.datetime) or (
+        isinstance(value, str) and re.match(r"\d{4}-\d\d?-\d\d?([Tt]|\s+)\d", value)
+    ):
+        raise problem("expected a date alone (YYYY-MM-DD), without a time of day")
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d\d-\d\d", value):
+        raise problem("expected a date as YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise problem(f"not a day of the calendar ({exc}); expected a date as YYYY-MM-DD") from None
+
+
+def each_in_list(each: float, what: str) -> BeforeValidator:
+    """A mapping that may be written as a plain list of its keys, each then mapped to
+    `each`: skills `[info, tributs]` are level 1 in each, languages `[ca, es]` equal shares."""
+
+    def from_list(value: object) -> object:
+        if not isinstance(value, list):
+            return value
+        mapping: dict[str, float] = {}
+        for j, key in enumerate(value):
+            if not isinstance(key, str):
+                raise problem(f"expected {what} (a string)", at=(j,), value=key)
+            if key in mapping:
+                raise problem("listed twice", at=(j,), value=key)
+            mapping[key] = each
+        return mapping
+
+    return BeforeValidator(from_list)
+
+
+def pair(what: str) -> BeforeValidator:
+    """Exactly two values in a list (`[first, last]`), said in the user's terms."""
+
+    def check(value: object) -> object:
+        if not (isinstance(value, list | tuple) and len(value) == 2):
+            raise problem(f"expected {what}")
+        return value
+
+    return BeforeValidator(check)
+
+
+StrictStr = Annotated[str, Strict()]
+Text = Annotated[str, Strict(), AfterValidator(_text)]  # one line, not empty
+Ident = Annotated[str, Strict(), AfterValidator(_ident)]
+Level = Annotated[int, Strict(), Bound(1, 9)]  # operator skill level, 1 = best
+Language = Annotated[str, PlainValidator(_language)]
+
+
+class RelaxStep(Schema):
+    after: Annotated[float, Strict(), Bound(0, 86_400)]  # seconds waited
+    max_level: Level  # operators up to this level may take the call from then on
+
+
+def _widening(value: Any, handler: ValidatorFunctionWrapHandler) -> tuple[RelaxStep, ...]:
+    steps: tuple[RelaxStep, ...] = handler(value)
+    for i, step in enumerate(steps):
+        if i == 0 and step.after != 0:
+            raise problem("the first step must start at after: 0", at=(0, "after"), value=step.after)
+        if i and not (step.after > steps[i - 1].after and step.max_level > steps[i - 1].max_level):
+            raw = value[i] if isinstance(value, list | tuple) else step.model_dump()
+            raise problem(
+                "each step must come later and reach a higher level than the one before", at=(i,), value=raw
+            )
+    return steps
+
+
+# The bullseye steps of routing, for the centre (routing.relaxation) and the simulator's
+# scenarios alike; the core's Engine keeps its own ValueError guard against misuse.
+Relaxation = Annotated[tuple[RelaxStep, ...], WrapValidator(_widening)]
+
+
+def relaxation_steps(steps: Sequence[RelaxStep]) -> tuple[tuple[float, int], ...]:
+    """What the Engine takes: (after seconds waited, highest operator level allowed)."""
+    return tuple((s.after, s.max_level) for s in steps)
+
+
+# Problems by pydantic's error type, in this project's words.
+_MESSAGES = {
+    "missing": "missing required field",
+    "int_type": "expected an integer",
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "finite_number": "expected a finite number",
+    "string_type": "expected a string",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+    "model_attributes_type": "expected a mapping",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list",
+    "too_long": "too many values",
+    "invalid_key": "keys must be strings",
+    "recursion_loop": "refers to itself (a recursive alias)",
+}
+
+
+def _not_none(args: Sequence[Any]) -> list[Any]:
+    return [a for a in args if a is not type(None)]
+
+
+def _bare(tp: Any) -> Any:
+    """The type inside Annotated[...] and X | None."""
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin in (Union, types.UnionType) and len(args := _not_none(get_args(tp))) == 1:
+            tp = args[0]
+        else:
+            return tp
+
+
+def _key(part: object) -> str:
+    # Keys come from the user's file: a long one or one with a line break is quoted short.
+    plain = isinstance(part, str) and re.fullmatch(r"[\w*#+-]{1,40}", part)
+    return f".{part}" if plain else f".{shown(part, 42)}"
+
+
+def _where(model: type[BaseModel], loc: Sequence[str | int]) -> tuple[str, type[BaseModel] | None]:
+    """A pydantic error location as a field path (`operators[2].skills.info`), found by
+    walking the schema's types, and the model that holds the last part."""
+    parts: list[str] = []
+    tp: Any = model
+    owner: type[BaseModel] | None = None
+    for part in loc:
+        tp = _bare(tp)
+        origin = get_origin(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            owner = tp
+            fields = {f.alias or name: f for name, f in tp.model_fields.items()}
+            parts.append(_key(part))
+            tp = fields[part].annotation if isinstance(part, str) and part in fields else None
+        elif origin in (list, tuple, collections.abc.Sequence) and isinstance(part, int):
+            owner = None
+            parts.append(f"[{part}]")
+            args = get_args(tp)
+            if len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]
+                tp = args[0]
+            else:
+                tp = args[part] if part < len(args) else None
+        elif origin in (dict, collections.abc.Mapping):
+            # An index here is a place in the list a before-validator turned into this mapping.
+            owner = None
+            parts.append(f"[{part}]" if isinstance(part, int) else _key(part))
+            tp = get_args(tp)[1]
+        else:
+            owner = None
+            parts.append(f"[{part}]" if isinstance(part, int) else _key(part))
+            tp = None
+    return "".join(parts).removeprefix(".") or "(top level)", owner
+
+
+def schema_error(model: type[BaseModel], error: Mapping[str, Any], file: str) -> ConfigError:
+    """One of pydantic's errors as a ConfigError naming the file, field path, value and problem."""
+    loc: tuple[str | int, ...] = tuple(error["loc"])
+    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    kind = error["type"]
+    value = error.get("input")
+    if loc and loc[-1] == "[key]":  # a bad key: name the mapping, show the key
+        loc = loc[:-2]
+    if kind == "cc":
+        loc += ctx["at"]
+        value = ctx.get("value", value)
+    field, owner = _where(model, loc)
+    if kind == "cc":
+        text = ctx["problem"]
+    elif kind == "missing":
+        text, value = _MESSAGES[kind], None
+    elif kind == "extra_forbidden":
+        known = [f.alias or name for name, f in owner.model_fields.items()] if owner else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        text = f"unknown field; did you mean `{close[0]}`?" if close else "unknown field"
+        if known:
+            text += f" (known: {', '.join(known)})"
+    elif kind == "literal_error":
+        text = f"expected one of {ctx['expected']}"
+    elif kind == "too_short":
+        text = "missing values" if ctx.get("actual_length") else "expected a non-empty list"
+    else:
+        text = _MESSAGES.get(kind, error["msg"])
+    return ConfigError(file, field, value, text)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _given(data: object, key: str) -> object:
+    """What the file said for `key`, for messages of a wrap validator (it sees the input)."""
+    return data.get(key) if isinstance(data, Mapping) else getattr(data, key, None)
+
+
+def validated(model: type[M], raw: object, file: str) -> M:
+    """`raw` (parsed YAML) through `model`; the first problem found is a ConfigError."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        # An unknown key first: a misspelt one also makes the field it meant "missing".
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        raise schema_error(model, first, file) from None
+
+
+# --- the centre's file ------------------------------------------------------------------------
+
+PORT = Bound(1, 65535)
+Port = Annotated[int, Strict(), PORT]
+Loopback = Annotated[str, Strict(), AfterValidator(_text), AfterValidator(_loopback)]
+Texts = dict[Language, Text]  # language -> text
+
+
+class _Centre(Schema):
+    name: Text
+    lines: Annotated[int, Strict(), Bound(1, 100_000)]
+
+
+class _Ami(Schema):
+    host: Loopback
+    port: Port
+    username: Ident
+    secret: Text | None = None
+    secret_env: Text | None = None  # production: the secret comes from this environment variable
+    action_timeout: Annotated[float, Strict(), Bound(0.1, 120)] = 5.0
+    ping_interval: Annotated[float, Strict(), Bound(0.1, 300)] = 5.0
+    connect_timeout: Annotated[float, Strict(), Bound(0.1, 3600)] = 30.0
+
+    @model_validator(mode="after")
+    def _secret_from_environment(self) -> Self:
+        if self.secret is not None:
+            if self.secret_env is not None:
+                raise problem(
+                    "give secret or secret_env, not both", at=("secret_env",), value=self.secret_env
+                )
+            return self
+        if self.secret_env is None:
+            raise problem("missing required field (or secret_env)", at=("secret",), value=None)
+        secret = os.environ.get(self.secret_env)
+        if not secret:
+            raise problem("environment variable is not set", at=("secret_env",), value=self.secret_env)
+        if any(c in secret for c in "\r\n\0"):  # the value itself is never shown
+            raise problem("its value contains a line break or NUL", at=("secret_env",), value=self.secret_env)
+        return self.model_copy(update={"secret": secret})
+
+
+class _Sip(Schema):
+    host: Loopback
+    port: Port
+    rtp_ports: Annotated[tuple[Port, Port], pair("[first, last]")] = (20000, 20999)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _rtp_range(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        sip = handler(data)
+        lo, hi = sip.rtp_ports
+        if hi - lo < 10:
+            raise problem(
+                "range must hold at least 10 ports", at=("rtp_ports",), value=_given(data, "rtp_ports")
+            )
+        return sip
+
+
+class _Http(Schema):
+    host: Loopback
+    port: Port
+
+
+class _Routing(Schema):
+    ring_timeout: Annotated[float, Strict(), Bound(1, 300)]
+    wrap_up: Annotated[float, Strict(), Bound(0, 3600)]
+    default_aht: Annotated[float, Strict(), Bound(1, 36_000)] = 180.0
+    relaxation: Relaxation = ()
+    fault_retry: Annotated[float, Strict(), Bound(0.1, 600)] = 2.0
+    fault_retry_max: Annotated[float, Strict(), Bound(0.1, 3600)] = 30.0
+
+    @model_validator(mode="after")
+    def _backoff(self) -> Self:
+        if self.fault_retry_max < self.fault_retry:
+            raise problem(
+                f"must be >= routing.fault_retry ({self.fault_retry:g})",
+                at=("fault_retry_max",),
+                value=self.fault_retry_max,
+            )
+        return self
+
+
+def _digit(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 9:
+        value = str(value)  # an unquoted `1:` key
+    if not (isinstance(value, str) and value in _DIGITS):
+        raise problem("option keys are single DTMF digits 0-9 or *")
+    return value
+
+
+class _Menu(Schema):
+    options: Annotated[
+        dict[Annotated[str, PlainValidator(_digit)], Text], nonempty("a menu needs at least one option")
+    ]  # digit -> language code or skill id, checked against the centre by _CentreFile
+    default: Text | None = None  # language menu: ivr.default_language; service menu: the first option
+
+
+class _Prompts(Schema):
+    language_menu: Texts = Field(alias="language-menu")
+    service_menu: Texts = Field(alias="service-menu")
+    invalid: Texts
+    hold: Texts
+    busy: Texts
+    closed: Texts
+    position: Texts  # "your place in the queue is" + a number
+    wait_about: Texts = Field(alias="wait-about")  # "the expected wait is about" + a number
+    minutes: Texts
+
+
+REQUIRED_PROMPTS = tuple(f.alias or name for name, f in _Prompts.model_fields.items())
+
+
+class _Ivr(Schema):
+    default_language: Language | None = None  # None: the centre's first language
+    menu_timeout: Annotated[int, Strict(), Bound(1, 60)] = 5
+    menu_attempts: Annotated[int, Strict(), Bound(1, 10)] = 3
+    hold_period: Annotated[int, Strict(), Bound(1, 600)] = 20
+    language_menu: _Menu
+    service_menu: _Menu
+    prompts: _Prompts
+
+
+Languages = Annotated[tuple[StrictStr, ...], nonempty("expected a non-empty list"), AfterValidator(_unique)]
+
+
+class _Operator(Schema):
+    id: Ident
+    name: Text | None = None  # None: the id
+    skills: Annotated[
+        dict[StrictStr, Level],
+        each_in_list(1, "a skill name"),
+        nonempty("an operator needs at least one skill"),
+    ]
+    languages: Languages | None = None  # None: every language of the centre
+    endpoint: Literal["sim", "pjsip"] = "sim"  # a Local channel in the sandbox, or a real SIP phone
+    secret: Text | None = None  # the phone's registration secret (pjsip)
+
+    @model_validator(mode="after")
+    def _phone(self) -> Self:
+        if self.endpoint == "pjsip" and self.secret is None:
+            raise problem(
+                "missing required field (a pjsip phone registers with it)", at=("secret",), value=None
+            )
+        if self.endpoint == "sim" and self.secret is not None:
+            raise problem(
+                "a secret is for a real phone: write endpoint: pjsip", at=("endpoint",), value="sim"
+            )
+        return self
+
+
+class _SimulatedOperators(Schema):
+    ring_delay: Annotated[float, Strict(), Bound(0, 120)] = 2.0
+    talk_seconds: Annotated[float, Strict(), Bound(0.1, 86_400)] = 60.0
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
+
+
+def _clock(value: object) -> dt.time:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 23:00 as the base-60 number 1380: say so, not "1380".
+        raise problem('expected a time of day as "HH:MM" in quotes (unquoted, 23:00 reads as 1380)')
+    m = re.fullmatch(r"([01]?\d|2[0-4]):([0-5]\d)", value) if isinstance(value, str) else None
+    if not m or (m.group(1) == "24" and m.group(2) != "00"):
+        raise problem("expected a time of day as HH:MM")
+    if m.group(1) == "24":
+        return dt.time.max  # "24:00": until the end of the day
+    return dt.time(int(m.group(1)), int(m.group(2)))
+
+
+def _zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise problem("unknown time zone (e.g. Europe/Madrid)") from None
+    return value
+
+
+class _Hours(Schema):
+    timezone: Annotated[str, Strict(), AfterValidator(_zone)]
+    open: Annotated[dt.time, PlainValidator(_clock)]
+    close: Annotated[dt.time, PlainValidator(_clock)]
+    weekdays: Annotated[tuple[Weekday, ...], nonempty(f"expected a list of {', '.join(_WEEKDAYS)}")] = (
+        _WEEKDAYS
+    )
+    holidays: tuple[Annotated[dt.date, PlainValidator(as_date)], ...] = ()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _order(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        hours = handler(data)
+        if hours.close <= hours.open:
+            opens, closes = _given(data, "open"), _given(data, "close")
+            raise problem(f"must be after hours.open ({opens})", at=("close",), value=closes)
+        return hours
+
+    def opening_hours(self) -> OpeningHours:
+        return OpeningHours(
+            tz=zoneinfo.ZoneInfo(self.timezone),
+            open=self.open,
+            close=self.close,
+            weekdays=frozenset(_WEEKDAYS.index(d) for d in self.weekdays),
+            holidays=frozenset(self.holidays),
+        )
+
+
+class _CentreFile(Schema):
+    """The whole file. Field types check each value; `_references` checks what refers to
+    what (skills, languages, menus, operators), with the path of the value at fault."""
+
+    centre: _Centre
+    ami: _Ami
+    sip: _Sip
+    http: _Http
+    languages: Annotated[tuple[Language, ...], nonempty("expected a non-empty list"), AfterValidator(_unique)]
+    skills: Annotated[dict[Ident, Texts], nonempty("at least one skill is needed")]  # id -> names
+    routing: _Routing
+    ivr: _Ivr
+    operators: Annotated[tuple[_Operator, ...], nonempty("expected a non-empty list")]
+    simulated_operators: _SimulatedOperators = _SimulatedOperators()
+    hours: _Hours | None = None  # None: always open
+
+    def operator_languages(self, op: _Operator) -> tuple[str, ...]:
+        return op.languages if op.languages is not None else self.languages
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        langs, skills, ivr = self.languages, self.skills, self.ivr
+        for skill_id, names in skills.items():
+            for lang in langs:
+                if lang not in names:
+                    raise problem("missing required field", at=("skills", skill_id, lang), value=None)
+        if ivr.default_language is not None and ivr.default_language not in langs:
+            raise problem(f"not one of {langs}", at=("ivr", "default_language"), value=ivr.default_language)
+        menus: tuple[tuple[str, _Menu, Sequence[str], str], ...] = (
+            ("language_menu", ivr.language_menu, langs, "language"),
+            ("service_menu", ivr.service_menu, tuple(skills), "skill"),
+        )
+        for menu_name, menu, allowed, what in menus:
+            for digit, target in menu.options.items():
+                if target not in allowed:
+                    raise problem(
+                        f"unknown {what} (known: {', '.join(allowed)})",
+                        at=("ivr", menu_name, "options", digit),
+                        value=target,
+                    )
+            if menu.default is not None and menu.default not in allowed:
+                raise problem(f"unknown {what}", at=("ivr", menu_name, "default"), value=menu.default)
+        for name in REQUIRED_PROMPTS:
+            texts = getattr(ivr.prompts, name.replace("-", "_"))
+            for lang in langs:
+                if lang not in texts:
+                    raise problem("missing required field", at=("ivr", "prompts", name, lang), value=None)
+        seen: set[str] = set()
+        for i, op in enumerate(self.operators):
+            if op.id in seen:
+                raise problem("duplicate operator id", at=("operators", i, "id"), value=op.id)
+            seen.add(op.id)
+            for skill_id in op.skills:
+                if skill_id not in skills:
+                    raise problem(
+                        f"unknown skill (known: {', '.join(skills)})",
+                        at=("operators", i, "skills"),
+                        value=skill_id,
+                    )
+            for j, lang in enumerate(op.languages or ()):
+                if lang not in langs:
+                    raise problem(
+                        f"not one of the centre's languages {langs}",
+                        at=("operators", i, "languages", j),
+                        value=lang,
+                    )
+        if self.simulated_operators.ring_delay >= self.routing.ring_timeout:
+            raise problem(
+                f"must be shorter than routing.ring_timeout ({self.routing.ring_timeout})",
+                at=("simulated_operators", "ring_delay"),
+                value=self.simulated_operators.ring_delay,
+            )
+        self._every_choice_has_an_operator()
+        return self
+
+    def _every_choice_has_an_operator(self) -> None:
+        # A caller who picks a language and then a service waits for an operator with that
+        # skill and language: if there is none, they would wait until they hang up.
+        service = self.ivr.service_menu
+        choices: list[tuple[tuple[str, ...], str]] = [
+            (("options", digit), skill) for digit, skill in service.options.items()
+        ]
+        if service.default is not None:
+            choices.append((("default",), service.default))
+        for at, skill in choices:
+            where = ("ivr", "service_menu", *at)
+            takers = [op for op in self.operators if skill in op.skills]
+            if not takers:
+                raise problem(
+                    "no operator has this skill: its callers would wait forever", at=where, value=skill
+                )
+            for lang in self.languages:
+                if not any(lang in self.operator_languages(op) for op in takers):
+                    raise problem(
+                        f"no operator with this skill speaks {lang}: callers in {lang} would wait forever",
+                        at=where,
+                        value=skill,
+                    )
+
+    def config(self, path: str) -> Config:
+        ivr = self.ivr
+        default_language = ivr.default_language or self.languages[0]
+        r = self.routing
+        return Config(
+            path=path,
+            name=self.centre.name,
+            lines=self.centre.lines,
+            ami=AmiConfig(
+                host=self.ami.host,
+                port=self.ami.port,
+                username=self.ami.username,
+                secret=self.ami.secret or "",  # set: checked by _Ami
+                action_timeout=self.ami.action_timeout,
+                ping_interval=self.ami.ping_interval,
+                connect_timeout=self.ami.connect_timeout,
+            ),
+            sip=SipConfig(host=self.sip.host, port=self.sip.port, rtp_ports=self.sip.rtp_ports),
+            http=HttpConfig(host=self.http.host, port=self.http.port),
+            languages=self.languages,
+            skills={skill_id: dict(names) for skill_id, names in self.skills.items()},
+            routing=RoutingConfig(
+                ring_timeout=r.ring_timeout,
+                wrap_up=r.wrap_up,
+                default_aht=r.default_aht,
+                relaxation=relaxation_steps(r.relaxation),
+                fault_retry=r.fault_retry,
+                fault_retry_max=r.fault_retry_max,
+            ),
+            ivr=IvrConfig(
+                default_language=default_language,
+                menu_timeout=ivr.menu_timeout,
+                menu_attempts=ivr.menu_attempts,
+                hold_period=ivr.hold_period,
+                language_menu=Menu(
+                    options=dict(ivr.language_menu.options),
+                    default=ivr.language_menu.default or default_language,
+                ),
+                service_menu=Menu(
+                    options=dict(ivr.service_menu.options),
+                    default=ivr.service_menu.default or next(iter(ivr.service_menu.options.values())),
+                ),
+                prompts=ivr.prompts.model_dump(by_alias=True),
+            ),
+            operators=tuple(
+                OperatorConfig(
+                    id=op.id,
+                    name=op.name or op.id,
+                    skills=dict(op.skills),
+                    languages=self.operator_languages(op),
+                    endpoint=op.endpoint,
+                    secret=op.secret,
+                )
+                for op in self.operators
+            ),
+            simulated_operators=SimulatedOperators(
+                ring_delay=self.simulated_operators.ring_delay,
+                talk_seconds=self.simulated_operators.talk_seconds,
+            ),
+            hours=self.hours.opening_hours() if self.hours is not None else None,
+        )
+
+
+# --- what the engine reads ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,391 +1021,11 @@ class Config:
         raise KeyError(operator_id)
 
 
-REQUIRED_PROMPTS = (
-    "language-menu",
-    "service-menu",
-    "invalid",
-    "hold",
-    "busy",
-    "closed",
-    "position",  # "your place in the queue is" + a number
-    "wait-about",  # "the expected wait is about" + a number
-    "minutes",
-)
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class FieldReader:
-    """Walks parsed YAML, remembering the file so errors can name it, the field and the value.
-    Shared by every YAML the project reads (the centre, simulator scenarios)."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def fail(self, field: str, value: object, problem: str) -> NoReturn:
-        raise ConfigError(self.file, field, value, problem)
-
-    def mapping(self, data: object, field: str) -> Mapping[str, Any]:
-        if not isinstance(data, Mapping):
-            self.fail(field, data, "expected a mapping")
-        for key in data:
-            if not isinstance(key, str):
-                self.fail(f"{field}.{key}", key, "keys must be strings")
-        return data
-
-    def get(self, data: Mapping[str, Any], field: str, key: str, default: Any = ...) -> Any:
-        if key not in data:
-            if default is ...:
-                self.fail(f"{field}.{key}" if field else key, None, "missing required field")
-            return default
-        return data[key]
-
-    def integer(self, value: object, field: str, lo: int, hi: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(field, value, "expected an integer")
-        if not lo <= value <= hi:
-            self.fail(field, value, f"must be between {lo} and {hi}")
-        return value
-
-    def number(self, value: object, field: str, lo: float, hi: float) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(field, value, "expected a number")
-        if not lo <= value <= hi:
-            self.fail(field, value, f"must be between {lo} and {hi}")
-        return float(value)
-
-    def string(self, value: object, field: str, pattern: re.Pattern[str] | None = None) -> str:
-        if not isinstance(value, str) or not value:
-            self.fail(field, value, "expected a non-empty string")
-        if any(c in value for c in "\r\n\0"):
-            self.fail(field, value, "must not contain line breaks or NUL")
-        if pattern is not None and not pattern.match(value):
-            self.fail(field, value, f"must match {pattern.pattern}")
-        return value
-
-    def loopback(self, value: object, field: str) -> str:
-        host = self.string(value, field)
-        try:
-            ok = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            ok = host == "localhost"
-        if not ok:
-            # The controller and sandbox only ever talk over loopback (AMI is unencrypted).
-            self.fail(field, value, "must be a loopback address (127.0.0.1, ::1 or localhost)")
-        return host
-
-    def port(self, value: object, field: str) -> int:
-        return self.integer(value, field, 1, 65535)
-
-
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a centre configuration file; raise ConfigError on any problem."""
     return parse_config(read_yaml(path), str(path))
 
 
-def read_yaml(path: str | os.PathLike[str]) -> object:
-    """Parse a YAML file; an unreadable, non-UTF-8 or malformed file is a ConfigError."""
-    file = str(path)
-    r = FieldReader(file)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        r.fail("(file)", file, f"cannot read: {exc.strerror}")
-    except UnicodeDecodeError as exc:
-        r.fail("(file)", file, f"not UTF-8 text (byte {exc.start}: {exc.reason})")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(file)"
-        r.fail(where, None, f"not valid YAML: {getattr(exc, 'problem', exc)}")
-    return raw
-
-
 def parse_config(raw: object, file: str = "<config>") -> Config:
     """Validate already-parsed YAML data (a mapping) into a Config."""
-    r = FieldReader(file)
-    top = r.mapping(raw, "(top level)")
-
-    centre = r.mapping(r.get(top, "", "centre"), "centre")
-    name = r.string(r.get(centre, "centre", "name"), "centre.name")
-    lines = r.integer(r.get(centre, "centre", "lines"), "centre.lines", 1, 100_000)
-
-    a = r.mapping(r.get(top, "", "ami"), "ami")
-    secret = a.get("secret")
-    if secret is None and "secret_env" in a:
-        env_name = r.string(a["secret_env"], "ami.secret_env")
-        secret = os.environ.get(env_name)
-        if not secret:
-            r.fail("ami.secret_env", env_name, "environment variable is not set")
-    ami = AmiConfig(
-        host=r.loopback(r.get(a, "ami", "host"), "ami.host"),
-        port=r.port(r.get(a, "ami", "port"), "ami.port"),
-        username=r.string(r.get(a, "ami", "username"), "ami.username", _IDENT),
-        secret=r.string(secret, "ami.secret"),
-        action_timeout=r.number(a.get("action_timeout", 5), "ami.action_timeout", 0.1, 120),
-        ping_interval=r.number(a.get("ping_interval", 5), "ami.ping_interval", 0.1, 300),
-        connect_timeout=r.number(a.get("connect_timeout", 30), "ami.connect_timeout", 0.1, 3600),
-    )
-
-    s = r.mapping(r.get(top, "", "sip"), "sip")
-    rtp = r.get(s, "sip", "rtp_ports", [20000, 20999])
-    if not (isinstance(rtp, list) and len(rtp) == 2):
-        r.fail("sip.rtp_ports", rtp, "expected [first, last]")
-    rtp_lo, rtp_hi = (r.port(p, f"sip.rtp_ports[{i}]") for i, p in enumerate(rtp))
-    if rtp_hi - rtp_lo < 10:
-        r.fail("sip.rtp_ports", rtp, "range must hold at least 10 ports")
-    sip = SipConfig(
-        host=r.loopback(r.get(s, "sip", "host"), "sip.host"),
-        port=r.port(r.get(s, "sip", "port"), "sip.port"),
-        rtp_ports=(rtp_lo, rtp_hi),
-    )
-
-    h = r.mapping(r.get(top, "", "http"), "http")
-    http = HttpConfig(
-        host=r.loopback(r.get(h, "http", "host"), "http.host"),
-        port=r.port(r.get(h, "http", "port"), "http.port"),
-    )
-
-    langs_raw = r.get(top, "", "languages")
-    if not isinstance(langs_raw, list) or not langs_raw:
-        r.fail("languages", langs_raw, "expected a non-empty list")
-    for i, lang in enumerate(langs_raw):
-        if not isinstance(lang, str) or lang not in _LANGUAGES:  # a list/dict is unhashable
-            r.fail(f"languages[{i}]", lang, f"unsupported language (supported: {sorted(_LANGUAGES)})")
-    languages = tuple(langs_raw)
-
-    sk = r.mapping(r.get(top, "", "skills"), "skills")
-    if not sk:
-        r.fail("skills", sk, "at least one skill is needed")
-    skills: dict[str, Mapping[str, str]] = {}
-    for skill_id, names in sk.items():
-        r.string(skill_id, f"skills.{skill_id}", _IDENT)
-        names = r.mapping(names, f"skills.{skill_id}")
-        for lang in languages:
-            r.string(r.get(names, f"skills.{skill_id}", lang), f"skills.{skill_id}.{lang}")
-        skills[skill_id] = dict(names)
-
-    ro = r.mapping(r.get(top, "", "routing"), "routing")
-    routing = RoutingConfig(
-        ring_timeout=r.number(r.get(ro, "routing", "ring_timeout"), "routing.ring_timeout", 1, 300),
-        wrap_up=r.number(r.get(ro, "routing", "wrap_up"), "routing.wrap_up", 0, 3600),
-        default_aht=r.number(ro.get("default_aht", 180), "routing.default_aht", 1, 36_000),
-        relaxation=_parse_relaxation(r, ro.get("relaxation", [])),
-        fault_retry=r.number(ro.get("fault_retry", 2), "routing.fault_retry", 0.1, 600),
-        fault_retry_max=r.number(ro.get("fault_retry_max", 30), "routing.fault_retry_max", 0.1, 3600),
-    )
-    if routing.fault_retry_max < routing.fault_retry:
-        r.fail(
-            "routing.fault_retry_max",
-            routing.fault_retry_max,
-            f"must be >= routing.fault_retry ({routing.fault_retry:g})",
-        )
-
-    ivr = _parse_ivr(r, r.mapping(r.get(top, "", "ivr"), "ivr"), languages, skills)
-
-    ops_raw = r.get(top, "", "operators")
-    if not isinstance(ops_raw, list) or not ops_raw:
-        r.fail("operators", ops_raw, "expected a non-empty list")
-    operators: list[OperatorConfig] = []
-    seen: set[str] = set()
-    for i, op_raw in enumerate(ops_raw):
-        f = f"operators[{i}]"
-        op = r.mapping(op_raw, f)
-        op_id = r.string(r.get(op, f, "id"), f"{f}.id", _IDENT)
-        if op_id in seen:
-            r.fail(f"{f}.id", op_id, "duplicate operator id")
-        seen.add(op_id)
-        op_skills_raw = r.get(op, f, "skills")
-        if isinstance(op_skills_raw, list):  # a plain list means level 1 in each
-            for j, s in enumerate(op_skills_raw):
-                r.string(s, f"{f}.skills[{j}]")
-            op_skills_raw = {s: 1 for s in op_skills_raw}
-        op_skills = r.mapping(op_skills_raw, f"{f}.skills")
-        if not op_skills:
-            r.fail(f"{f}.skills", op_skills_raw, "an operator needs at least one skill")
-        levels: dict[str, int] = {}
-        for skill_id, level in op_skills.items():
-            if skill_id not in skills:
-                r.fail(f"{f}.skills", skill_id, f"unknown skill (known: {', '.join(skills)})")
-            levels[skill_id] = r.integer(level, f"{f}.skills.{skill_id}", 1, 9)
-        op_langs = r.get(op, f, "languages", list(languages))
-        if not isinstance(op_langs, list) or not op_langs:
-            r.fail(f"{f}.languages", op_langs, "expected a non-empty list")
-        for j, lang in enumerate(op_langs):
-            if lang not in languages:
-                r.fail(f"{f}.languages[{j}]", lang, f"not one of the centre's languages {languages}")
-        endpoint = op.get("endpoint", "sim")
-        if endpoint not in ("sim", "pjsip"):
-            r.fail(f"{f}.endpoint", endpoint, "expected 'sim' or 'pjsip'")
-        op_secret = None
-        if endpoint == "pjsip":
-            op_secret = r.string(r.get(op, f, "secret"), f"{f}.secret")
-        operators.append(
-            OperatorConfig(
-                id=op_id,
-                name=r.string(op.get("name", op_id), f"{f}.name"),
-                skills=levels,
-                languages=tuple(op_langs),
-                endpoint=endpoint,
-                secret=op_secret,
-            )
-        )
-
-    so = r.mapping(top.get("simulated_operators", {}), "simulated_operators")
-    sim_ops = SimulatedOperators(
-        ring_delay=r.number(so.get("ring_delay", 2), "simulated_operators.ring_delay", 0, 120),
-        talk_seconds=r.number(so.get("talk_seconds", 60), "simulated_operators.talk_seconds", 0.1, 86_400),
-    )
-    if sim_ops.ring_delay >= routing.ring_timeout:
-        r.fail(
-            "simulated_operators.ring_delay",
-            sim_ops.ring_delay,
-            f"must be shorter than routing.ring_timeout ({routing.ring_timeout})",
-        )
-
-    hours = _parse_hours(r, top["hours"]) if "hours" in top else None
-
-    return Config(
-        path=file,
-        hours=hours,
-        name=name,
-        lines=lines,
-        ami=ami,
-        sip=sip,
-        http=http,
-        languages=languages,
-        skills=skills,
-        routing=routing,
-        ivr=ivr,
-        operators=tuple(operators),
-        simulated_operators=sim_ops,
-    )
-
-
-def _parse_menu(
-    r: FieldReader, raw: Mapping[str, Any], field: str, allowed: Mapping[str, object], what: str
-) -> Menu:
-    opts = r.mapping(r.get(raw, field, "options"), f"{field}.options")
-    if not opts:
-        r.fail(f"{field}.options", opts, "a menu needs at least one option")
-    options: dict[str, str] = {}
-    for digit, target in opts.items():
-        digit = str(digit)
-        if len(digit) != 1 or digit not in _DIGITS:
-            r.fail(f"{field}.options", digit, "option keys are single DTMF digits 0-9 or *")
-        if not isinstance(target, str) or target not in allowed:  # a list/dict is unhashable
-            r.fail(f"{field}.options.{digit}", target, f"unknown {what} (known: {', '.join(allowed)})")
-        options[digit] = target
-    default = raw.get("default", next(iter(options.values())))
-    if not isinstance(default, str) or default not in allowed:
-        r.fail(f"{field}.default", default, f"unknown {what}")
-    return Menu(options=options, default=default)
-
-
-def _parse_ivr(
-    r: FieldReader, iv: Mapping[str, Any], languages: tuple[str, ...], skills: Mapping[str, object]
-) -> IvrConfig:
-    default_language = iv.get("default_language", languages[0])
-    if default_language not in languages:
-        r.fail("ivr.default_language", default_language, f"not one of {languages}")
-    lang_menu_raw = r.mapping(r.get(iv, "ivr", "language_menu"), "ivr.language_menu")
-    lang_menu = _parse_menu(
-        r,
-        {"default": default_language, **lang_menu_raw},
-        "ivr.language_menu",
-        {lang: None for lang in languages},
-        "language",
-    )
-    service_menu = _parse_menu(
-        r,
-        r.mapping(r.get(iv, "ivr", "service_menu"), "ivr.service_menu"),
-        "ivr.service_menu",
-        skills,
-        "skill",
-    )
-    pr = r.mapping(r.get(iv, "ivr", "prompts"), "ivr.prompts")
-    prompts: dict[str, Mapping[str, str]] = {}
-    for name in REQUIRED_PROMPTS:
-        texts = r.mapping(r.get(pr, "ivr.prompts", name), f"ivr.prompts.{name}")
-        for lang in languages:
-            r.string(r.get(texts, f"ivr.prompts.{name}", lang), f"ivr.prompts.{name}.{lang}")
-        prompts[name] = dict(texts)
-    for name in pr:
-        if name not in REQUIRED_PROMPTS:
-            r.fail(f"ivr.prompts.{name}", name, f"unknown prompt (known: {', '.join(REQUIRED_PROMPTS)})")
-    return IvrConfig(
-        default_language=default_language,
-        menu_timeout=r.integer(iv.get("menu_timeout", 5), "ivr.menu_timeout", 1, 60),
-        menu_attempts=r.integer(iv.get("menu_attempts", 3), "ivr.menu_attempts", 1, 10),
-        hold_period=r.integer(iv.get("hold_period", 20), "ivr.hold_period", 1, 600),
-        language_menu=lang_menu,
-        service_menu=service_menu,
-        prompts=prompts,
-    )
-
-
-def _parse_relaxation(r: FieldReader, raw: object) -> tuple[tuple[float, int], ...]:
-    if not isinstance(raw, list):
-        r.fail("routing.relaxation", raw, "expected a list of {after, max_level}")
-    steps: list[tuple[float, int]] = []
-    for i, item in enumerate(raw):
-        f = f"routing.relaxation[{i}]"
-        step = r.mapping(item, f)
-        after = r.number(r.get(step, f, "after"), f"{f}.after", 0, 86_400)
-        level = r.integer(r.get(step, f, "max_level"), f"{f}.max_level", 1, 9)
-        if not steps and after != 0:
-            r.fail(f"{f}.after", after, "the first step must start at 0 s")
-        if steps and not (after > steps[-1][0] and level > steps[-1][1]):
-            r.fail(f, item, "each step must come later and reach a higher level than the one before")
-        steps.append((after, level))
-    return tuple(steps)
-
-
-def _clock(r: FieldReader, value: object, field: str) -> dt.time:
-    if isinstance(value, int) and not isinstance(value, bool):
-        # YAML 1.1 reads an unquoted 23:00 as the base-60 number 1380: say so, not "1380".
-        r.fail(field, value, 'expected a time of day as "HH:MM" in quotes (unquoted, 23:00 reads as 1380)')
-    text = r.string(value, field)
-    m = re.fullmatch(r"([01]?\d|2[0-4]):([0-5]\d)", text)
-    if not m or (m.group(1) == "24" and m.group(2) != "00"):
-        r.fail(field, value, "expected a time of day as HH:MM")
-    if m.group(1) == "24":
-        return dt.time.max  # "24:00": until the end of the day
-    return dt.time(int(m.group(1)), int(m.group(2)))
-
-
-def _parse_hours(r: FieldReader, raw: object) -> OpeningHours:
-    h = r.mapping(raw, "hours")
-    tz_name = r.string(r.get(h, "hours", "timezone"), "hours.timezone")
-    try:
-        tz = zoneinfo.ZoneInfo(tz_name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        r.fail("hours.timezone", tz_name, "unknown time zone (e.g. Europe/Madrid)")
-    opens = _clock(r, r.get(h, "hours", "open"), "hours.open")
-    closes = _clock(r, r.get(h, "hours", "close"), "hours.close")
-    if closes <= opens:
-        r.fail("hours.close", h["close"], f"must be after hours.open ({h['open']})")
-    days_raw = h.get("weekdays", list(_WEEKDAYS))
-    if not isinstance(days_raw, list) or not days_raw:
-        r.fail("hours.weekdays", days_raw, f"expected a list of {', '.join(_WEEKDAYS)}")
-    weekdays = set()
-    for i, day in enumerate(days_raw):
-        if day not in _WEEKDAYS:
-            r.fail(f"hours.weekdays[{i}]", day, f"expected one of {', '.join(_WEEKDAYS)}")
-        weekdays.add(_WEEKDAYS.index(day))
-    holidays = set()
-    hol_raw = h.get("holidays", [])
-    if not isinstance(hol_raw, list):
-        r.fail("hours.holidays", hol_raw, "expected a list of dates (YYYY-MM-DD)")
-    for i, day in enumerate(hol_raw):
-        if isinstance(day, dt.date):  # YAML reads unquoted dates as dates
-            holidays.add(day)
-            continue
-        try:
-            holidays.add(dt.date.fromisoformat(str(day)))
-        except ValueError:
-            r.fail(f"hours.holidays[{i}]", day, "expected a date as YYYY-MM-DD")
-    return OpeningHours(
-        tz=tz, open=opens, close=closes, weekdays=frozenset(weekdays), holidays=frozenset(holidays)
-    )
+    return validated(_CentreFile, raw, file).config(file)

@@ -1,31 +1,76 @@
 # A simulation scenario: what traffic arrives, who answers it, and how long to run.
-# Rules: everything is checked here, once; a bad file or flag raises
-# contactcenter.config.ConfigError(file, field, value, problem), which the CLI turns into
-# one line on stderr and exit code 2. A scenario comes from a YAML file (`load_scenario`),
-# from the quick-model flags (`Scenario.quick`), or from a file with flags on top
-# (`Scenario.override`). Hours are hours of the day on the simulator's clock, which starts
-# at midnight of day 0; the run covers warm-up + measured hours, and KPIs count the calls
-# that arrived in the measured hours.
+# Rules:
+# - Everything is checked here, once, by one schema (the pydantic machinery of
+#   contactcenter.config: unknown keys refused with a "did you mean", strict scalars): a bad
+#   file or flag raises ConfigError(file, field, value, problem), which the CLI turns into
+#   one line on stderr and exit code 2.
+# - A scenario comes from a YAML file (`load_scenario`), from the quick-model flags
+#   (`Scenario.quick`), or from a file with flags on top (`Scenario.override`); the last
+#   two are written as the same YAML data and go through the same schema, so a flag can
+#   never make a scenario a file could not be. An error caused by a flag names the flag.
+# - Each bound is declared once (the Bound constants below) and used by the YAML field and by
+#   its command-line flag (`parse_flags`).
+# - A run is refused before it starts when it cannot end well: a trace day the trace does
+#   not have, more than MAX_CALLS expected calls.
+# Hours are hours of the day on the simulator's clock, which starts at midnight of day 0;
+# the run covers warm-up + measured hours, and KPIs count the calls that arrived in the
+# measured hours.
 from __future__ import annotations
 
-import dataclasses
-import math
+import datetime as dt
+import functools
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, Literal, Self, get_args
 
-from contactcenter.config import ConfigError, FieldReader, read_yaml
-from contactcenter.sim.trace import TYPE_TO_SKILL
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, Strict, model_validator
+
+from contactcenter.config import (
+    Bound,
+    ConfigError,
+    Ident,
+    Languages,
+    Level,
+    Relaxation,
+    Schema,
+    StrictStr,
+    Text,
+    as_date,
+    each_in_list,
+    nonempty,
+    pair,
+    problem,
+    read_yaml,
+    relaxation_steps,
+    validated,
+)
+from contactcenter.sim.trace import TYPE_TO_SKILL, load_trace
 
 FLAGS = "(command line)"  # the "file" named by errors in flags
-_IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_DAY = re.compile(r"^(busiest|all|\d{4}-\d{2}-\d{2})$")
-SERVICE_DISTS = ("exp", "lognormal", "const")
-IVR_DISTS = ("const", "exp")
+ServiceDist = Literal["exp", "lognormal", "const"]
+IvrDist = Literal["const", "exp"]
+SERVICE_DISTS: tuple[str, ...] = get_args(ServiceDist)
+IVR_DISTS: tuple[str, ...] = get_args(IvrDist)
 MAX_HOURS = 24 * 366
+# A run's expected arrivals (warm-up + measured): beyond this the heap of callers alone
+# outgrows a laptop's memory (about 1 KB a call in flight), and the run would take hours.
+MAX_CALLS = 50_000_000
+
+# The bounds of the values a flag can also set: one definition each.
+RATE = Bound(0, 1e7)  # calls per hour, of a skill or of one hour of its day profile
+AHT = Bound(0, 86_400, open_lo=True)  # seconds; must also exceed the wrap-up
+OPERATORS = Bound(1, 1_000_000)
+PATIENCE = Bound(0, 1e9, open_lo=True)  # mean seconds; or none (never hang up)
+SERVICE_CV = Bound(0, 100, open_lo=True)
+HOURS = Bound(0, MAX_HOURS, open_lo=True)
+WARMUP_HOURS = Bound(0, MAX_HOURS)
+SEED = Bound(0, 2**63 - 1)
+LINES = Bound(1, 10_000_000)
+SL_THRESHOLD = Bound(0, 86_400)
+IVR_MEAN = Bound(0, 3600)  # seconds in the IVR (not a flag, but written two ways: `ivr: 30`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,223 +161,442 @@ class Scenario:
         sl_threshold: float = 20.0,
     ) -> Scenario:
         """One skill, one language, N identical operators: the M/M/N(+M) of the textbooks."""
-        pat = None if patience in (None, "none") else float(patience)
-        sc = cls(
-            skills=(SkillSpec("general", (float(arrival_rate),), float(aht), (("ca", 1.0),), 0, pat),),
-            operators=(OperatorGroup("op", operators, (("general", 1),), ("ca",)),),
-            hours=float(hours),
-            warmup_hours=float(warmup_hours),
-            seed=seed,
-            lines=lines,
-            sl_threshold_s=float(sl_threshold),
-            service_dist=service_dist,
-            service_cv=float(service_cv),
-        )
-        sc.check(FLAGS)
-        return sc
+        raw: dict[str, Any] = {
+            "name": "quick",
+            "seed": seed,
+            "hours": hours,
+            "warmup_hours": warmup_hours,
+            "sl_threshold_s": sl_threshold,
+            "service": {"dist": service_dist, "cv": service_cv},
+            "skills": {
+                "general": {
+                    "aht_s": aht,
+                    "arrivals_per_h": arrival_rate,
+                    "languages": {"ca": 1.0},
+                    "patience_s": None if patience == "none" else patience,
+                }
+            },
+            "operators": operators,
+        }
+        if lines is not None:
+            raw["lines"] = lines
+        try:
+            return parse_scenario(raw, FLAGS)
+        except ConfigError as exc:
+            raise _blame_flags(exc, _FLAG_FIELDS) from None
 
     def override(self, **flags: Any) -> Scenario:
         """This scenario with command-line values on top (None values are ignored).
         Keys: arrival_rate, aht, operators, patience ("none" or seconds), service_dist,
         service_cv, hours, warmup_hours, seed, lines, sl_threshold."""
         f = {k: v for k, v in flags.items() if v is not None}
-        sc = self
-        if "arrival_rate" in f:
-            if len(sc.skills) != 1 or len(sc.skills[0].arrivals_per_h) != 1 or sc.trace_day:
-                _fail(
-                    FLAGS,
-                    "--arrival-rate",
-                    f["arrival_rate"],
-                    "applies to one-skill constant-rate scenarios only",
-                )
-            sk = dataclasses.replace(sc.skills[0], arrivals_per_h=(float(f["arrival_rate"]),))
-            sc = dataclasses.replace(sc, skills=(sk,))
-        if "aht" in f:
-            sc = dataclasses.replace(
-                sc, skills=tuple(dataclasses.replace(s, aht_s=float(f["aht"])) for s in sc.skills)
+        unknown = sorted(set(f) - set(FLAG_NAMES))
+        if unknown:
+            raise TypeError(f"override() got unknown flags {unknown}")
+        if not f:
+            return self
+        if "arrival_rate" in f and (
+            len(self.skills) != 1 or len(self.skills[0].arrivals_per_h) != 1 or self.trace_day
+        ):
+            raise ConfigError(
+                FLAGS,
+                "--arrival-rate",
+                f["arrival_rate"],
+                "applies to one-skill constant-rate scenarios only",
             )
-        if "patience" in f:
-            pat = None if f["patience"] == "none" else float(f["patience"])
-            sc = dataclasses.replace(
-                sc, skills=tuple(dataclasses.replace(s, patience_s=pat) for s in sc.skills)
+        if "operators" in f and len(self.operators) != 1:
+            raise ConfigError(
+                FLAGS, "--operators", f["operators"], "applies to scenarios with one operator group only"
             )
-        if "operators" in f:
-            if len(sc.operators) != 1:
-                _fail(
-                    FLAGS, "--operators", f["operators"], "applies to scenarios with one operator group only"
-                )
-            sc = dataclasses.replace(
-                sc, operators=(dataclasses.replace(sc.operators[0], count=f["operators"]),)
-            )
-        simple = {
-            "service_dist": "service_dist",
-            "service_cv": "service_cv",
-            "hours": "hours",
-            "warmup_hours": "warmup_hours",
-            "seed": "seed",
-            "lines": "lines",
-            "sl_threshold": "sl_threshold_s",
+        raw = self.to_raw()
+        for name, value in f.items():
+            if name == "arrival_rate":
+                raw["skills"][self.skills[0].name]["arrivals_per_h"] = value
+            elif name in ("aht", "patience"):
+                key = "aht_s" if name == "aht" else "patience_s"
+                for s in raw["skills"].values():
+                    s[key] = None if value == "none" else value
+            elif name == "operators":
+                raw["operators"][0]["count"] = value
+            elif name in ("service_dist", "service_cv"):
+                raw["service"][name.removeprefix("service_")] = value
+            else:
+                raw["sl_threshold_s" if name == "sl_threshold" else name] = value
+        try:
+            return parse_scenario(raw, self.source)
+        except ConfigError as exc:
+            raise _blame_flags(exc, f) from None
+
+    def to_raw(self) -> dict[str, Any]:
+        """This scenario as the YAML data that reads back into it (`parse_scenario`)."""
+        raw: dict[str, Any] = {
+            "name": self.name,
+            "seed": self.seed,
+            "hours": self.hours,
+            "warmup_hours": self.warmup_hours,
+            "sl_threshold_s": self.sl_threshold_s,
+            "wrap_up_s": self.wrap_up_s,
+            "ring_delay_s": self.ring_delay_s,
+            "relaxation": [{"after": a, "max_level": lvl} for a, lvl in self.relaxation],
+            "ivr": {"mean_s": self.ivr_s, "dist": self.ivr_dist},
+            "service": {"dist": self.service_dist, "cv": self.service_cv},
+            "skills": {},
+            "operators": [
+                {
+                    "name": g.name,
+                    "count": g.count,
+                    "skills": dict(g.skills),
+                    "languages": list(g.languages),
+                    "shift": None if g.shift is None else list(g.shift),
+                }
+                for g in self.operators
+            ],
         }
-        changes = {simple[k]: v for k, v in f.items() if k in simple}
-        if changes:
-            sc = dataclasses.replace(sc, **changes)
-        sc.check(FLAGS if f else sc.source)
-        return sc
-
-    def check(self, file: str) -> None:
-        """Raise ConfigError unless the scenario can run (names the flag or field at fault)."""
-        flags = file == FLAGS
-
-        def name(flag: str, fieldname: str) -> str:
-            return flag if flags else fieldname
-
-        if not self.skills:
-            _fail(file, "skills", None, "at least one skill is needed")
+        if self.lines is not None:
+            raw["lines"] = self.lines
+        if self.trace_day is not None:
+            raw["trace"] = {"day": self.trace_day}
         for s in self.skills:
-            where = f"skills.{s.name}"
-            if not s.aht_s > self.wrap_up_s or not math.isfinite(s.aht_s):
-                _fail(
-                    file, name("--aht", f"{where}.aht_s"), s.aht_s, f"must be > wrap-up ({self.wrap_up_s} s)"
-                )
-            for r in s.arrivals_per_h:
-                if not (r >= 0 and math.isfinite(r)):
-                    _fail(file, name("--arrival-rate", f"{where}.arrivals_per_h"), r, "must be >= 0")
-            if s.patience_s is not None and not (s.patience_s > 0 and math.isfinite(s.patience_s)):
-                _fail(file, name("--patience", f"{where}.patience_s"), s.patience_s, "must be > 0 or none")
-        if not self.operators or self.operator_count < 1:
-            _fail(
-                file, name("--operators", "operators"), self.operator_count, "at least one operator is needed"
-            )
-        for g in self.operators:
-            if g.count < 0:
-                _fail(file, name("--operators", f"operators.{g.name}.count"), g.count, "must be >= 0")
-        if not (0 < self.hours <= MAX_HOURS):
-            _fail(file, name("--hours", "hours"), self.hours, f"must be > 0 and <= {MAX_HOURS}")
-        if not (0 <= self.warmup_hours <= MAX_HOURS):
-            _fail(
-                file,
-                name("--warmup-hours", "warmup_hours"),
-                self.warmup_hours,
-                f"must be >= 0 and <= {MAX_HOURS}",
-            )
-        if self.lines is not None and self.lines < 1:
-            _fail(file, name("--lines", "lines"), self.lines, "must be >= 1")
-        if not (0 <= self.sl_threshold_s < math.inf):
-            _fail(file, name("--sl-threshold", "sl_threshold_s"), self.sl_threshold_s, "must be >= 0")
-        if self.service_dist not in SERVICE_DISTS:
-            _fail(
-                file,
-                name("--service-dist", "service.dist"),
-                self.service_dist,
-                f"expected one of {SERVICE_DISTS}",
-            )
-        if not (0 < self.service_cv < math.inf):
-            _fail(file, name("--service-cv", "service.cv"), self.service_cv, "must be > 0")
-        # Every skill with traffic needs someone who can answer each of its languages.
-        for s in self.skills:
-            if self.trace_day is None and not any(r > 0 for r in s.arrivals_per_h):
-                continue
-            for lang, _ in s.languages:
-                if not any(
-                    g.count > 0 and lang in g.languages and any(k == s.name for k, _ in g.skills)
-                    for g in self.operators
-                ):
-                    _fail(file, f"skills.{s.name}.languages", lang, "no operator has this skill and language")
+            skill: dict[str, Any] = {
+                "aht_s": s.aht_s,
+                "languages": dict(s.languages),
+                "priority": s.priority,
+                "patience_s": s.patience_s,
+            }
+            if self.trace_day is None:
+                rates = s.arrivals_per_h
+                skill["arrivals_per_h"] = rates[0] if len(rates) == 1 else list(rates)
+            raw["skills"][s.name] = skill
+        return raw
 
 
 # --- command-line flags --------------------------------------------------------------------------
 
-# flag (argparse dest) -> (kind, lowest value, lowest allowed?) ; "none" is also allowed for patience
-_FLAG_KINDS: dict[str, tuple[type, float, bool]] = {
-    "arrival_rate": (float, 0.0, False),
-    "aht": (float, 0.0, False),
-    "operators": (int, 1, True),
-    "patience": (float, 0.0, False),
-    "service_cv": (float, 0.0, False),
-    "hours": (float, 0.0, False),
-    "warmup_hours": (float, 0.0, True),
-    "seed": (int, 0, True),
-    "lines": (int, 1, True),
-    "sl_threshold": (float, 0.0, True),
+
+class _Flags(BaseModel):
+    """The quick model's flags. Not strict: their values are command-line text ("4000")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arrival_rate: Annotated[float, RATE] | None = None
+    aht: Annotated[float, AHT] | None = None
+    operators: Annotated[int, OPERATORS] | None = None
+    patience: Annotated[float, PATIENCE] | None = None  # or "none", read before
+    service_cv: Annotated[float, SERVICE_CV] | None = None
+    hours: Annotated[float, HOURS] | None = None
+    warmup_hours: Annotated[float, WARMUP_HOURS] | None = None
+    seed: Annotated[int, SEED] | None = None
+    lines: Annotated[int, LINES] | None = None
+    sl_threshold: Annotated[float, SL_THRESHOLD] | None = None
+    service_dist: ServiceDist | None = None
+
+
+FLAG_NAMES = tuple(_Flags.model_fields)
+
+# The scenario field each flag sets (a regex over field paths): an error there is the flag's.
+_FLAG_FIELDS = {
+    "arrival_rate": r"skills\.[^.]+\.arrivals_per_h.*",
+    "aht": r"skills\.[^.]+\.aht_s",
+    "operators": r"operators(\[0\]\.count)?",
+    "patience": r"(skills\.[^.]+\.)?patience_s",
+    "service_cv": r"service\.cv",
+    "service_dist": r"service\.dist",
+    "hours": r"hours",
+    "warmup_hours": r"warmup_hours",
+    "seed": r"seed",
+    "lines": r"lines",
+    "sl_threshold": r"sl_threshold_s",
 }
-FLAG_NAMES = (*_FLAG_KINDS, "service_dist")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _blame_flags(exc: ConfigError, given: Collection[str]) -> ConfigError:
+    """A scenario's error after flags changed it: the flags' doing (the scenario alone was
+    valid), named by the flag when the field is one a given flag sets."""
+    for name in given:
+        if re.fullmatch(_FLAG_FIELDS[name], exc.field):
+            return ConfigError(FLAGS, _flag(name), exc.value, exc.problem)
+    return ConfigError(FLAGS, exc.field, exc.value, exc.problem)
 
 
 def parse_flags(raw: Mapping[str, str | None]) -> dict[str, Any]:
     """Command-line strings into values for `Scenario.quick` / `override` (absent flags are
     left out); raise ConfigError naming the flag. `--patience none` stays the string "none",
     which both read as "callers never hang up"."""
-    out: dict[str, Any] = {}
-    for name, text in raw.items():
-        if text is None:
-            continue
-        flag = "--" + name.replace("_", "-")
-        if name == "service_dist":
-            if text not in SERVICE_DISTS:
-                _fail(FLAGS, flag, text, f"expected one of {', '.join(SERVICE_DISTS)}")
-            out[name] = text
-            continue
-        if name == "patience" and text == "none":
-            out[name] = "none"
-            continue
-        kind, lo, lo_ok = _FLAG_KINDS[name]
-        try:
-            value = kind(text)
-        except ValueError:
-            what = "a whole number" if kind is int else "a number"
-            _fail(FLAGS, flag, text, f"expected {what}" + (" or none" if name == "patience" else ""))
-        if not math.isfinite(value) or value < lo or (value == lo and not lo_ok):
-            _fail(FLAGS, flag, text, f"must be {'>=' if lo_ok else '>'} {lo:g}")
-        out[name] = value
-    return out
+    given = {name: text for name, text in raw.items() if text is not None}
+    nothing = given.get("patience") == "none"
+    try:
+        flags = validated(
+            _Flags, {k: v for k, v in given.items() if not (k == "patience" and nothing)}, FLAGS
+        )
+    except ConfigError as exc:
+        name = exc.field
+        text = exc.problem + (" or none" if name == "patience" and exc.problem.startswith("expected") else "")
+        raise ConfigError(FLAGS, _flag(name), given.get(name), text) from None
+    return {name: "none" if name == "patience" and nothing else getattr(flags, name) for name in given}
 
 
-# --- the YAML loader ----------------------------------------------------------------------------
+# --- the YAML schema ------------------------------------------------------------------------------
+
+Rate = Annotated[float, Strict(), RATE]
 
 
-def _fail(file: str, field: str, value: object, problem: str) -> NoReturn:
-    raise ConfigError(file, field, value, problem)
+def _none_word(value: object) -> object:
+    return None if value == "none" else value
 
 
-class _Reader(FieldReader):
-    """The centre config's reader, plus what scenarios need: open lower bounds, names,
-    choices."""
+# Mean patience in seconds; `none` (or null): callers never hang up.
+Patience = Annotated[Annotated[float, Strict(), PATIENCE] | None, BeforeValidator(_none_word)]
 
-    def number(self, value: object, field: str, lo: float, hi: float, *, open_lo: bool = False) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            self.fail(field, value, "expected a number")
-        if value > hi or value < lo or (open_lo and value == lo):
-            self.fail(field, value, f"must be {'>' if open_lo else '>='} {lo:g} and <= {hi:g}")
-        return float(value)
 
-    def ident(self, value: object, field: str) -> str:
-        if not isinstance(value, str) or not _IDENT.match(value):
-            self.fail(field, value, f"expected a name matching {_IDENT.pattern}")
+def _number(value: object, bound: Bound, what: str) -> float:
+    """A scalar written where a list or a mapping may also be: checked as the field's type
+    would check it, so the error names the field itself."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise problem(f"expected {what}")
+    return float(bound.check(value))  # checked first: a 400-digit integer has no float
+
+
+def _profile(value: object) -> object:
+    if isinstance(value, list | tuple):
+        if len(value) != 24:
+            raise problem("a day profile has 24 hourly rates", value=f"{len(value)} values")
         return value
+    if value is None:
+        return None
+    return (_number(value, RATE, "calls per hour: a number, or a list of 24 hourly rates"),)
 
-    def choice(self, value: object, field: str, choices: Sequence[str]) -> str:
-        if not isinstance(value, str) or value not in choices:
-            self.fail(field, value, f"expected one of {', '.join(choices)}")
+
+class _SkillFile(Schema):
+    aht_s: Annotated[float, Strict(), AHT]  # talk + wrap-up
+    arrivals_per_h: Annotated[tuple[Rate, ...] | None, BeforeValidator(_profile)] = None
+    languages: Annotated[
+        dict[Ident, Annotated[float, Strict(), Bound(0, 1e9, open_lo=True)]],
+        each_in_list(1.0, "a language code"),
+        nonempty("at least one language is needed"),
+    ] = Field(default_factory=lambda: {"ca": 1.0})
+    priority: Annotated[int, Strict(), Bound(-1000, 1000)] = 0
+    patience_s: Patience = None  # absent: the scenario's patience_s
+
+
+class _GroupFile(Schema):
+    name: Ident | None = None  # None: g1, g2, ... by place in the list
+    count: Annotated[int, Strict(), Bound(0, OPERATORS.hi)] = 1
+    skills: (
+        Annotated[
+            dict[StrictStr, Level],
+            each_in_list(1, "a skill name"),
+            nonempty("an operator needs at least one skill"),
+        ]
+        | None
+    ) = None  # None: every skill, at level 1
+    languages: Languages | None = None  # None: every language of the skills
+    shift: (
+        Annotated[
+            tuple[
+                Annotated[float, Strict(), Bound(0, 23.999)],
+                Annotated[float, Strict(), Bound(0, 48, open_lo=True)],
+            ],
+            pair("[start_hour, end_hour]"),
+        ]
+        | None
+    ) = None  # None: always staffed
+
+    @model_validator(mode="after")
+    def _shift(self) -> Self:
+        if self.shift is not None:
+            start, end = self.shift
+            if not start < end <= start + 24:
+                raise problem(
+                    f"must be > the start ({start:g}) and <= start + 24", at=("shift", 1), value=end
+                )
+        return self
+
+
+def _ivr_mean_alone(value: object) -> object:
+    """`ivr: 30` is `ivr: {mean_s: 30}`."""
+    if isinstance(value, Mapping):
         return value
-
-    def patience(self, value: object, field: str) -> float | None:
-        if value is None or value == "none":
-            return None
-        return self.number(value, field, 0, 1e9, open_lo=True)
-
-    def known(self, data: Mapping[str, Any], field: str, keys: Sequence[str]) -> None:
-        for key in data:
-            if key not in keys:
-                where = f"{field}.{key}" if field else key
-                self.fail(where, data[key], f"unknown field (known: {', '.join(keys)})")
+    return {"mean_s": _number(value, IVR_MEAN, "a mean time in seconds, or {mean_s, dist}")}
 
 
-_TOP = (
-    "name", "seed", "hours", "warmup_hours", "lines", "sl_threshold_s", "wrap_up_s", "ring_delay_s",
-    "relaxation", "ivr", "service", "patience_s", "trace", "skills", "operators",
-)  # fmt: skip
-_SKILL = ("aht_s", "arrivals_per_h", "languages", "priority", "patience_s")
-_GROUP = ("name", "count", "skills", "languages", "shift")
+class _IvrFile(Schema):
+    mean_s: Annotated[float, Strict(), IVR_MEAN] = 0.0
+    dist: IvrDist = "const"
+
+
+class _ServiceFile(Schema):
+    dist: ServiceDist = "exp"  # talk times
+    cv: Annotated[float, Strict(), SERVICE_CV] = 1.0  # coefficient of variation (lognormal)
+
+
+@functools.cache
+def trace_days() -> frozenset[str]:
+    """The days of the bundled trace (read once; a date not among them would replay nothing)."""
+    calls, _ = load_trace()
+    return frozenset(c.day for c in calls)
+
+
+def _trace_day(value: object) -> str:
+    if value in ("busiest", "all"):
+        return str(value)
+    if not isinstance(value, str | dt.date) or (isinstance(value, str) and not re.match(r"\d", value)):
+        raise problem("expected busiest, all, or a date YYYY-MM-DD of the trace")
+    day = as_date(value).isoformat()
+    days = trace_days()
+    if day not in days:
+        raise problem(f"not a day of the trace (it has {min(days)} to {max(days)}), busiest or all")
+    return day
+
+
+class _TraceFile(Schema):
+    day: Annotated[str, PlainValidator(_trace_day)] = "busiest"
+
+
+def _count_or_groups(value: object) -> object:
+    """`operators: 12` is one group of 12 with every skill and language."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [{"name": "op", "count": OPERATORS.check(value)}]
+    if not (isinstance(value, list) and value):
+        raise problem("expected a number of operators or a non-empty list of groups")
+    return value
+
+
+class _ScenarioFile(Schema):
+    """The whole file. Field types check each value; `_consistent` checks what refers to
+    what, and that the run can end well."""
+
+    name: Text | None = None  # None: the file's name
+    seed: Annotated[int, Strict(), SEED] = 1
+    hours: Annotated[float, Strict(), HOURS]  # measured, after the warm-up
+    warmup_hours: Annotated[float, Strict(), WARMUP_HOURS] = 0.0
+    lines: Annotated[int, Strict(), LINES] | None = None  # None: no line limit
+    sl_threshold_s: Annotated[float, Strict(), SL_THRESHOLD] = 20.0
+    wrap_up_s: Annotated[float, Strict(), Bound(0, 3600)] = 0.0
+    ring_delay_s: Annotated[float, Strict(), Bound(0, 300)] = 0.0
+    relaxation: Relaxation = ()
+    ivr: Annotated[_IvrFile, BeforeValidator(_ivr_mean_alone)] = _IvrFile()
+    service: _ServiceFile = _ServiceFile()
+    patience_s: Patience = None  # every skill's, unless it sets its own
+    trace: _TraceFile | None = None
+    skills: Annotated[dict[Ident, _SkillFile], nonempty("at least one skill is needed")]
+    operators: Annotated[tuple[_GroupFile, ...], BeforeValidator(_count_or_groups)]
+
+    def _groups(self) -> list[OperatorGroup]:
+        all_langs = tuple(dict.fromkeys(lang for s in self.skills.values() for lang in s.languages))
+        return [
+            OperatorGroup(
+                name=g.name or f"g{i + 1}",
+                count=g.count,
+                skills=tuple(g.skills.items())
+                if g.skills is not None
+                else tuple((s, 1) for s in self.skills),
+                languages=g.languages if g.languages is not None else all_langs,
+                shift=g.shift,
+            )
+            for i, g in enumerate(self.operators)
+        ]
+
+    def scenario(self, file: str) -> Scenario:
+        trace_day = self.trace.day if self.trace is not None else None
+        return Scenario(
+            skills=tuple(
+                SkillSpec(
+                    name=name,
+                    arrivals_per_h=s.arrivals_per_h or (0.0,),
+                    aht_s=s.aht_s,
+                    languages=tuple(s.languages.items()),
+                    priority=s.priority,
+                    patience_s=s.patience_s if "patience_s" in s.model_fields_set else self.patience_s,
+                )
+                for name, s in self.skills.items()
+            ),
+            operators=tuple(self._groups()),
+            hours=self.hours,
+            warmup_hours=self.warmup_hours,
+            seed=self.seed,
+            lines=self.lines,
+            sl_threshold_s=self.sl_threshold_s,
+            wrap_up_s=self.wrap_up_s,
+            ring_delay_s=self.ring_delay_s,
+            ivr_s=self.ivr.mean_s,
+            ivr_dist=self.ivr.dist,
+            service_dist=self.service.dist,
+            service_cv=self.service.cv,
+            relaxation=relaxation_steps(self.relaxation),
+            trace_day=trace_day,
+            name=self.name or Path(file).stem,
+            source=file,
+        )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        traced = self.trace is not None
+        for name, s in self.skills.items():
+            if not s.aht_s > self.wrap_up_s:
+                raise problem(
+                    f"must be > wrap_up_s ({self.wrap_up_s:g} s): AHT includes the wrap-up",
+                    at=("skills", name, "aht_s"),
+                    value=s.aht_s,
+                )
+            if s.arrivals_per_h is None and not traced:
+                raise problem(
+                    "missing required field (or set `trace`)",
+                    at=("skills", name, "arrivals_per_h"),
+                    value=None,
+                )
+            if s.arrivals_per_h is not None and traced:
+                raise problem(
+                    "not allowed with `trace` (the trace gives arrivals)",
+                    at=("skills", name, "arrivals_per_h"),
+                    value=list(s.arrivals_per_h),
+                )
+        if traced:
+            missing = sorted(set(TYPE_TO_SKILL.values()) - set(self.skills))
+            if missing:
+                raise problem("the trace replay needs these skills", at=("skills",), value=", ".join(missing))
+        groups = self._groups()
+        names: set[str] = set()
+        for i, (g, raw) in enumerate(zip(groups, self.operators, strict=True)):
+            if g.name in names:
+                raise problem("duplicate group name", at=("operators", i, "name"), value=g.name)
+            names.add(g.name)
+            for skill, _ in g.skills if raw.skills is not None else ():
+                if skill not in self.skills:
+                    known = ", ".join(sorted(self.skills))
+                    raise problem(
+                        f"unknown skill (known: {known})", at=("operators", i, "skills"), value=skill
+                    )
+        count = sum(g.count for g in groups)
+        if count < 1:
+            raise problem("at least one operator is needed", at=("operators",), value=count)
+        # Every skill with traffic needs someone who can answer each of its languages.
+        for name, s in self.skills.items():
+            if not traced and not any(r > 0 for r in s.arrivals_per_h or ()):
+                continue
+            for lang in s.languages:
+                if not any(
+                    g.count > 0 and lang in g.languages and any(k == name for k, _ in g.skills)
+                    for g in groups
+                ):
+                    raise problem(
+                        "no operator has this skill and language",
+                        at=("skills", name, "languages"),
+                        value=lang,
+                    )
+        expected = self.scenario("").expected_calls()
+        if expected > MAX_CALLS:
+            raise problem(
+                f"{self.warmup_hours + self.hours:g} h (warm-up and measured) at these arrival rates"
+                f" is about {expected:,.0f} calls, more than the {MAX_CALLS:,} a run may simulate:"
+                " shorten the run or lower the rates",
+                at=("hours",),
+                value=self.hours,
+            )
+        return self
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
@@ -342,154 +606,4 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
 
 def parse_scenario(raw: object, file: str = "<scenario>") -> Scenario:
     """Check already-parsed YAML data (a mapping) into a Scenario."""
-    r = _Reader(file)
-    top = r.mapping(raw, "(top level)")
-    r.known(top, "", _TOP)
-    wrap_up = r.number(top.get("wrap_up_s", 0), "wrap_up_s", 0, 3600)
-    default_patience = r.patience(top.get("patience_s"), "patience_s")
-
-    trace = top.get("trace")
-    trace_day: str | None = None
-    if trace is not None:
-        t = r.mapping(trace, "trace")
-        r.known(t, "trace", ("day",))
-        day = t.get("day", "busiest")
-        if not isinstance(day, str) or not _DAY.match(day):
-            r.fail("trace.day", day, "expected busiest, all, or a date YYYY-MM-DD of the trace")
-        trace_day = day
-
-    sk = r.mapping(top.get("skills"), "skills")
-    if not sk:
-        r.fail("skills", sk, "at least one skill is needed")
-    skills: list[SkillSpec] = []
-    for sname, sraw in sk.items():
-        f = f"skills.{sname}"
-        r.ident(sname, f)
-        s = r.mapping(sraw, f)
-        r.known(s, f, _SKILL)
-        if "aht_s" not in s:
-            r.fail(f"{f}.aht_s", None, "missing required field")
-        aht = r.number(s["aht_s"], f"{f}.aht_s", wrap_up, 86_400, open_lo=True)
-        rates_raw = s.get("arrivals_per_h")
-        if rates_raw is None:
-            if trace_day is None:
-                r.fail(f"{f}.arrivals_per_h", None, "missing required field (or set `trace`)")
-            rates: tuple[float, ...] = (0.0,)
-        elif trace_day is not None:
-            r.fail(f"{f}.arrivals_per_h", rates_raw, "not allowed with `trace` (the trace gives arrivals)")
-        elif isinstance(rates_raw, list):
-            if len(rates_raw) != 24:
-                r.fail(f"{f}.arrivals_per_h", f"{len(rates_raw)} values", "a day profile has 24 hourly rates")
-            rates = tuple(r.number(v, f"{f}.arrivals_per_h[{i}]", 0, 1e7) for i, v in enumerate(rates_raw))
-        else:
-            rates = (r.number(rates_raw, f"{f}.arrivals_per_h", 0, 1e7),)
-        langs_raw = s.get("languages", {"ca": 1.0})
-        if isinstance(langs_raw, list):
-            langs_raw = {lang: 1.0 for lang in langs_raw}
-        langs_map = r.mapping(langs_raw, f"{f}.languages")
-        if not langs_map:
-            r.fail(f"{f}.languages", langs_raw, "at least one language is needed")
-        languages = tuple(
-            (r.ident(lang, f"{f}.languages"), r.number(w, f"{f}.languages.{lang}", 0, 1e9, open_lo=True))
-            for lang, w in langs_map.items()
-        )
-        patience = r.patience(s["patience_s"], f"{f}.patience_s") if "patience_s" in s else default_patience
-        priority = r.integer(s.get("priority", 0), f"{f}.priority", -1000, 1000)
-        skills.append(SkillSpec(sname, rates, aht, languages, priority, patience))
-    names = {s.name for s in skills}
-    if trace_day is not None:
-        missing = sorted(set(TYPE_TO_SKILL.values()) - names)
-        if missing:
-            r.fail("skills", ", ".join(missing), "the trace replay needs these skills")
-
-    all_langs = tuple(dict.fromkeys(lang for s in skills for lang, _ in s.languages))
-    ops_raw = top.get("operators")
-    groups: list[OperatorGroup] = []
-    if isinstance(ops_raw, int) and not isinstance(ops_raw, bool):
-        count = r.integer(ops_raw, "operators", 1, 1_000_000)
-        groups.append(OperatorGroup("op", count, tuple((s.name, 1) for s in skills), all_langs))
-    elif isinstance(ops_raw, list) and ops_raw:
-        for i, graw in enumerate(ops_raw):
-            f = f"operators[{i}]"
-            g = r.mapping(graw, f)
-            r.known(g, f, _GROUP)
-            gname = r.ident(g.get("name", f"g{i + 1}"), f"{f}.name")
-            if any(x.name == gname for x in groups):
-                r.fail(f"{f}.name", gname, "duplicate group name")
-            count = r.integer(g.get("count", 1), f"{f}.count", 0, 1_000_000)
-            gs_raw = g.get("skills", [s.name for s in skills])
-            if isinstance(gs_raw, list):  # a plain list means level 1 in each
-                for j, sname in enumerate(gs_raw):
-                    if not isinstance(sname, str):
-                        r.fail(f"{f}.skills[{j}]", sname, "expected a skill name")
-                gs_raw = {sname: 1 for sname in gs_raw}
-            gs = r.mapping(gs_raw, f"{f}.skills")
-            if not gs:
-                r.fail(f"{f}.skills", gs_raw, "an operator needs at least one skill")
-            levels = []
-            for sname, level in gs.items():
-                if sname not in names:
-                    r.fail(f"{f}.skills", sname, f"unknown skill (known: {', '.join(sorted(names))})")
-                levels.append((sname, r.integer(level, f"{f}.skills.{sname}", 1, 9)))
-            gl = g.get("languages", list(all_langs))
-            if not isinstance(gl, list) or not gl:
-                r.fail(f"{f}.languages", gl, "expected a non-empty list")
-            glangs = tuple(r.ident(lang, f"{f}.languages[{j}]") for j, lang in enumerate(gl))
-            shift = None
-            if g.get("shift") is not None:
-                sh = g["shift"]
-                if not (isinstance(sh, list) and len(sh) == 2):
-                    r.fail(f"{f}.shift", sh, "expected [start_hour, end_hour]")
-                start = r.number(sh[0], f"{f}.shift[0]", 0, 23.999)
-                end = r.number(sh[1], f"{f}.shift[1]", start, start + 24, open_lo=True)
-                shift = (start, end)
-            groups.append(OperatorGroup(gname, count, tuple(levels), glangs, shift))
-    else:
-        r.fail("operators", ops_raw, "expected a number of operators or a non-empty list of groups")
-
-    relax: list[tuple[float, int]] = []
-    rx = top.get("relaxation", [])
-    if not isinstance(rx, list):
-        r.fail("relaxation", rx, "expected a list of {after, max_level}")
-    for i, step in enumerate(rx):
-        st = r.mapping(step, f"relaxation[{i}]")
-        r.known(st, f"relaxation[{i}]", ("after", "max_level"))
-        after = r.number(st.get("after"), f"relaxation[{i}].after", 0, 86_400)
-        level = r.integer(st.get("max_level"), f"relaxation[{i}].max_level", 1, 9)
-        if (i == 0 and after != 0) or (relax and not (after > relax[-1][0] and level > relax[-1][1])):
-            r.fail(f"relaxation[{i}]", step, "steps start at after: 0 and widen (later, higher level)")
-        relax.append((after, level))
-
-    ivr_raw = top.get("ivr", 0)
-    if isinstance(ivr_raw, Mapping):
-        iv = r.mapping(ivr_raw, "ivr")
-        r.known(iv, "ivr", ("mean_s", "dist"))
-        ivr_s = r.number(iv.get("mean_s", 0), "ivr.mean_s", 0, 3600)
-        ivr_dist = r.choice(iv.get("dist", "const"), "ivr.dist", IVR_DISTS)
-    else:
-        ivr_s, ivr_dist = r.number(ivr_raw, "ivr", 0, 3600), "const"
-
-    sv = r.mapping(top.get("service", {}), "service")
-    r.known(sv, "service", ("dist", "cv"))
-    lines_raw = top.get("lines")
-    sc = Scenario(
-        skills=tuple(skills),
-        operators=tuple(groups),
-        hours=r.number(top.get("hours"), "hours", 0, MAX_HOURS, open_lo=True),
-        warmup_hours=r.number(top.get("warmup_hours", 0), "warmup_hours", 0, MAX_HOURS),
-        seed=r.integer(top.get("seed", 1), "seed", 0, 2**63 - 1),
-        lines=None if lines_raw is None else r.integer(lines_raw, "lines", 1, 10_000_000),
-        sl_threshold_s=r.number(top.get("sl_threshold_s", 20), "sl_threshold_s", 0, 86_400),
-        wrap_up_s=wrap_up,
-        ring_delay_s=r.number(top.get("ring_delay_s", 0), "ring_delay_s", 0, 300),
-        ivr_s=ivr_s,
-        ivr_dist=ivr_dist,
-        service_dist=r.choice(sv.get("dist", "exp"), "service.dist", SERVICE_DISTS),
-        service_cv=r.number(sv.get("cv", 1.0), "service.cv", 0, 100, open_lo=True),
-        relaxation=tuple(relax),
-        trace_day=trace_day,
-        name=str(top.get("name", Path(file).stem)),
-        source=file,
-    )
-    sc.check(file)
-    return sc
+    return validated(_ScenarioFile, raw, file).scenario(file)

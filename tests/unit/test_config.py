@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from contactcenter import cli
-from contactcenter.config import ConfigError, load_config, parse_config
+from contactcenter.config import Config, ConfigError, load_config, parse_config
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "010.yaml"
 
@@ -220,8 +220,8 @@ BAD_FIELDS = [
     pytest.param(
         _set({"ca": "x", "es": "y", "en": "z"}, "ivr", "prompts", "goodbye"),
         "ivr.prompts.goodbye",
-        "goodbye",
-        "unknown prompt",
+        {"ca": "x", "es": "y", "en": "z"},
+        "unknown field",
         id="prompt-unknown",
     ),
     # security-relevant values
@@ -273,7 +273,7 @@ BAD_FIELDS = [
         _set(["info"], "ivr", "service_menu", "options", "1"),
         "ivr.service_menu.options.1",
         ["info"],
-        "unknown skill",
+        "expected a string",
         id="menu-target-list",
     ),
     pytest.param(_set([["ca"]], "languages"), "languages[0]", ["ca"], "unsupported", id="language-list"),
@@ -474,3 +474,271 @@ def test_cli_one_line_even_when_the_bad_value_has_a_line_break(
     code, _, err = _run_cli(capsys, write(tmp_path, raw, "crlf.yaml"))
     assert code == 2
     assert len(err.splitlines()) == 1 and "centre.name" in err
+
+
+# --- what the schema refuses that hand-written checks let through (issue 7, item 6) ---------
+
+# Every mapping of the file whose keys are fields (not skill ids, languages or digits).
+FIELD_MAPPINGS = [
+    (),
+    ("centre",),
+    ("ami",),
+    ("sip",),
+    ("http",),
+    ("routing",),
+    ("routing", "relaxation", 0),
+    ("ivr",),
+    ("ivr", "language_menu"),
+    ("ivr", "service_menu"),
+    ("ivr", "prompts"),
+    ("operators", 0),
+    ("simulated_operators",),
+    ("hours",),
+]
+
+
+def _path(keys: tuple[str | int, ...]) -> str:
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).removeprefix(".")
+
+
+@pytest.mark.parametrize("where", FIELD_MAPPINGS, ids=lambda w: _path(w) or "top")
+def test_unknown_keys_are_refused_everywhere(
+    tmp_path: Path, shipped_raw: Raw, where: tuple[str | int, ...]
+) -> None:
+    def mutate(raw: Raw) -> None:
+        node: Any = raw
+        for key in where:
+            node = node[key]
+        node["zzz_unheard_of"] = 1
+
+    err = load_mutated(tmp_path, shipped_raw, mutate)
+    assert err.field == _path((*where, "zzz_unheard_of"))
+    assert err.value == 1 and "unknown field" in err.problem
+
+
+def _rename(new: str, *path: str | int) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        node: Any = raw
+        for key in path[:-1]:
+            node = node[key]
+        node[new] = node.pop(path[-1])
+
+    return mutate
+
+
+def _add(key: str, value: object, *path: str | int) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        node: Any = raw
+        for k in path:
+            node = node[k]
+        node[key] = value
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "meant"),
+    [
+        # the three the issue found: an always-open centre, no relaxation, a simulated "real" phone
+        pytest.param(_rename("hour", "hours"), "hour", "hours", id="hour"),
+        pytest.param(
+            _rename("relaxaton", "routing", "relaxation"), "routing.relaxaton", "relaxation", id="relaxaton"
+        ),
+        pytest.param(
+            _add("endpont", "pjsip", "operators", 0), "operators[0].endpont", "endpoint", id="endpont"
+        ),
+        pytest.param(
+            _rename("wait_about", "ivr", "prompts", "wait-about"),
+            "ivr.prompts.wait_about",
+            "wait-about",
+            id="prompt",
+        ),
+    ],
+)
+def test_misspelled_keys_get_a_suggestion(
+    tmp_path: Path, shipped_raw: Raw, mutate: Callable[[Raw], None], field: str, meant: str
+) -> None:
+    err = load_mutated(tmp_path, shipped_raw, mutate)
+    assert err.field == field
+    assert f"did you mean `{meant}`?" in err.problem and f"did you mean `{meant}`?" in str(err)
+
+
+def _write_text(tmp_path: Path, text: str, name: str = "centre.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_repeated_key_names_its_line(tmp_path: Path) -> None:
+    lines = SHIPPED.read_text(encoding="utf-8").splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("  lines:"))
+    lines.insert(first + 1, "  lines: 2")  # PyYAML alone would keep this one, silently
+    with pytest.raises(ConfigError) as info:
+        load_config(_write_text(tmp_path, "\n".join(lines) + "\n"))
+    assert info.value.field == f"line {first + 2}" and info.value.value == "lines"
+    assert f"first on line {first + 1}" in info.value.problem
+
+
+def test_keys_merged_by_an_alias_may_be_overridden(tmp_path: Path) -> None:
+    # `<<: *base` then a key of its own is YAML's way of reusing a mapping, not a repeat.
+    text = SHIPPED.read_text(encoding="utf-8").replace(
+        "http:\n  host: 127.0.0.1\n  port: 8010\n", "http:\n  <<: {host: 127.0.0.1, port: 1}\n  port: 8010\n"
+    )
+    assert "<<:" in text
+    assert load_config(_write_text(tmp_path, text)).http.port == 8010
+
+
+def _holidays(text: str) -> str:
+    shipped = SHIPPED.read_text(encoding="utf-8")
+    line = "  holidays: [2026-12-25, 2026-12-26, 2027-01-01, 2027-01-06]"
+    assert line in shipped
+    return shipped.replace(line, f"  holidays: [{text}]")
+
+
+@pytest.mark.parametrize("written", ["2026-12-25 10:00", "2026-12-25T10:00:00", '"2026-12-25 10:00"'])
+def test_a_holiday_with_a_time_is_refused(tmp_path: Path, written: str) -> None:
+    # Unquoted, YAML made it a datetime, which never equals the date being checked: the day
+    # stayed open.
+    with pytest.raises(ConfigError) as info:
+        load_config(_write_text(tmp_path, _holidays(written)))
+    assert info.value.field == "hours.holidays[0]" and "without a time" in info.value.problem
+
+
+def test_a_holiday_given_as_a_datetime_in_python_is_refused(shipped_raw: Raw) -> None:
+    import datetime as dt
+
+    raw = copy.deepcopy(shipped_raw)
+    raw["hours"]["holidays"] = [dt.datetime(2026, 12, 25, 10, 0)]
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert info.value.field == "hours.holidays[0]"
+
+
+@pytest.mark.parametrize("written", ["2026-02-30", '"2026-02-30"'])
+def test_an_impossible_date_is_a_config_error(tmp_path: Path, written: str) -> None:
+    # Unquoted, PyYAML's timestamp constructor raised ValueError: a traceback.
+    with pytest.raises(ConfigError) as info:
+        load_config(_write_text(tmp_path, _holidays(f"2026-12-25, {written}")))
+    assert (info.value.field, info.value.value) == ("hours.holidays[1]", "2026-02-30")
+    assert "YYYY-MM-DD" in info.value.problem
+
+
+def test_dates_mean_the_same_quoted_or_not(tmp_path: Path) -> None:
+    quoted = load_config(_write_text(tmp_path, _holidays('"2026-12-25", "2027-01-06"'), "q.yaml"))
+    bare = load_config(_write_text(tmp_path, _holidays("2026-12-25, 2027-01-06"), "b.yaml"))
+    assert quoted.hours is not None and bare.hours is not None
+    assert quoted.hours.holidays == bare.hours.holidays and len(bare.hours.holidays) == 2
+
+
+@pytest.mark.parametrize("depth", [100, 50_000])
+def test_deep_nesting_is_a_config_error(tmp_path: Path, depth: int) -> None:
+    # 50,000 levels were a RecursionError in PyYAML's composer.
+    text = SHIPPED.read_text(encoding="utf-8") + "extra: " + "[" * depth + "]" * depth + "\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(_write_text(tmp_path, text))
+    assert info.value.field.startswith("line ") and "nest" in info.value.problem
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a: &a [*a]\n", "contains itself"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True)
+            ),
+            "more than",
+        ),  # ten million values from a few lines ("billion laughs")
+    ],
+    ids=["recursive", "expanding"],
+)
+def test_runaway_aliases_are_refused(tmp_path: Path, text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(_write_text(tmp_path, text))
+    assert info.value.field.startswith("line ") and problem in info.value.problem
+
+
+def test_a_huge_value_is_shown_cut_short(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    huge = "x" * 10_000_000
+    text = SHIPPED.read_text(encoding="utf-8").replace("\ncentre:\n", f"\ncentre:\n  nmae: {huge}\n")
+    path = _write_text(tmp_path, text)
+    code, _, err = _run_cli(capsys, path)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "centre.nmae" in err and "did you mean `name`?" in err and len(err) < 500 + len(str(path))
+
+
+def test_a_menu_skill_nobody_has_is_refused(tmp_path: Path, shipped_raw: Raw) -> None:
+    raw = copy.deepcopy(shipped_raw)
+    digit = next(d for d, s in raw["ivr"]["service_menu"]["options"].items() if s == "tributs")
+    for op in raw["operators"]:
+        op["skills"].pop("tributs", None)
+        if not op["skills"]:
+            op["skills"] = {"info": 1}
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, "c.yaml")
+    assert (info.value.field, info.value.value) == (f"ivr.service_menu.options.{digit}", "tributs")
+    assert "no operator has this skill" in info.value.problem
+
+
+def test_a_menu_default_nobody_has_is_refused(shipped_raw: Raw) -> None:
+    raw = copy.deepcopy(shipped_raw)
+    raw["skills"]["parking"] = {"ca": "Aparcament", "es": "Aparcamiento", "en": "Parking"}
+    raw["ivr"]["service_menu"]["default"] = "parking"
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert (info.value.field, info.value.value) == ("ivr.service_menu.default", "parking")
+
+
+def test_a_language_nobody_speaks_for_a_menu_skill_is_refused(shipped_raw: Raw) -> None:
+    raw = copy.deepcopy(shipped_raw)
+    for op in raw["operators"]:
+        if "tributs" in op["skills"]:
+            op["languages"] = [lang for lang in op["languages"] if lang != "en"]
+    digit = next(d for d, s in raw["ivr"]["service_menu"]["options"].items() if s == "tributs")
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert (info.value.field, info.value.value) == (f"ivr.service_menu.options.{digit}", "tributs")
+    assert "speaks en" in info.value.problem  # which language
+
+
+def test_every_shipped_menu_choice_has_an_operator(test_config: Config) -> None:
+    # The rule above holds for the files the project ships (the demo and the tests' centre).
+    for cfg in (load_config(SHIPPED), test_config):
+        for skill in cfg.ivr.service_menu.options.values():
+            for lang in cfg.languages:
+                assert any(skill in op.skills and lang in op.languages for op in cfg.operators)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        pytest.param(_add("secret", "s3cret", "operators", 0), "operators[0].endpoint", id="secret-on-sim"),
+        pytest.param(_add("secret_env", "CC_X", "ami"), "ami.secret_env", id="secret-and-env"),
+        pytest.param(_set(["ca", "ca"], "languages"), "languages[1]", id="language-twice"),
+        pytest.param(
+            _set(["info", "info"], "operators", 0, "skills"), "operators[0].skills[1]", id="skill-twice"
+        ),
+        pytest.param(_set(5.0, "ivr", "menu_timeout"), "ivr.menu_timeout", id="integer-as-float"),
+        pytest.param(_set("5", "ami", "port"), "ami.port", id="number-as-text"),
+    ],
+)
+def test_ambiguous_or_loose_values_are_refused(
+    tmp_path: Path, shipped_raw: Raw, mutate: Callable[[Raw], None], field: str
+) -> None:
+    assert load_mutated(tmp_path, shipped_raw, mutate).field == field
+
+
+def test_one_relaxation_rule_for_the_centre_and_the_scenarios(shipped_raw: Raw) -> None:
+    from contactcenter.sim.scenario import parse_scenario
+
+    bad = [{"after": 0, "max_level": 2}, {"after": 30, "max_level": 2}]
+    raw = copy.deepcopy(shipped_raw)
+    raw["routing"]["relaxation"] = bad
+    with pytest.raises(ConfigError) as centre:
+        parse_config(raw)
+    scenario = {"hours": 1, "skills": {"info": {"aht_s": 60, "arrivals_per_h": 10}}, "operators": 1}
+    with pytest.raises(ConfigError) as sim:
+        parse_scenario({**scenario, "relaxation": bad})
+    assert centre.value.field == "routing.relaxation[1]" and sim.value.field == "relaxation[1]"
+    assert centre.value.problem == sim.value.problem and centre.value.value == sim.value.value == bad[1]
