@@ -1,14 +1,18 @@
 # The `contactcenter` command. Rules: user errors (bad config, a machine that cannot host
 # the sandbox) print one line to stderr and exit 2, with no traceback; everything else is
-# a bug and keeps its traceback.
+# a bug and keeps its traceback. Whatever can be checked before a long run (the scenario,
+# the flags, where the results go) is checked before it starts.
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib.metadata
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from contactcenter import resources
 from contactcenter.config import Config, ConfigError, load_config
@@ -66,10 +70,26 @@ def core_build() -> str:
     return "compiled" if compiled else "pure-Python"
 
 
+def writable(path: str, flag: str) -> Path:
+    """An output file the run can write at its end: its folder exists and is writable, and it
+    is not itself a folder. Checked before the run, which may take minutes to produce it.
+    The problem names the path whole (values are cut short; a path from the command line
+    is bounded by the system's own limit)."""
+    from contactcenter.sim.scenario import FLAGS
+
+    out = Path(path)
+    folder = out.parent
+    if out.is_dir():
+        raise ConfigError(FLAGS, flag, path, f"{out} is a folder, not a file")
+    if not folder.is_dir():
+        raise ConfigError(FLAGS, flag, path, f"the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise ConfigError(FLAGS, flag, path, f"{out} is not writable")
+    return out
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     """Simulate in virtual time: the real core, simulated callers and operators."""
-    from pathlib import Path
-
     from contactcenter.sim.report import progress_bar, render
     from contactcenter.sim.scenario import FLAG_NAMES, FLAGS, Scenario, load_scenario, parse_flags
     from contactcenter.sim.virtual import simulate
@@ -82,6 +102,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         if missing:
             raise ConfigError(FLAGS, ", ".join(missing), None, "missing (or give --scenario FILE)")
         scenario = Scenario.quick(**flags)
+    json_out = writable(args.json, "--json") if args.json else None
     # Everything imports and set-up made outlives the run: taken out of the garbage
     # collector's full passes, which then walk only the run's own objects (measured on the
     # 200-Erlang benchmark, 5 runs each: 7-15 % less wall time in both builds). Given back
@@ -92,8 +113,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
             result = simulate(scenario, progress=bar)
     finally:
         gc.unfreeze()
-    if args.json:
-        Path(args.json).write_text(json.dumps(result.kpis, indent=2, allow_nan=False) + "\n")
+    if json_out is not None:
+        try:
+            json_out.write_text(json.dumps(result.kpis, indent=2, allow_nan=False) + "\n")
+        except OSError as exc:  # the folder went away, the disk filled up: still one line
+            raise ConfigError(FLAGS, "--json", args.json, f"cannot write: {exc.strerror}") from None
     if not args.quiet:
         render(
             result.kpis,
@@ -108,10 +132,21 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def version() -> str:
+    """The installed distribution's version (pyproject.toml), as pip knows it."""
+    try:
+        return importlib.metadata.version("contactcenter")
+    except importlib.metadata.PackageNotFoundError:  # sources on PYTHONPATH, never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="contactcenter", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="contactcenter", description="An open-source contact-centre engine on Asterisk."
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     sb = sub.add_parser("sandbox", help="the local Asterisk 22 sandbox (root)")
     sb.add_argument("action", choices=["up", "down", "status"])
@@ -160,7 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `contactcenter` alone: say what it can do
+        parser.print_help()
+        return 0
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -168,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UserError as exc:
-        print(f"contactcenter: {exc}", file=sys.stderr)
+        print("contactcenter:", " ".join(str(exc).splitlines()), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -57,19 +57,24 @@ def test_scenario_with_flags_on_top(tmp_path: Path) -> None:
     assert rc == 0 and k2["abandoned"]
 
 
-@pytest.mark.parametrize(
-    ("args", "needle"),
-    [
-        (["--aht", "abc"], "--aht"),
-        (["--operators", "0"], "--operators"),
-        (["--operators", "2.5"], "--operators"),
-        (["--patience", "-3"], "--patience"),
-        (["--service-dist", "gamma"], "--service-dist"),
-        (["--hours", "nan"], "--hours"),
-        (["--lines", "0"], "--lines"),
-        (["--warmup-hours", "-1"], "--warmup-hours"),
-    ],
-)
+BAD_FLAGS = [
+    (["--aht", "abc"], "--aht"),
+    (["--operators", "0"], "--operators"),
+    (["--operators", "2.5"], "--operators"),
+    (["--patience", "-3"], "--patience"),
+    (["--service-dist", "gamma"], "--service-dist"),
+    (["--hours", "nan"], "--hours"),
+    (["--lines", "0"], "--lines"),
+    (["--warmup-hours", "-1"], "--warmup-hours"),
+    # the scenario files' upper bounds hold for flags too (these hung, or raised TypeError)
+    (["--arrival-rate", "1e308"], "--arrival-rate"),
+    (["--service-dist", "lognormal", "--service-cv", "1e300"], "--service-cv"),
+    (["--aht", "1e300"], "--aht"),
+    (["--hours", "1e9"], "--hours"),
+]
+
+
+@pytest.mark.parametrize(("args", "needle"), BAD_FLAGS, ids=[" ".join(a) for a, _ in BAD_FLAGS])
 def test_bad_values_one_line_exit_2(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["sim", "--arrival-rate", "100", "--aht", "180", "--operators", "5"]
     assert main([*base, *args]) == 2
@@ -91,3 +96,77 @@ def test_missing_quick_flags_and_bad_scenario_exit_2(
     # a flag that breaks the scenario is blamed on the flag
     assert main(["sim", "--scenario", str(EXAMPLES / "010-weekday.yaml"), "--arrival-rate", "5"]) == 2
     assert "--arrival-rate" in capsys.readouterr().err
+
+
+# --- checked before the run (issue 7, item 6) ----------------------------------------------
+
+
+@pytest.fixture
+def no_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if the simulation starts: what is tested must be refused before it."""
+    from contactcenter.sim import virtual
+
+    def simulate(*args: object, **kwargs: object) -> object:
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(virtual, "simulate", simulate)
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    assert len(captured.err.splitlines()) == 1 and "Traceback" not in captured.err, captured.err
+    return captured.err
+
+
+QUICK_SMALL = ["sim", "--arrival-rate", "100", "--aht", "180", "--operators", "5", "--hours", "0.1"]
+
+
+@pytest.mark.parametrize("where", ["missing/k.json", "."], ids=["missing-folder", "a-folder"])
+def test_json_path_is_checked_before_the_run(
+    tmp_path: Path, where: str, no_run: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It ran the whole simulation, then crashed writing the file, losing the results.
+    target = tmp_path / where
+    assert main([*QUICK_SMALL, "--json", str(target)]) == 2
+    err = one_line_error(capsys)
+    named = target.parent if where.endswith(".json") else target.resolve()
+    assert "--json" in err and f" {named} " in err
+
+
+def test_json_into_an_existing_folder_still_works(tmp_path: Path) -> None:
+    rc, k = run_json(tmp_path, [*QUICK_SMALL, "--quiet"])
+    assert rc == 0 and k["offered"]
+
+
+def test_an_absurd_run_is_refused_before_it_starts(no_run: None, capsys: pytest.CaptureFixture[str]) -> None:
+    from contactcenter.sim.scenario import MAX_CALLS
+
+    args = ["sim", "--arrival-rate", "1e7", "--aht", "180", "--operators", "10", "--hours", "1000"]
+    assert main(args) == 2
+    err = one_line_error(capsys)
+    assert "--hours" in err and f"{MAX_CALLS:,}" in err
+
+
+def test_a_trace_day_not_in_the_trace_exits_2(
+    tmp_path: Path, no_run: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (EXAMPLES / "trace-busiest-day.yaml").read_text().replace("day: busiest", 'day: "2010-09-05"')
+    bad = tmp_path / "t.yaml"
+    bad.write_text(text)
+    assert main(["sim", "--scenario", str(bad)]) == 2
+    assert "trace.day" in one_line_error(capsys)
+
+
+def test_no_arguments_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: contactcenter") and all(c in out for c in ("sandbox", "run", "demo", "sim"))
+
+
+def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.metadata
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"contactcenter {importlib.metadata.version('contactcenter')}\n"
