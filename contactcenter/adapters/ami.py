@@ -9,6 +9,12 @@
 # - On every (re)connection the owner is told once the login is accepted, so it can resync.
 #   (Not on FullyBooted: that event is in the `system` class, which the controller's
 #   least-privileged AMI user does not have.)
+# - Reconnection is ours, not panoramisk's: attempts back off from 0.5 s to 10 s and every
+#   failure is logged with host:port and why. At start, a link that never got a login in
+#   `connect_timeout` s, or a refused login, is an AmiUnavailable (a UserError: the CLI
+#   prints one line naming host:port and exits 2).
+# - The controller talks to Asterisk through the AmiClient protocol, which AmiLink
+#   implements; tests inject another implementation only to produce faults on demand.
 from __future__ import annotations
 
 import asyncio
@@ -16,16 +22,20 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from panoramisk import Manager
 from panoramisk.message import Message
+
+from contactcenter.errors import UserError
 
 log = logging.getLogger(__name__)
 
 _HEADER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _FORBIDDEN = re.compile(r"[\r\n\0]")
 MISSED_PINGS_LIMIT = 3
+RECONNECT_FIRST_S = 0.5
+RECONNECT_MAX_S = 10.0
 
 
 class AmiError(Exception):
@@ -47,6 +57,27 @@ class AmiLost(AmiDisconnected):
 
 class UnsafeHeader(AmiError, ValueError):
     """An action header that could corrupt the AMI stream; nothing was sent."""
+
+
+class AmiUnavailable(AmiError, UserError):
+    """Asterisk's AMI never accepted a login at start (down, wrong port or credentials)."""
+
+
+class AmiClient(Protocol):
+    """What the controller needs of an AMI session (AmiLink is the real one)."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    async def connect(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    async def send(
+        self, action: Mapping[str, object], *, timeout: float | None = None, as_list: bool | None = None
+    ) -> Message | list[Message]: ...
+
+    async def list_items(self, action: Mapping[str, object], item_event: str) -> list[Message]: ...
 
 
 def check_action(action: Mapping[str, object]) -> dict[str, str | list[str]]:
@@ -79,6 +110,37 @@ class _Never:
 EventHandler = Callable[[Message], None]
 
 
+class _Manager(Manager):  # type: ignore[misc]  # panoramisk is untyped
+    """panoramisk's Manager with its reconnect schedule handed to the link (backoff, logs
+    that say where) and its login's outcome reported, accepted or refused."""
+
+    def __init__(self, link: AmiLink, **config: Any) -> None:
+        super().__init__(**config)
+        self._link = link
+
+    def connection_made(self, f: asyncio.Future[Any]) -> None:
+        if f.cancelled():
+            return
+        exc = f.exception()
+        if exc is not None:  # refused, unreachable: panoramisk would retry every second, quietly
+            self._link._connect_failed(exc)
+            return
+        super().connection_made(f)
+
+    def connection_lost(self, exc: object) -> None:
+        self._connected = False
+        self.loop.call_soon(self.on_disconnect, self, exc)
+        if self.pinger:
+            self.pinger.cancel()
+            self.pinger = None
+
+    def login(self, future: asyncio.Future[Any]) -> bool:
+        ok = bool(super().login(future))
+        if not ok:
+            self._link._login_refused()
+        return ok
+
+
 class AmiLink:
     """One AMI session to Asterisk that reconnects by itself."""
 
@@ -91,6 +153,7 @@ class AmiLink:
         secret: str,
         action_timeout: float = 5.0,
         ping_interval: float = 5.0,
+        connect_timeout: float = 30.0,
         on_event: EventHandler,
         on_ready: Callable[[], Awaitable[None]] | None = None,
         on_lost: Callable[[], None] | None = None,
@@ -99,6 +162,7 @@ class AmiLink:
         self._username, self._secret = username, secret
         self.action_timeout = action_timeout
         self.ping_interval = ping_interval
+        self.connect_timeout = connect_timeout
         self._on_event = on_event
         self._on_ready = on_ready
         self._on_lost = on_lost
@@ -107,24 +171,34 @@ class AmiLink:
         self._watchdog: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._closing = False
+        self._refused = False
+        self._backoff = RECONNECT_FIRST_S
+        self._last_error = "no answer"
+        self._retry: asyncio.TimerHandle | None = None
         self.reconnects = 0
         self.missed_pings = 0
+        self.failed_attempts = 0
 
     @property
     def ready(self) -> bool:
         return self._ready.is_set()
 
-    async def connect(self, timeout: float = 30.0) -> None:
-        """Connect and wait until the login is accepted."""
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def connect(self, timeout: float | None = None) -> None:
+        """Connect and wait until the login is accepted (AmiUnavailable if it never is)."""
         loop = asyncio.get_running_loop()
-        m = Manager(
+        timeout = self.connect_timeout if timeout is None else timeout
+        m = _Manager(
+            self,
             loop=loop,
             host=self.host,
             port=self.port,
             username=self._username,
             secret=self._secret,
             ping_delay=10**9,  # panoramisk's pinger never checks replies: ours does
-            reconnect_timeout=1,
             forgetable_actions=_Never(),
             on_disconnect=self._disconnected,
             on_login=self._logged_in,
@@ -134,19 +208,32 @@ class AmiLink:
         self._manager = m
         m.connect()
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                while not self._ready.is_set():
+                    if self._refused:
+                        break
+                    await asyncio.sleep(0.05)
         except TimeoutError:
+            pass
+        if not self._ready.is_set():
             self.close()
-            raise AmiTimeout(
-                f"no accepted AMI login at {self.host}:{self.port} in {timeout:.0f} s "
-                "(Asterisk down, or wrong username/secret)"
-            ) from None
+            if self._refused:
+                raise AmiUnavailable(
+                    f"AMI at {self.where} refused the login of user {self._username!r}"
+                    " (check ami.username and ami.secret)"
+                )
+            raise AmiUnavailable(
+                f"Asterisk's AMI at {self.where} did not answer in {timeout:g} s ({self._last_error});"
+                " is Asterisk running? (`contactcenter sandbox up` starts the local one)"
+            )
         self._watchdog = loop.create_task(self._watch(), name="ami-watchdog")
 
     def close(self) -> None:
         self._closing = True
         if self._watchdog is not None:
             self._watchdog.cancel()
+        if self._retry is not None:
+            self._retry.cancel()
         self._fail_pending(AmiDisconnected("link closed"))
         if self._manager is not None:
             self._manager.close()
@@ -155,13 +242,15 @@ class AmiLink:
         self._ready.clear()
 
     async def send(
-        self, action: Mapping[str, object], *, timeout: float | None = None
+        self, action: Mapping[str, object], *, timeout: float | None = None, as_list: bool | None = None
     ) -> Message | list[Message]:
-        """Send one action and wait (with a deadline) for its complete response."""
+        """Send one action and wait (with a deadline) for its complete response. With
+        as_list=False the first response completes it, even for an async Originate: its
+        OriginateResponse then reaches on_event like any other event."""
         headers = check_action(action)
         if not self.ready or self._manager is None:
             raise AmiDisconnected(f"AMI not connected; {headers['Action']} not sent")
-        future = self._manager.send_action(headers)
+        future = self._manager.send_action(headers, as_list=as_list)
         self._pending.add(future)
         try:
             return await asyncio.wait_for(
@@ -189,6 +278,7 @@ class AmiLink:
     # --- panoramisk callbacks -----------------------------------------------------------
 
     def _logged_in(self, manager: Manager) -> None:
+        self._backoff = RECONNECT_FIRST_S
         if not self._ready.is_set():
             self._ready.set()
             if self._on_ready is not None:
@@ -209,9 +299,36 @@ class AmiLink:
         self._ready.clear()
         self._fail_pending(AmiLost("AMI connection lost"))
         if not self._closing:
-            log.warning("AMI connection to %s:%s lost; reconnecting", self.host, self.port)
+            log.warning("AMI connection to %s lost; reconnecting", self.where)
             if self._on_lost is not None:
                 self._on_lost()
+            delay = self._backoff
+            self._backoff = min(self._backoff * 2, RECONNECT_MAX_S)
+            self._schedule_connect(delay)
+
+    def _connect_failed(self, exc: BaseException) -> None:
+        self.failed_attempts += 1
+        self._last_error = str(exc) or type(exc).__name__
+        if self._closing:
+            return
+        delay = self._backoff
+        self._backoff = min(self._backoff * 2, RECONNECT_MAX_S)
+        log.warning(
+            "AMI at %s: cannot connect (%s); next attempt in %g s", self.where, self._last_error, delay
+        )
+        self._schedule_connect(delay)
+
+    def _login_refused(self) -> None:
+        self._refused = True
+        self._last_error = "login refused"
+        log.error("AMI at %s refused the login of user %r", self.where, self._username)
+
+    def _schedule_connect(self, delay: float) -> None:
+        if self._closing or self._manager is None:
+            return
+        if self._retry is not None:
+            self._retry.cancel()
+        self._retry = asyncio.get_running_loop().call_later(delay, self._manager.connect)
 
     def _fail_pending(self, exc: Exception) -> None:
         for future in list(self._pending):

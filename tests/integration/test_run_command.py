@@ -43,3 +43,39 @@ async def test_run_command_routes_a_call_and_stops_on_sigterm(asterisk, observer
     assert b"Traceback" not in rest
     # The caller's number appears in the controller's log only masked.
     assert b"600000501" not in rest
+
+
+async def test_run_with_no_asterisk_retries_saying_where_then_exits_2_naming_it(tmp_path) -> None:
+    # Nothing listens on the AMI port: the controller says where it tries, backs off, and
+    # when Asterisk never answered within ami.connect_timeout exits 2 with one line naming
+    # host:port (no traceback). No Asterisk needed for this one.
+    import socket
+
+    import yaml
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free once closed: nothing listens there
+    data = yaml.safe_load(TEST_CONFIG.read_text())
+    data["ami"].update(port=port, connect_timeout=3)
+    cfg = tmp_path / "no-asterisk.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "contactcenter.cli",
+        "run",
+        "--config",
+        str(cfg),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    text = err.decode()
+    assert proc.returncode == 2, text
+    assert "Traceback" not in text
+    where = f"127.0.0.1:{port}"
+    attempts = [line for line in text.splitlines() if "cannot connect" in line]
+    assert len(attempts) >= 2 and all(where in line and "next attempt in" in line for line in attempts)
+    last = text.strip().splitlines()[-1]
+    assert last.startswith("contactcenter: ") and where in last and "did not answer" in last
