@@ -390,6 +390,15 @@ def _write_state(state: SandboxState) -> None:
     tmp.replace(path)
 
 
+def stop_timeout() -> float:
+    """Seconds `down` gives `core stop now` before it terminates Asterisk itself
+    (CC_STOP_TIMEOUT: tests shorten it to make the fallback happen on demand)."""
+    try:
+        return max(0.001, float(os.environ.get("CC_STOP_TIMEOUT", "15")))
+    except ValueError:
+        return 15.0
+
+
 def down(log=print) -> bool:  # type: ignore[no-untyped-def]
     """Stop the sandbox's Asterisk (by its recorded pid) and unmount what `up` mounted."""
     _require_root()
@@ -397,11 +406,15 @@ def down(log=print) -> bool:  # type: ignore[no-untyped-def]
     root = Path(state.root) if state else root_dir()
     stopped = False
     if state is not None and _alive(state.pid):
-        subprocess.run(
-            ["chroot", str(root), "/usr/sbin/asterisk", "-rx", "core stop now"],
-            capture_output=True,
-            timeout=15,
-        )
+        try:
+            subprocess.run(
+                ["chroot", str(root), "/usr/sbin/asterisk", "-rx", "core stop now"],
+                capture_output=True,
+                timeout=stop_timeout(),
+            )
+        except subprocess.TimeoutExpired:
+            # `core stop now` can hang (on channels that never go away); TERM, then KILL.
+            log(f"Asterisk (pid {state.pid}) did not stop on `core stop now`: terminating it")
         for sig in (None, signal.SIGTERM, signal.SIGKILL):
             if sig is not None and _alive(state.pid):
                 os.kill(state.pid, sig)

@@ -81,3 +81,18 @@ def test_bad_config_file_exits_2_naming_field_and_value(tmp_path, capsys) -> Non
     assert main(["sandbox", "up", "--config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}: sip.port" in err and "70000" in err and "Traceback" not in err
+
+
+def test_down_when_core_stop_hangs_falls_back_to_terminating_asterisk(
+    asterisk, test_config: Config, monkeypatch
+) -> None:
+    # `core stop now` can hang (on channels that never go away); made to time out here on
+    # demand. `down` must still stop Asterisk (TERM, then KILL), unmount, and not raise.
+    monkeypatch.setenv("CC_STOP_TIMEOUT", "0.001")
+    pid, said = asterisk.pid, []
+    assert sandbox.down(log=said.append) is True
+    assert not sandbox._alive(pid)
+    assert any("did not stop on `core stop now`" in line for line in said)
+    assert sandbox.status()["running"] is False
+    monkeypatch.delenv("CC_STOP_TIMEOUT")
+    asterisk.pid = sandbox.up(test_config, log=lambda *_: None).pid  # for the rest of the session
