@@ -1,6 +1,7 @@
 # SIPp callers: real SIP calls with real RFC 4733 DTMF into the sandbox's `pstn` endpoint.
-# Rules: one SIPp process per citizen (each has its own digits and timing), on loopback
-# only, on ports chosen free by the OS; every process is ours to stop, by its pid.
+# Rules: one SIPp process per citizen (each has its own digits and timing), or one process
+# for a burst of many alike (SippBurst: a load test); on loopback only, on ports chosen
+# free by the OS; every process is ours to stop, by its pid, and bounded in calls and time.
 from __future__ import annotations
 
 import asyncio
@@ -17,6 +18,10 @@ from contactcenter.sim.dtmf import write_digits
 
 SCENARIO = Path(__file__).resolve().parent / "sipp" / "citizen.xml"
 _NUMBER = re.compile(r"^\+?[0-9]{3,15}$")
+# What a SIP From display name may hold here (it is quoted in the INVITE): no quote, no
+# angle bracket, no line break. A colon is allowed: "Event: Hangup" is a test's hostile name.
+_DISPLAY = re.compile(r"^[A-Za-z0-9 .,:;'()+_-]{0,40}$")
+MAX_BURST_CALLS = 1000
 
 
 def sipp_available() -> bool:
@@ -29,10 +34,15 @@ def render_scenario(
     stay_s: float,
     first_digit_after_s: float = 2.0,
     between_digits_s: float = 1.5,
+    display: str = "Citizen",
 ) -> str:
-    """The citizen scenario with its number, IVR key presses and time on the line."""
-    if not _NUMBER.match(caller):
+    """The citizen scenario with its number (digits, or `prefix[call_number]` for a burst:
+    SIPp numbers each call), IVR key presses, display name and time on the line."""
+    number = caller.removesuffix("[call_number]")
+    if not _NUMBER.match(number):
         raise ValueError(f"caller number must be digits with an optional +, got {caller!r}")
+    if not _DISPLAY.match(display):
+        raise ValueError(f"display name must be plain text without quotes, got {display!r}")
     steps = []
     for i, pcap in enumerate(digit_pcaps):
         pause = first_digit_after_s if i == 0 else between_digits_s
@@ -43,6 +53,7 @@ def render_scenario(
     text = SCENARIO.read_text()
     return (
         text.replace("@CALLER@", caller)
+        .replace("@DISPLAY@", display)
         .replace("@DIGITS@", "\n".join(steps))
         .replace("@STAY_MS@", str(int(stay_s * 1000)))
     )
@@ -64,13 +75,14 @@ class SippCall:
     target_port: int
     target_host: str = "127.0.0.1"
     service: str = "010"
+    display: str = "Citizen"
     process: asyncio.subprocess.Process | None = None
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cc-sipp-")))
 
     async def start(self) -> None:
         scenario = self.workdir / "citizen.xml"
         pcaps = write_digits(self.workdir, self.digits, ssrc=random.getrandbits(32))
-        scenario.write_text(render_scenario(self.caller, pcaps, self.stay_s))
+        scenario.write_text(render_scenario(self.caller, pcaps, self.stay_s, display=self.display))
         media = _free_port() & ~1  # RTP on an even port
         self.process = await asyncio.create_subprocess_exec(
             "sipp",
@@ -105,6 +117,86 @@ class SippCall:
 
     async def wait(self, timeout: float | None = None) -> int:
         """Wait for SIPp to finish; its exit code is 0 when the call succeeded."""
+        assert self.process is not None
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout)
+        except TimeoutError:
+            self.stop()
+            raise
+        return int(self.process.returncode or 0)
+
+    def errors(self) -> str:
+        path = self.workdir / "errors.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+
+@dataclass
+class SippBurst:
+    """`calls` citizens alike, placed by one SIPp process at `rate` calls per second: a
+    load burst. Each calls from its own number (`number_prefix` + SIPp's call number)."""
+
+    calls: int
+    rate: float
+    digits: str
+    stay_s: float
+    target_port: int
+    number_prefix: str = "+346990"
+    target_host: str = "127.0.0.1"
+    service: str = "010"
+    process: asyncio.subprocess.Process | None = None
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cc-sipp-burst-")))
+
+    async def start(self) -> None:
+        if not 1 <= self.calls <= MAX_BURST_CALLS:
+            raise ValueError(f"a burst places 1 to {MAX_BURST_CALLS} calls, not {self.calls}")
+        if not 0 < self.rate <= 500:
+            raise ValueError(f"a burst's rate is 0 to 500 calls/s, not {self.rate}")
+        scenario = self.workdir / "citizen.xml"
+        pcaps = write_digits(self.workdir, self.digits, ssrc=random.getrandbits(32))
+        scenario.write_text(render_scenario(f"{self.number_prefix}[call_number]", pcaps, self.stay_s))
+        self.process = await asyncio.create_subprocess_exec(
+            "sipp",
+            f"{self.target_host}:{self.target_port}",
+            "-sf",
+            str(scenario),
+            "-s",
+            self.service,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(_free_port()),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(_free_port() & ~1),
+            "-m",
+            str(self.calls),
+            "-l",
+            str(self.calls),
+            "-r",
+            f"{self.rate:g}",
+            "-nostdin",
+            "-timeout",
+            f"{int(self.calls / self.rate + self.stay_s + 90)}s",
+            "-timeout_error",
+            "-trace_err",
+            "-error_file",
+            str(self.workdir / "errors.log"),
+            "-trace_stat",
+            "-stf",
+            str(self.workdir / "stats.csv"),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            cwd=self.workdir,
+        )
+
+    async def wait(self, timeout: float | None = None) -> int:
+        """Wait for SIPp to finish; 0 when every call succeeded."""
         assert self.process is not None
         try:
             await asyncio.wait_for(self.process.wait(), timeout)
