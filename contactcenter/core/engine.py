@@ -315,6 +315,15 @@ class Engine:
             raise ValueError(f"call {call_id} is not waiting")
         return self.queues[(call.skill, call.language)].position(call_id)
 
+    def wait_estimates(self) -> dict[str, tuple[int, float]]:
+        """(position, EWT in seconds) of every waiting call, for announcements
+        (O(n log n) over the waiting calls: not for routing)."""
+        out: dict[str, tuple[int, float]] = {}
+        for (skill, language), queue in self.queues.items():
+            for position, call_id in enumerate(queue.in_order(), 1):
+                out[call_id] = (position, self.ewt.ewt(skill, language, position))
+        return out
+
     def snapshot(self, now: float) -> Snapshot:
         """A picture of the centre at `now`, for observers (O(calls + operators x skills))."""
         waiting: dict[str, int] = {}

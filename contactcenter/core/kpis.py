@@ -1,8 +1,9 @@
 # KPIs of a contact centre, computed from the calls the engine completed and from operators'
 # time per state. Rules: pure (no I/O, no clock); a call belongs to the window, the skill and
 # the hour of its *arrival*, so a warm-up is excluded by starting the window after it; times
-# are seconds of the driver's clock, and `now // 3600 % 24` is the hour of the day (the
-# simulator's clock starts at midnight). Definitions follow the field (COPC / ICMI usage):
+# are seconds of the driver's clock, and `(now + clock_offset_s) // 3600 % 24` is the hour of
+# the day (the simulator's clock starts at midnight: offset 0). Definitions follow the field
+# (COPC / ICMI usage):
 #
 #   offered      calls that arrived while the centre was open: answered + abandoned + blocked.
 #                Calls turned away outside opening hours are not offered (they are `closed`).
@@ -134,6 +135,9 @@ class KpiCollector:
     end: float = math.inf
     sl_threshold_s: float = 20.0
     wrap_up_s: float = 0.0
+    # Added to the driver's clock to tell the hour of the day: 0 for the simulator, whose
+    # clock starts at midnight; the live controller's says where today's midnight is.
+    clock_offset_s: float = 0.0
 
     _cells: dict[tuple[str, int], _Tally] = field(default_factory=dict, init=False, repr=False)
     _busy: dict[int, float] = field(default_factory=dict, init=False, repr=False)  # hour of day -> seconds
@@ -159,8 +163,8 @@ class KpiCollector:
         if last is not None and last[0] <= at < last[1] and last[2] == name:
             cell = last[3]
         else:
-            hour_start = at // 3600 * 3600
-            key = (name, int(hour_start // 3600) % 24)
+            hour_start = (at + self.clock_offset_s) // 3600 * 3600 - self.clock_offset_s
+            key = (name, int((hour_start + self.clock_offset_s) // 3600) % 24)
             found = self._cells.get(key)
             if found is None:
                 found = self._cells[key] = _Tally()
@@ -216,14 +220,14 @@ class KpiCollector:
         """Operator seconds of a slice of time starting at `at` (a slice within one hour)."""
         if not self.start <= at < self.end or (busy_s == 0 and staffed_s == 0):
             return
-        hour = int(at // 3600) % 24
+        hour = int((at + self.clock_offset_s) // 3600) % 24
         self._busy[hour] = self._busy.get(hour, 0.0) + busy_s
         self._staffed[hour] = self._staffed.get(hour, 0.0) + staffed_s
 
     def observe_concurrent(self, at: float, calls_in_system: int) -> None:
         if not self.start <= at < self.end:
             return
-        hour = int(at // 3600) % 24
+        hour = int((at + self.clock_offset_s) // 3600) % 24
         if calls_in_system > self._max_concurrent.get(hour, -1):
             self._max_concurrent[hour] = calls_in_system
 

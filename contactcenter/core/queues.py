@@ -92,6 +92,11 @@ class SkillQueue:
         higher is ahead of it (they came earlier), itself included. O(#priorities)."""
         return sum(n for neg, n in self._counts.items() if -neg >= priority)
 
+    def in_order(self) -> list[str]:
+        """The waiting calls, the next to serve first (O(n log n): for announcements)."""
+        live = self._live
+        return sorted(live, key=live.__getitem__)
+
     def position(self, call_id: str) -> int:
         """1-based position of a waiting call (O(n): for announcements, not routing)."""
         key = self._live[call_id]

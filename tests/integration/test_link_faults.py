@@ -1,8 +1,9 @@
 # The AMI link fails while the controller rings an operator (real Asterisk, the link through
 # a fault-injecting proxy). A link fault is the system's, never the operator's: an offer
 # whose Originate was sent and then lost its link is settled from Asterisk's channels on
-# reconnection (answered meanwhile -> talking; gone -> offered again), and an operator
-# paused because their phone could not be reached is back as soon as the link is.
+# reconnection (answered meanwhile -> talking; gone -> offered again), and an operator the
+# controller could not ring is UNREACHABLE (never paused) until the link is back, then
+# rung at once.
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from contactcenter.config import Config
-from contactcenter.controller import LINK_FAULT, Controller
+from contactcenter.controller import Controller
 from contactcenter.core.lifecycle import CallState, OperatorState
 from tests.faultproxy import FaultProxy
 from tests.polling import until
@@ -46,7 +47,8 @@ async def ana_rings(ctl: Controller, observer: AmiRecorder) -> tuple[str, str, s
     await until(lambda: ana(ctl) is OperatorState.RESERVED, 20, "Ana's phone to ring")
     call_id = ctl.engine.operators["ana"].call_id
     assert call_id is not None
-    leg = ctl.offers[call_id].leg_id
+    (offer,) = ctl.channels.legs_of(call_id)
+    leg = offer.channel_id
     event = await observer.wait_for(
         lambda e: e.get("Event") == "Newchannel" and e.get("Uniqueid") == leg, 5, "Ana's leg"
     )
@@ -75,16 +77,22 @@ async def test_an_offer_answered_while_the_link_was_down_is_a_conversation_after
         RING_S + 5,
         "Ana's leg bridged to the citizen, with the controller away",
     )
-    assert ctl.counters["offers_in_doubt"] == 1
-    assert ana(ctl) is OperatorState.RESERVED  # the core was told nothing meanwhile
+    # The core was told nothing meanwhile: her leg's outcome went with the link.
+    assert ana(ctl) is OperatorState.RESERVED
+    assert [leg.answered for leg in ctl.channels.legs_of(call_id)] == [False]
 
     proxy.refuse = False
     await until(lambda: ana(ctl) is OperatorState.TALKING, 15, "the resync to settle the offer")
     assert ctl.engine.calls[call_id].state is CallState.TALKING
-    assert ctl.offers[call_id].answered and not ctl.offers[call_id].in_doubt
+    assert [leg.answered for leg in ctl.channels.legs_of(call_id)] == [True]
     assert [(c, o) for c, o, _ in ctl.routed] == [(call_id, "ana")]
+    # The citizen was joined to her (their channel entered the call's conference).
+    caller = ctl.channels.callers[call_id]
+    await observer.wait_for(
+        lambda e: e.get("Event") == "BridgeEnter" and e.get("Channel") == caller, 10, "the citizen joined"
+    )
     # And it is a conversation like any other: it ends when the citizen hangs up.
-    await observer.link.send({"Action": "Hangup", "Channel": ctl.callers[call_id]})
+    await observer.link.send({"Action": "Hangup", "Channel": caller})
     await until(lambda: call_id not in ctl.engine.calls, 10, "the call to end")
     assert [(c.call_id, c.outcome.value if c.outcome else None) for c in ctl.finished] == [
         (call_id, "answered")
@@ -104,16 +112,18 @@ async def test_an_offer_whose_leg_died_with_the_link_is_made_again_to_an_operato
     )
 
     proxy.refuse = False
-    # Settled as a failed offer (Ana paused for the link, not for her), lifted at once, and
-    # the citizen, first in line again, is offered to her anew and answered.
-    await until(lambda: ctl.counters["link_fault_resumes"] == 1, 15, "the link-fault pause lifted")
+    # Settled as an offer that failed for the system's fault (Ana unreachable, not paused),
+    # retried at once since the link is back: the citizen, first in line again, is offered
+    # to her anew and answered.
+    await until(lambda: ctl.counters["reachable_after_resync"] == 1, 15, "Ana reachable again")
     await until(lambda: ana(ctl) is OperatorState.TALKING, RING_S + 10, "Ana to take the call again")
     op = ctl.engine.operators["ana"]
     assert op.call_id == call_id and op.pause_reason is None
-    assert ctl.offers[call_id].leg_id != leg
+    assert [leg.channel_id for leg in ctl.channels.legs_of(call_id)] != [leg]
+    assert ctl.engine.stale_facts == {}
 
 
-async def test_an_operator_paused_because_the_link_was_down_comes_back_with_it(
+async def test_an_operator_the_link_could_not_reach_is_rung_as_soon_as_it_is_back(
     linked: tuple[Controller, FaultProxy], observer: AmiRecorder
 ) -> None:
     ctl, proxy = linked
@@ -129,16 +139,17 @@ async def test_an_operator_paused_because_the_link_was_down_comes_back_with_it(
     await until(lambda: bool(queued()), 20, "a second call waiting")
     (second,) = queued()
     # The first citizen hangs up: Ana's 3 s of wrap-up begin, and the link goes within them.
-    await observer.link.send({"Action": "Hangup", "Channel": ctl.callers[first]})
+    await observer.link.send({"Action": "Hangup", "Channel": ctl.channels.callers[first]})
     await until(lambda: ana(ctl) is OperatorState.WRAP_UP, 5, "Ana in wrap-up after the first call")
     await cut(ctl, proxy)
     # Her wrap-up ends while the link is down: the core offers her the second call, the
-    # Originate cannot be sent, and she is paused for the link's fault.
-    await until(lambda: ana(ctl) is OperatorState.PAUSED, 10, "the offer to fail")
-    assert ctl.engine.operators["ana"].pause_reason == LINK_FAULT
+    # Originate cannot be sent: she is unreachable for the system's fault, never paused.
+    await until(lambda: ana(ctl) is OperatorState.UNREACHABLE, 10, "the offer to fail")
+    assert ctl.engine.operators["ana"].fault_reason == "ami-down"
     assert ctl.engine.calls[second].state is CallState.QUEUED
 
     proxy.refuse = False
-    await until(lambda: ana(ctl) is OperatorState.TALKING, RING_S + 15, "Ana back, on the second call")
+    # Back with the link (not at the end of her backoff): rung at once, on the second call.
+    await until(lambda: ana(ctl) is OperatorState.TALKING, RING_S + 5, "Ana back, on the second call")
     assert ctl.engine.operators["ana"].call_id == second != first
-    assert ctl.counters["link_fault_resumes"] == 1
+    assert ctl.counters["reachable_after_resync"] >= 1

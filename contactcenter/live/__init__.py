@@ -1,0 +1,1 @@
+# The live controller's parts: translator, executor, resync, observers (see controller.py).

@@ -1,0 +1,175 @@
+# The translator: AMI events in, core events out. Rules:
+# - Pure: no I/O, no clock (`now` is passed in), no reading of the core's state. It keeps the
+#   channel registry (Channels) current and nothing else.
+# - It reads only what the controller's AMI user is sent (manager.conf's filters): our own
+#   UserEvents (CcArrived, CcQueued), Hangup and OriginateResponse. Anything else, and any
+#   event about channels that are not ours, is not an error: it is `foreign`, and ignored.
+# - Malformed input (a missing or empty header, a channel name of a shape Asterisk does not
+#   make, an unknown skill or language) is `dropped` with a reason, and logged and counted by
+#   the controller; a citizen is never stranded by it (an unknown skill or language falls
+#   back to the IVR's defaults). Caller numbers never leave this module unmasked.
+# - Who is at fault when an operator's phone was not answered is decided here, from
+#   Asterisk's OriginateResponse Reason: an unanswered, busy or declined ring is the
+#   operator's (OperatorRingTimeout); a call Asterisk could not place is the system's
+#   (OperatorUnreachable).
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from contactcenter.core import events as ev
+from contactcenter.live.channels import CHANNEL, Channels, Leg
+from contactcenter.privacy import mask_number
+
+log = logging.getLogger("contactcenter.translator")
+
+# OriginateResponse Reason codes (Asterisk's AST_CONTROL_* values) the operator is answerable
+# for; any other code (0: the call could not be placed at all, 8: congestion, ...) is a fault
+# of the system.
+OPERATORS_DOING = {"1": "declined", "3": "no-answer", "5": "busy"}
+SYSTEMS_DOING = {"0": "failed", "8": "congestion"}
+
+
+@dataclass
+class Translation:
+    """What one AMI event meant: core events to feed, in order; or why it was dropped."""
+
+    events: list[ev.Event] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # why (part of) the event was malformed
+    foreign: bool = False  # not about our calls (another user's channel, an event we do not use)
+    answered: Leg | None = None  # the leg an OperatorAnswered in `events` is about
+
+
+def _headers(message: Mapping[str, object], names: tuple[str, ...]) -> dict[str, str] | None:
+    """The named headers as strings, or None if any is missing, empty or not a string."""
+    out = {}
+    for name in names:
+        value = message.get(name)
+        if not isinstance(value, str) or not value:
+            return None
+        out[name] = value
+    return out
+
+
+class Translator:
+    def __init__(
+        self,
+        channels: Channels,
+        *,
+        skills: Collection[str],
+        languages: Collection[str],
+        default_skill: str,
+        default_language: str,
+    ) -> None:
+        self.channels = channels
+        self._skills, self._languages = frozenset(skills), frozenset(languages)
+        self._default_skill, self._default_language = default_skill, default_language
+
+    def translate(self, message: Mapping[str, object], now: float) -> Translation:
+        name = message.get("Event")
+        if name == "UserEvent":
+            kind = message.get("UserEvent")
+            if kind == "CcArrived":
+                return self._arrived(message, now)
+            if kind == "CcQueued":
+                return self._queued(message, now)
+            return Translation(foreign=True)
+        if name == "Hangup":
+            return self._hangup(message, now)
+        if name == "OriginateResponse":
+            return self._originate_response(message, now)
+        return Translation(foreign=True)
+
+    def _arrived(self, message: Mapping[str, object], now: float) -> Translation:
+        h = _headers(message, ("Uniqueid", "Channel"))
+        if h is None:
+            return Translation(dropped=["missing_header"])
+        if not CHANNEL.match(h["Channel"]):
+            return Translation(dropped=["bad_channel"])
+        call_id = h["Uniqueid"]
+        if call_id in self.channels.callers:
+            return Translation(dropped=["duplicate_call"])
+        self.channels.callers[call_id] = h["Channel"]
+        number = message.get("CallerIDNum")
+        log.info(
+            "call %s arrived from %s on %s",
+            call_id,
+            mask_number(number if isinstance(number, str) else None),
+            h["Channel"].split("-")[0],
+        )
+        return Translation([ev.CallArrived(now=now, call_id=call_id)])
+
+    def _queued(self, message: Mapping[str, object], now: float) -> Translation:
+        # Cc-prefixed: the channel snapshot in every UserEvent already has a Language header.
+        h = _headers(message, ("Uniqueid", "CcSkill", "CcLanguage"))
+        if h is None:
+            return Translation(dropped=["missing_header"])
+        call_id = h["Uniqueid"]
+        if call_id not in self.channels.callers:
+            return Translation(dropped=["unknown_call"])
+        skill, language, dropped = h["CcSkill"], h["CcLanguage"], []
+        if skill not in self._skills:  # never strand a citizen: the menus' defaults
+            skill = self._default_skill
+            dropped.append("unknown_skill")
+        if language not in self._languages:
+            language = self._default_language
+            dropped.append("unknown_language")
+        log.info("call %s queued for %s (%s)", call_id, skill, language)
+        return Translation(
+            [ev.IvrCompleted(now=now, call_id=call_id, skill=skill, language=language)], dropped
+        )
+
+    def _hangup(self, message: Mapping[str, object], now: float) -> Translation:
+        uid = message.get("Uniqueid")
+        if not isinstance(uid, str) or not uid:
+            return Translation(dropped=["missing_header"])
+        channels = self.channels
+        if channels.callers.pop(uid, None) is not None:
+            return Translation([ev.CallerHungUp(now=now, call_id=uid)])
+        leg = channels.leg_by_uniqueid(uid)
+        if leg is None:
+            return Translation(foreign=True)
+        if not leg.answered:
+            # A ringing leg hung up: its OriginateResponse tells why (and forgets it).
+            return Translation()
+        first = not leg.halves_gone
+        leg.halves_gone.add(uid)
+        if len(leg.halves_gone) == len(leg.uniqueids):
+            channels.forget_leg(leg)
+        if first:
+            # The operator's side of a conversation is gone (either half of a Local leg
+            # tells it first; the other half's hangup adds nothing).
+            return Translation([ev.CallEnded(now=now, call_id=leg.call_id)])
+        return Translation()
+
+    def _originate_response(self, message: Mapping[str, object], now: float) -> Translation:
+        action_id = message.get("ActionID")
+        leg = self.channels.legs.get(action_id) if isinstance(action_id, str) else None
+        if leg is None:
+            return Translation(foreign=True)  # another client's Originate, or a leg forgotten
+        if leg.answered:
+            return Translation()  # the resync learnt of the answer first
+        response = message.get("Response")
+        if response == "Success":
+            leg.answered = True
+            answered = ev.OperatorAnswered(now=now, call_id=leg.call_id, operator_id=leg.operator_id)
+            return Translation([answered], answered=leg)
+        reason = str(message.get("Reason", ""))
+        self.channels.forget_leg(leg)
+        if reason in OPERATORS_DOING:
+            return Translation(
+                [
+                    ev.OperatorRingTimeout(
+                        now=now,
+                        call_id=leg.call_id,
+                        operator_id=leg.operator_id,
+                        reason=OPERATORS_DOING[reason],
+                    )
+                ]
+            )
+        why = SYSTEMS_DOING.get(reason, f"originate-reason-{reason or 'none'}")
+        return Translation(
+            [ev.OperatorUnreachable(now=now, call_id=leg.call_id, operator_id=leg.operator_id, reason=why)],
+            dropped=[] if response == "Failure" else ["bad_originate_response"],
+        )

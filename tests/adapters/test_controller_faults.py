@@ -1,0 +1,145 @@
+# The controller's own logic under faults a real Asterisk cannot produce on demand: two
+# events in one read (in either order), an Originate refused at once or never answered, a
+# link that is down when an action is due. The AMI session is tests/fakeami.py's in-memory
+# one (it records every action and answers as scripted); the same paths against the real
+# Asterisk are in tests/integration.
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+
+from contactcenter.adapters.ami import AmiDisconnected, AmiTimeout
+from contactcenter.config import Config
+from contactcenter.controller import Controller
+from contactcenter.core.lifecycle import CallOutcome, OperatorState
+from tests.fakeami import FakeAmi, ami
+from tests.polling import until
+
+
+@pytest.fixture
+async def ctl(test_config: Config) -> AsyncIterator[Controller]:
+    # One operator for `info` (Ana), none paused; short wrap-up.
+    controller = Controller(test_config, ami=FakeAmi)
+    await controller.start()
+    yield controller
+    await controller.stop()
+
+
+def fake(ctl: Controller) -> FakeAmi:
+    assert isinstance(ctl.ami, FakeAmi)
+    return ctl.ami
+
+
+def citizen(ctl: Controller, n: int, skill: str = "info") -> str:
+    """A citizen arrives and chooses `skill`; their call id."""
+    uid = f"1700000000.{n}"
+    fake(ctl).deliver(
+        f"Event: UserEvent\nUserEvent: CcArrived\nUniqueid: {uid}\nChannel: PJSIP/pstn-{n:08x}",
+        f"Event: UserEvent\nUserEvent: CcQueued\nUniqueid: {uid}\nCcSkill: {skill}\nCcLanguage: ca",
+    )
+    return uid
+
+
+async def originated(ctl: Controller, count: int = 1) -> list[dict[str, object]]:
+    await until(lambda: len(fake(ctl).actions("Originate")) >= count, 5, "the Originate")
+    return fake(ctl).actions("Originate")
+
+
+def hung_up(ctl: Controller) -> list[object]:
+    return [a["Channel"] for a in fake(ctl).actions("Hangup")]
+
+
+@pytest.mark.parametrize("answer_first", [True, False], ids=["answer-then-hangup", "hangup-then-answer"])
+async def test_an_answer_and_the_callers_hangup_in_one_read(ctl: Controller, answer_first: bool) -> None:
+    call = citizen(ctl, 1)
+    [orig] = await originated(ctl)
+    leg_channel = orig["ChannelId"]
+    answer = f"Event: OriginateResponse\nActionID: {orig['ActionID']}\nResponse: Success\nReason: 4"
+    hangup = f"Event: Hangup\nChannel: PJSIP/pstn-00000001\nUniqueid: {call}"
+    fake(ctl).deliver(*((answer, hangup) if answer_first else (hangup, answer)))
+    await ctl.executor.idle()
+    # Whichever came first: no task failed, the operator's leg was hung up, the call is over
+    # and Ana is free again (after her wrap-up) - not stuck with a leg nobody hangs up.
+    assert ctl.counters["executor_bugs"] == 0
+    assert leg_channel in hung_up(ctl)
+    assert not ctl.engine.calls and [c.call_id for c in ctl.finished] == [call]
+    expected = CallOutcome.ANSWERED if answer_first else CallOutcome.ABANDONED
+    assert ctl.finished[-1].outcome is expected
+    await until(lambda: ctl.engine.operators["ana"].state is OperatorState.AVAILABLE, 5, "Ana free")
+    if not answer_first:  # the answer came for a call already gone: stale, counted once
+        assert ctl.engine.stale_facts == {("OperatorAnswered", "call not in the system"): 1}
+
+
+async def test_an_originate_asterisk_refuses_makes_the_operator_unreachable_not_paused(
+    ctl: Controller,
+) -> None:
+    fake(ctl).script["Originate"] = ami("Response: Error\nMessage: Originate failed")
+    call = citizen(ctl, 2)
+    await originated(ctl)
+    await until(lambda: ctl.engine.operators["ana"].state is OperatorState.UNREACHABLE, 5, "Ana unreachable")
+    assert ctl.engine.operators["ana"].fault_reason == "originate-refused"
+    assert ctl.counters["unreachable_originate-refused"] == 1
+    # Bounded: she is rung again after the backoff (the call waited at the head meanwhile).
+    del fake(ctl).script["Originate"]
+    await originated(ctl, 2)
+    assert ctl.engine.calls[call].operator_id == "ana"
+    assert ctl.engine.operators["ana"].state is OperatorState.RESERVED
+
+
+async def test_a_link_down_when_the_originate_is_due_is_the_systems_fault(ctl: Controller) -> None:
+    fake(ctl).script["Originate"] = AmiDisconnected("link down")
+    citizen(ctl, 3)
+    await until(lambda: ctl.engine.operators["ana"].state is OperatorState.UNREACHABLE, 5, "Ana unreachable")
+    assert ctl.engine.operators["ana"].fault_reason == "ami-down"
+    assert ctl.engine.operators["ana"].pause_reason is None
+
+
+async def test_an_originate_without_answer_is_withdrawn_by_the_core_and_retried(test_config: Config) -> None:
+    cfg = dataclasses.replace(test_config, routing=dataclasses.replace(test_config.routing, fault_retry=0.2))
+    controller = Controller(cfg, ami=FakeAmi)
+    controller.engine.offer_timeout = 0.5  # (the real one is ring timeout + AMI deadline + 5 s)
+    await controller.start()
+    try:
+        fake(controller).script["Originate"] = AmiTimeout("no response in time")
+        call = citizen(controller, 4)
+        [first] = await originated(controller)
+        assert controller.counters["offers_in_doubt"] >= 1
+        # No OriginateResponse ever comes: the core withdraws the offer (its leg is hung up in
+        # case it exists), Ana is unreachable for the backoff, then rung again.
+        await until(lambda: first["ChannelId"] in hung_up(controller), 5, "the withdrawn leg hung up")
+        await originated(controller, 2)
+        assert controller.engine.calls[call].state.value == "offered"
+        assert controller.engine.operators["ana"].pause_reason is None
+    finally:
+        await controller.stop()
+
+
+async def test_a_calls_actions_run_in_order_and_other_calls_are_not_held_up(ctl: Controller) -> None:
+    gate = asyncio.Event()
+    real_send = fake(ctl).send
+
+    async def slow_originate(action, **kw):  # type: ignore[no-untyped-def]
+        if action["Action"] == "Originate" and action["ChannelId"].endswith("0000001-1"):
+            fake(ctl).sent.append(dict(action))
+            await gate.wait()
+            return ami("Response: Success\nMessage: queued")
+        return await real_send(action, **kw)
+
+    fake(ctl).send = slow_originate  # type: ignore[method-assign]
+    first = citizen(ctl, 5, "info")  # -> Ana: her Originate hangs until the gate opens
+    second = citizen(ctl, 6, "tramits")  # -> Marta: not held up by the first call's action
+    await originated(ctl, 2)
+    fake(ctl).deliver(f"Event: Hangup\nChannel: PJSIP/pstn-00000005\nUniqueid: {first}")
+    await asyncio.sleep(0.05)
+    assert not hung_up(ctl)  # the first call's cancel waits for its Originate to return
+    gate.set()
+    await ctl.executor.idle()
+    names = [(a["Action"], a.get("ChannelId") or a.get("Channel")) for a in fake(ctl).sent]
+    leg1 = next(
+        a["ChannelId"] for a in fake(ctl).actions("Originate") if a["ChannelId"].endswith("0000001-1")
+    )
+    assert names.index(("Hangup", leg1)) > names.index(("Originate", leg1))
+    assert ctl.engine.calls[second].operator_id == "marta"

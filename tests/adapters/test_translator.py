@@ -1,0 +1,174 @@
+# The translator on its own: AMI frames (text as Asterisk sends it, parsed by panoramisk's
+# own parser) in, core events out. No Asterisk needed: the subject is the translation. The
+# frames recorded from the real sandbox are replayed in test_transcripts.py.
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from contactcenter.core import events as ev
+from contactcenter.live.channels import Channels
+from contactcenter.live.translator import Translator
+from tests.fakeami import ami
+
+ARRIVED = """
+Event: UserEvent
+Privilege: user,all
+Channel: PJSIP/pstn-00000007
+Uniqueid: 1700000000.7
+CallerIDNum: +34600111222
+UserEvent: CcArrived
+"""
+
+QUEUED = """
+Event: UserEvent
+Channel: PJSIP/pstn-00000007
+Uniqueid: 1700000000.7
+Language: ca
+UserEvent: CcQueued
+CcSkill: {skill}
+CcLanguage: {lang}
+"""
+
+CALL = "1700000000.7"
+
+
+@pytest.fixture
+def translator() -> Translator:
+    return Translator(
+        Channels(prefix="0badcafe"),
+        skills=("info", "tramits"),
+        languages=("ca", "es"),
+        default_skill="info",
+        default_language="ca",
+    )
+
+
+def test_arrival_and_queueing(translator: Translator) -> None:
+    t1 = translator.translate(ami(ARRIVED), 1.0)
+    t2 = translator.translate(ami(QUEUED.format(skill="tramits", lang="es")), 2.0)
+    assert t1.events == [ev.CallArrived(now=1.0, call_id=CALL)]
+    assert t2.events == [ev.IvrCompleted(now=2.0, call_id=CALL, skill="tramits", language="es")]
+    assert (t1.dropped, t2.dropped) == ([], [])
+    assert translator.channels.callers == {CALL: "PJSIP/pstn-00000007"}
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Event: UserEvent\nUserEvent: CcArrived\nChannel: PJSIP/pstn-1", "missing_header"),
+        ("Event: UserEvent\nUserEvent: CcArrived\nUniqueid: 1.1", "missing_header"),
+        ("Event: UserEvent\nUserEvent: CcArrived\nUniqueid: \nChannel: PJSIP/pstn-1", "missing_header"),
+        ("Event: UserEvent\nUserEvent: CcArrived\nUniqueid: 1.1\nChannel: Bad Channel;3", "bad_channel"),
+        ("Event: UserEvent\nUserEvent: CcArrived\nUniqueid: 1.1\nChannel: PJSIP/pstn-1,x", "bad_channel"),
+        (
+            "Event: UserEvent\nUserEvent: CcQueued\nUniqueid: 9.9\nCcSkill: info\nCcLanguage: ca",
+            "unknown_call",
+        ),
+        ("Event: UserEvent\nUserEvent: CcQueued\nUniqueid: 9.9", "missing_header"),
+        ("Event: Hangup\nChannel: PJSIP/pstn-1", "missing_header"),
+    ],
+)
+def test_malformed_events_are_dropped_with_a_reason(translator: Translator, text: str, reason: str) -> None:
+    t = translator.translate(ami(text), 1.0)
+    assert (t.events, t.dropped) == ([], [reason])
+    assert not translator.channels.callers
+
+
+def test_duplicate_arrival_is_dropped(translator: Translator) -> None:
+    translator.translate(ami(ARRIVED), 1.0)
+    t = translator.translate(ami(ARRIVED), 1.5)
+    assert (t.events, t.dropped) == ([], ["duplicate_call"])
+
+
+def test_unknown_skill_and_language_still_queue_the_citizen(translator: Translator) -> None:
+    translator.translate(ami(ARRIVED), 1.0)
+    t = translator.translate(ami(QUEUED.format(skill="astrology", lang="fr")), 2.0)
+    # Never strand a citizen: the service menu's default skill, the IVR's default language.
+    assert t.events == [ev.IvrCompleted(now=2.0, call_id=CALL, skill="info", language="ca")]
+    assert t.dropped == ["unknown_skill", "unknown_language"]
+
+
+def test_caller_numbers_are_masked_in_the_log(
+    translator: Translator, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="contactcenter.translator"):
+        translator.translate(ami(ARRIVED), 1.0)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "+34*******22" in text and "600111222" not in text
+
+
+def test_hangup_of_a_caller_and_of_channels_not_ours(translator: Translator) -> None:
+    translator.translate(ami(ARRIVED), 1.0)
+    other = translator.translate(ami("Event: Hangup\nChannel: Local/s@cc-inbound-1;2\nUniqueid: 5.5"), 2.0)
+    assert (other.events, other.foreign) == ([], True)
+    t = translator.translate(ami(f"Event: Hangup\nChannel: PJSIP/pstn-00000007\nUniqueid: {CALL}"), 3.0)
+    assert t.events == [ev.CallerHungUp(now=3.0, call_id=CALL)]
+    assert not translator.channels.callers
+    again = translator.translate(ami(f"Event: Hangup\nUniqueid: {CALL}"), 3.1)
+    assert (again.events, again.foreign) == ([], True)
+
+
+def _response(action_id: str, response: str, reason: str = "") -> str:
+    return f"Event: OriginateResponse\nActionID: {action_id}\nResponse: {response}\nReason: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("reason", "fact", "why"),
+    [
+        ("3", ev.OperatorRingTimeout, "no-answer"),  # the operator's: paused
+        ("5", ev.OperatorRingTimeout, "busy"),
+        ("1", ev.OperatorRingTimeout, "declined"),
+        ("0", ev.OperatorUnreachable, "failed"),  # the system's: retried, never paused
+        ("8", ev.OperatorUnreachable, "congestion"),
+        ("", ev.OperatorUnreachable, "originate-reason-none"),
+    ],
+)
+def test_who_is_at_fault_for_an_unanswered_leg(
+    translator: Translator, reason: str, fact: type[ev.Event], why: str
+) -> None:
+    leg = translator.channels.new_leg(CALL, "ana", local=True)
+    t = translator.translate(ami(_response(leg.leg_id, "Failure", reason)), 4.0)
+    assert t.events == [fact(now=4.0, call_id=CALL, operator_id="ana", reason=why)]  # type: ignore[call-arg]
+    assert translator.channels.legs == {}
+
+
+def test_an_answered_local_leg_ends_its_conversation_once(translator: Translator) -> None:
+    leg = translator.channels.new_leg(CALL, "ana", local=True)
+    assert leg.leg_id == "cc-0badcafe-0000001" and leg.uniqueids == (f"{leg.leg_id}-1", f"{leg.leg_id}-2")
+    t = translator.translate(ami(_response(leg.leg_id, "Success")), 5.0)
+    assert t.events == [ev.OperatorAnswered(now=5.0, call_id=CALL, operator_id="ana")] and t.answered is leg
+    # The resync may have learnt it first: a second answer adds nothing.
+    assert translator.translate(ami(_response(leg.leg_id, "Success")), 5.1).events == []
+    ended = [
+        translator.translate(ami(f"Event: Hangup\nUniqueid: {uid}"), 9.0).events for uid in leg.uniqueids
+    ]
+    assert ended == [[ev.CallEnded(now=9.0, call_id=CALL)], []]
+    assert translator.channels.legs == {}
+
+
+def test_a_ringing_legs_hangup_waits_for_its_originate_response(translator: Translator) -> None:
+    leg = translator.channels.new_leg(CALL, "ana", local=False)
+    assert translator.translate(ami(f"Event: Hangup\nUniqueid: {leg.channel_id}"), 3.0).events == []
+    t = translator.translate(ami(_response(leg.leg_id, "Failure", "3")), 3.1)
+    assert t.events == [ev.OperatorRingTimeout(now=3.1, call_id=CALL, operator_id="ana", reason="no-answer")]
+
+
+def test_leg_ids_are_fixed_width_so_no_id_is_a_prefix_of_another() -> None:
+    channels = Channels(prefix="00c0ffee")
+    ids = [uid for _ in range(120) for uid in channels.new_leg("c", "a", local=True).uniqueids]
+    assert len({len(uid) for uid in ids}) == 1 and len(set(ids)) == len(ids)
+    # (Asterisk 22 looks a channel up by Uniqueid prefix: with cc-x-7 beside cc-x-78, the
+    # Originate naming cc-x-7 failed as "already in use".)
+    assert not any(a != b and b.startswith(a) for a in ids for b in ids)
+
+
+def test_events_we_do_not_use_are_foreign(translator: Translator) -> None:
+    for text in (
+        "Event: Newexten\nUniqueid: 1.1",
+        "Event: UserEvent\nUserEvent: SomethingElse",
+        "Response: x",
+    ):
+        t = translator.translate(ami(text), 1.0)
+        assert (t.events, t.dropped, t.foreign) == ([], [], True)
