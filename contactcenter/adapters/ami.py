@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
 from panoramisk import Manager
@@ -114,6 +114,8 @@ class _Manager(Manager):  # type: ignore[misc]  # panoramisk is untyped
     """panoramisk's Manager with its reconnect schedule handed to the link (backoff, logs
     that say where) and its login's outcome reported, accepted or refused."""
 
+    pinger: asyncio.TimerHandle | None  # (panoramisk's, untyped)
+
     def __init__(self, link: AmiLink, **config: Any) -> None:
         super().__init__(**config)
         self._link = link
@@ -155,7 +157,7 @@ class AmiLink:
         ping_interval: float = 5.0,
         connect_timeout: float = 30.0,
         on_event: EventHandler,
-        on_ready: Callable[[], Awaitable[None]] | None = None,
+        on_ready: Callable[[], Coroutine[Any, Any, None]] | None = None,
         on_lost: Callable[[], None] | None = None,
     ) -> None:
         self.host, self.port = host, port
