@@ -65,25 +65,25 @@ def _free_port(kind: int = socket.SOCK_DGRAM) -> int:
         return int(s.getsockname()[1])
 
 
-@dataclass
-class SippCall:
-    """One citizen's call, placed by its own SIPp process."""
+class _SippProcess:
+    """A SIPp process of ours: started on loopback with free ports, waited for with a
+    deadline, stopped by its pid. Subclasses say what it dials (`_scenario`, `_limits`)."""
 
-    caller: str
-    digits: str
-    stay_s: float
     target_port: int
-    target_host: str = "127.0.0.1"
-    service: str = "010"
-    display: str = "Citizen"
-    process: asyncio.subprocess.Process | None = None
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cc-sipp-")))
+    target_host: str
+    service: str
+    workdir: Path
+    process: asyncio.subprocess.Process | None
+
+    def _scenario(self) -> Path:
+        raise NotImplementedError
+
+    def _limits(self) -> list[str]:
+        """How many calls, how fast, and the deadline of the whole run (SIPp's options)."""
+        raise NotImplementedError
 
     async def start(self) -> None:
-        scenario = self.workdir / "citizen.xml"
-        pcaps = write_digits(self.workdir, self.digits, ssrc=random.getrandbits(32))
-        scenario.write_text(render_scenario(self.caller, pcaps, self.stay_s, display=self.display))
-        media = _free_port() & ~1  # RTP on an even port
+        scenario = self._scenario()
         self.process = await asyncio.create_subprocess_exec(
             "sipp",
             f"{self.target_host}:{self.target_port}",
@@ -98,14 +98,9 @@ class SippCall:
             "-mi",
             "127.0.0.1",
             "-mp",
-            str(media),
-            "-m",
-            "1",
-            "-l",
-            "1",
+            str(_free_port() & ~1),  # RTP on an even port
+            *self._limits(),
             "-nostdin",
-            "-timeout",
-            f"{int(self.stay_s + 60)}s",
             "-timeout_error",
             "-trace_err",
             "-error_file",
@@ -116,7 +111,7 @@ class SippCall:
         )
 
     async def wait(self, timeout: float | None = None) -> int:
-        """Wait for SIPp to finish; its exit code is 0 when the call succeeded."""
+        """Wait for SIPp to finish; its exit code is 0 when every call succeeded."""
         assert self.process is not None
         try:
             await asyncio.wait_for(self.process.wait(), timeout)
@@ -136,7 +131,31 @@ class SippCall:
 
 
 @dataclass
-class SippBurst:
+class SippCall(_SippProcess):
+    """One citizen's call, placed by its own SIPp process."""
+
+    caller: str
+    digits: str
+    stay_s: float
+    target_port: int
+    target_host: str = "127.0.0.1"
+    service: str = "010"
+    display: str = "Citizen"
+    process: asyncio.subprocess.Process | None = None
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cc-sipp-")))
+
+    def _scenario(self) -> Path:
+        scenario = self.workdir / "citizen.xml"
+        pcaps = write_digits(self.workdir, self.digits, ssrc=random.getrandbits(32))
+        scenario.write_text(render_scenario(self.caller, pcaps, self.stay_s, display=self.display))
+        return scenario
+
+    def _limits(self) -> list[str]:
+        return ["-m", "1", "-l", "1", "-timeout", f"{int(self.stay_s + 60)}s"]
+
+
+@dataclass
+class SippBurst(_SippProcess):
     """`calls` citizens alike, placed by one SIPp process at `rate` calls per second: a
     load burst. Each calls from its own number (`number_prefix` + SIPp's call number)."""
 
@@ -151,7 +170,7 @@ class SippBurst:
     process: asyncio.subprocess.Process | None = None
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cc-sipp-burst-")))
 
-    async def start(self) -> None:
+    def _scenario(self) -> Path:
         if not 1 <= self.calls <= MAX_BURST_CALLS:
             raise ValueError(f"a burst places 1 to {MAX_BURST_CALLS} calls, not {self.calls}")
         if not 0 < self.rate <= 500:
@@ -159,57 +178,17 @@ class SippBurst:
         scenario = self.workdir / "citizen.xml"
         pcaps = write_digits(self.workdir, self.digits, ssrc=random.getrandbits(32))
         scenario.write_text(render_scenario(f"{self.number_prefix}[call_number]", pcaps, self.stay_s))
-        self.process = await asyncio.create_subprocess_exec(
-            "sipp",
-            f"{self.target_host}:{self.target_port}",
-            "-sf",
-            str(scenario),
-            "-s",
-            self.service,
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(_free_port()),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            str(_free_port() & ~1),
+        return scenario
+
+    def _limits(self) -> list[str]:
+        deadline = int(self.calls / self.rate + self.stay_s + 90)
+        return [
             "-m",
             str(self.calls),
             "-l",
             str(self.calls),
             "-r",
             f"{self.rate:g}",
-            "-nostdin",
             "-timeout",
-            f"{int(self.calls / self.rate + self.stay_s + 90)}s",
-            "-timeout_error",
-            "-trace_err",
-            "-error_file",
-            str(self.workdir / "errors.log"),
-            "-trace_stat",
-            "-stf",
-            str(self.workdir / "stats.csv"),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            cwd=self.workdir,
-        )
-
-    async def wait(self, timeout: float | None = None) -> int:
-        """Wait for SIPp to finish; 0 when every call succeeded."""
-        assert self.process is not None
-        try:
-            await asyncio.wait_for(self.process.wait(), timeout)
-        except TimeoutError:
-            self.stop()
-            raise
-        return int(self.process.returncode or 0)
-
-    def errors(self) -> str:
-        path = self.workdir / "errors.log"
-        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
+            f"{deadline}s",
+        ]

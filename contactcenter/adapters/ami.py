@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 from panoramisk import Manager
@@ -364,13 +364,3 @@ class AmiLink:
             with contextlib.suppress(Exception):
                 m.protocol.transport.abort()
 
-
-def headers(message: Message, names: Sequence[str]) -> dict[str, str] | None:
-    """The named headers of an event as strings, or None if any is missing or not a string."""
-    out = {}
-    for name in names:
-        value = message.get(name)
-        if not isinstance(value, str) or not value:
-            return None
-        out[name] = value
-    return out
