@@ -166,8 +166,11 @@ class Controller:
                 self.feed(ev.Tick(now=self.now()))
                 continue
             timeout = None if deadline is None else deadline - self.now()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
+            # that comes as the event is set (stop() then waited for this task forever).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_changed.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._timer_changed.wait()
 
     async def _announcer(self) -> None:
         """Keep waiting callers' place and EWT current (positions move as others leave)."""

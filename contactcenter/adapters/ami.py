@@ -255,9 +255,10 @@ class AmiLink:
         future = self._manager.send_action(headers, as_list=as_list)
         self._pending.add(future)
         try:
-            return await asyncio.wait_for(
-                asyncio.shield(future), self.action_timeout if timeout is None else timeout
-            )
+            # asyncio.timeout, not wait_for, which in Python 3.11 can swallow a cancellation
+            # that comes with the response; shielded, so a deadline leaves the future ours.
+            async with asyncio.timeout(self.action_timeout if timeout is None else timeout):
+                return await asyncio.shield(future)
         except TimeoutError:
             raise AmiTimeout(f"{headers['Action']}: no response in time") from None
         finally:
