@@ -1,23 +1,28 @@
 # AMI transcripts recorded from the real sandbox (tests/transcripts/*.ami, made by
 # tests/transcripts/record.py: the controller's own AMI session while it handled real SIPp
 # calls), replayed through the translator: the exact core events each one makes, and what
-# the core then decides from them. No Asterisk needed to replay: the transcript is its word.
+# the core then decides from them; and through the whole controller (its AMI session an
+# in-memory one fed the recorded events): it sends the actions it sent then. No Asterisk
+# needed to replay: the transcript is its word.
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
-from contactcenter.config import Config
-from contactcenter.controller import engine_for
+from contactcenter.config import Config, parse_config
+from contactcenter.controller import Controller, engine_for
 from contactcenter.core import events as ev
 from contactcenter.core.commands import BridgeCall, CancelOffer, ConnectCall
 from contactcenter.core.lifecycle import CallOutcome
 from contactcenter.live.channels import Channels
 from contactcenter.live.translator import Translator
-from tests.fakeami import ami
+from tests.conftest import TEST_CONFIG
+from tests.fakeami import FakeAmi, ami
 
 HERE = Path(__file__).resolve().parents[1] / "transcripts"
 _FRAME = re.compile(r"^(<<<|>>>) (\d+\.\d+)\n(.*)$", re.S)
@@ -148,3 +153,46 @@ def test_an_originate_asterisk_fails_is_the_systems_fault(test_config: Config) -
 @pytest.mark.parametrize("name", sorted(p.name for p in HERE.glob("*.ami")))
 def test_every_transcript_translates_without_a_drop(test_config: Config, name: str) -> None:
     assert replay(name, test_config)
+
+
+def _faults_config(test_config: Config) -> Config:
+    """The centre record.py used for originate-failed.ami: operator x first (level 1)."""
+    raw = yaml.safe_load(TEST_CONFIG.read_text())
+    raw["operators"] = [{"id": "x", "skills": {"info": 1}}, {"id": "ana", "skills": {"info": 2}}] + [
+        op for op in raw["operators"] if op["id"] != "ana"
+    ]
+    return parse_config(raw, str(TEST_CONFIG))
+
+
+ACTIONS = ("Originate", "Redirect", "Hangup")  # what the controller decides (not the announcer)
+
+
+@pytest.mark.parametrize("name", ["answered-and-abandoned.ami", "originate-failed.ami"])
+async def test_the_controller_fed_a_transcript_sends_the_actions_it_sent_then(
+    test_config: Config, name: str
+) -> None:
+    cfg = _faults_config(test_config) if name == "originate-failed.ami" else test_config
+    cfg = dataclasses.replace(cfg, hours=None)
+    recorded = [dict(f.headers()) for f in frames(name) if f.sent and dict(f.headers())["Action"] in ACTIONS]
+    ctl = Controller(cfg, ami=FakeAmi)
+    originates = [a for a in recorded if a["Action"] == "Originate"]
+    ctl.channels.prefix = originates[0]["ActionID"].split("-")[1]  # the ids it used then
+    await ctl.start()
+    try:
+        fake = ctl.ami
+        assert isinstance(fake, FakeAmi)
+        for frame in frames(name):
+            if not frame.sent:
+                fake.deliver(frame.text)
+                await ctl.executor.idle()
+        # Header by header, in order, repeated ones (Variable) included.
+        sent = [
+            [(k, x) for k, v in a.items() for x in (v if isinstance(v, list) else [v])]
+            for a in fake.sent
+            if a["Action"] in ACTIONS
+        ]
+        assert sent == [
+            f.headers() for f in frames(name) if f.sent and dict(f.headers())["Action"] in ACTIONS
+        ]
+    finally:
+        await ctl.stop()
