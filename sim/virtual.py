@@ -20,7 +20,11 @@
 #   before they left (a login) calls the logout off.
 # - Unknown commands (AnnounceWait, ...) are counted and ignored.
 # - Hot path: one event object per fact the core needs, one heap entry per timed fact, no
-#   per-call closures; KPIs are fed in batches from drain_completed().
+#   per-call closures; KPIs are fed in batches from drain_completed(). What the world does
+#   in answer to a command is a method of `_World` (a class, not closures in `simulate`), and
+#   the module's constants are Final: the compiled build (setup.py) then calls those methods
+#   and reads those constants directly, instead of through Python's calling protocol and
+#   the module's dict at every event.
 from __future__ import annotations
 
 import heapq
@@ -30,7 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, cast
 
 from contactcenter.core import events as ev
 from contactcenter.core.commands import BridgeCall, CancelOffer, Command, ConnectCall, RejectBusy
@@ -39,10 +43,29 @@ from contactcenter.core.kpis import KpiCollector, operator_times
 from contactcenter.sim import traffic
 from contactcenter.sim.scenario import Scenario
 
-INF = math.inf
-NO_LINE_LIMIT = 2**62
-_END, _ABANDON, _IVR, _ANSWER, _MARK, _LOGIN, _LOGOUT = range(7)
-_PROGRESS_EVERY = 16384  # arrivals between progress updates (a power of two)
+INF: Final = math.inf
+NO_LINE_LIMIT: Final = 2**62
+# Kinds of the world's timed facts (heap entries).
+_END: Final = 0
+_ABANDON: Final = 1
+_IVR: Final = 2
+_ANSWER: Final = 3
+_MARK: Final = 4
+_LOGIN: Final = 5
+_LOGOUT: Final = 6
+_PROGRESS_EVERY: Final = 16384  # arrivals between progress updates (a power of two)
+_KNOWN_SILENT: Final = frozenset({CancelOffer, RejectBusy, BridgeCall})
+# (Named once: heapq is not one of the compiled build's primitives, so heapq.heappush would
+# be an attribute lookup on the module at every use.)
+_heappush: Final = heapq.heappush
+_heappop: Final = heapq.heappop
+
+# One timed fact: (time, push order, kind, payload). The payload by kind: _END, _ABANDON: the
+# call; _IVR: (call, skill, language, priority, patience); _ANSWER: the ConnectCall; _MARK:
+# None; _LOGIN, _LOGOUT: the operator.
+_Timed = tuple[float, int, int, object]
+_IvrDone = tuple[str, str, str, int, float]
+_NO_MORE_CALLERS: Final[traffic.Caller] = (INF, "", "", 0, 0.0, 0.0, INF)
 
 
 @dataclass
@@ -164,6 +187,64 @@ def _shift_events(sc: Scenario) -> list[tuple[float, int, str]]:
     return out
 
 
+class _World:
+    """The simulated world around the engine: its timed facts, the callers it has not yet
+    seen answered, and what it does with the engine's commands."""
+
+    def __init__(self, engine: Engine, ring: float) -> None:
+        self.engine = engine
+        self.ring = ring
+        self.heap: list[_Timed] = []
+        self.pushed = 0  # timed facts pushed so far: their order among equal times
+        self.talk_of: dict[str, float] = {}  # call -> talk time, until answered or abandoned
+        self.blocked_skill: dict[str, str] = {}  # blocked call -> the skill it wanted (by_skill)
+        self.unknown: Counter[str] = Counter()
+
+    def push(self, at: float, kind: int, data: object) -> None:
+        _heappush(self.heap, (at, self.pushed, kind, data))
+        self.pushed += 1
+
+    def answer(self, cid: str, op_id: str, talk_s: float, now: float) -> None:
+        """The operator's phone is answered: the conversation lasts the caller's talk time."""
+        more = self.engine.handle(ev.OperatorAnswered(now=now, call_id=cid, operator_id=op_id))
+        # The core answers a taken answer with its BridgeCall (and a stale one with nothing):
+        # then the call talks.
+        if more:
+            self.push(now + talk_s, _END, cid)
+
+    def answer_waiting(self, cmd: ConnectCall, now: float) -> None:
+        """A caller who was waiting (their talk time is in talk_of) is answered."""
+        cid = cmd.call_id
+        talk_s = self.talk_of[cid]
+        del self.talk_of[cid]
+        self.answer(cid, cmd.operator_id, talk_s, now)
+
+    def dispatch(self, cmds: list[Command], now: float) -> None:
+        for cmd in cmds:
+            if isinstance(cmd, ConnectCall):
+                if self.ring:
+                    self.push(now + self.ring, _ANSWER, cmd)
+                else:
+                    self.answer_waiting(cmd, now)
+            elif (kind := type(cmd)) not in _KNOWN_SILENT:
+                # CancelOffer: the pending answer is dropped lazily; RejectBusy: seen at arrival.
+                self.unknown[kind.__name__] += 1
+
+    def queue_call(self, cid: str, skill: str, lang: str, prio: int, patience: float, now: float) -> None:
+        """The caller leaves the IVR: queue them; start their patience if they must wait."""
+        cmds = self.engine.handle(
+            ev.IvrCompleted(now=now, call_id=cid, skill=skill, language=lang, priority=prio)
+        )
+        if cmds:
+            self.dispatch(cmds, now)
+        if patience < INF and not _connected_at_once(cid, cmds):
+            self.push(now + patience, _ABANDON, cid)
+
+
+def _connected_at_once(cid: str, cmds: list[Command]) -> bool:
+    return any(isinstance(c, ConnectCall) and c.call_id == cid for c in cmds)
+
+
 def simulate(
     sc: Scenario,
     *,
@@ -189,23 +270,20 @@ def simulate(
     )
 
     # --- the world's state ---------------------------------------------------------------
-    heap: list[tuple[float, int, int, Any]] = []
-    seq = itertools.count()
-    talk_of: dict[str, float] = {}  # call -> talk time, until answered or abandoned
-    blocked_skill: dict[str, str] = {}  # blocked call -> the skill it wanted (for by_skill)
-    unknown: Counter[str] = Counter()
     ring = sc.ring_delay_s
+    world = _World(engine, ring)
+    heap, talk_of, blocked_skill = world.heap, world.talk_of, world.blocked_skill
     logins = {}
     for g in sc.operators:
         for i in range(1, g.count + 1):
             logins[f"{g.name}-{i}"] = (g.skills, g.languages)
     for t, kind, op_id in _shift_events(sc):
-        heapq.heappush(heap, (t, next(seq), kind, op_id))
+        world.push(t, kind, op_id)
     marks = sorted(
         {start_s, end_s, *(h * 3600.0 for h in range(int(end_s // 3600) + 1) if h * 3600.0 < end_s)}
     )
     for t in marks:
-        heapq.heappush(heap, (t, next(seq), _MARK, None))
+        world.push(t, _MARK, None)
     busy_prev = staffed_prev = 0.0
     mark_prev = 0.0
     slice_max = 0  # most calls in the system seen by an arrival since the last mark
@@ -213,39 +291,6 @@ def simulate(
     # Engine methods and event classes are named in full, not aliased to locals: the
     # compiled build (setup.py) calls them natively only when it can see what they are.
     calls = engine.calls
-    push, pop = heapq.heappush, heapq.heappop
-    known_silent = {CancelOffer, RejectBusy, BridgeCall}
-
-    def answer(cid: str, op_id: str, talk_s: float, now: float) -> None:
-        """The operator's phone is answered: the conversation lasts the caller's talk time."""
-        more = engine.handle(ev.OperatorAnswered(now=now, call_id=cid, operator_id=op_id))
-        # The core answers a taken answer with its BridgeCall (and a stale one with nothing):
-        # then the call talks.
-        if more:
-            push(heap, (now + talk_s, next(seq), _END, cid))
-
-    def dispatch(cmds: list[Command], now: float) -> None:
-        for cmd in cmds:
-            if isinstance(cmd, ConnectCall):
-                cid = cmd.call_id
-                if ring:
-                    push(heap, (now + ring, next(seq), _ANSWER, cmd))
-                else:
-                    answer(cid, cmd.operator_id, talk_of.pop(cid), now)
-            elif (kind := type(cmd)) not in known_silent:
-                # CancelOffer: the pending answer is dropped lazily; RejectBusy: seen at arrival.
-                unknown[kind.__name__] += 1
-
-    def connected_at_once(cid: str, cmds: list[Command]) -> bool:
-        return any(isinstance(c, ConnectCall) and c.call_id == cid for c in cmds)
-
-    def queue_call(cid: str, skill: str, lang: str, prio: int, patience: float, now: float) -> None:
-        """The caller leaves the IVR: queue them; start their patience if they must wait."""
-        cmds = engine.handle(ev.IvrCompleted(now=now, call_id=cid, skill=skill, language=lang, priority=prio))
-        if cmds:
-            dispatch(cmds, now)
-        if patience < INF and not connected_at_once(cid, cmds):
-            push(heap, (now + patience, next(seq), _ABANDON, cid))
 
     def feed() -> None:
         done = engine.drain_completed()
@@ -255,119 +300,126 @@ def simulate(
             for c in done:
                 on_call(c)
 
-    callers = build_callers(sc)
-    nxt = next(callers, None)
-    at = nxt[0] if nxt is not None else INF
+    # The callers, then one at infinity who never comes: a for loop (the compiled build steps
+    # an iterator natively, where next(it, default) is a call through Python), with the
+    # world's timed facts and the engine's timers that are due first played in between.
+    callers = itertools.chain(build_callers(sc), (_NO_MORE_CALLERS,))
     n = 0
     steps = 0
     queue_area = 0.0
     last_t = start_s
     dl = INF
     now = 0.0
-    while True:
-        ht = heap[0][0] if heap else INF
-        steps += 1
-        if dl <= ht and dl <= at:
-            if dl == INF:
-                break
-            now = dl
-            if measure_queue:
-                queue_area, last_t = _integrate(engine, queue_area, last_t, now, start_s, end_s)
-            cmds = engine.handle(ev.Tick(now=now))
-            if cmds:
-                dispatch(cmds, now)
-        elif ht <= at:
-            now, _, kind, data = pop(heap)
-            if measure_queue:
-                queue_area, last_t = _integrate(engine, queue_area, last_t, now, start_s, end_s)
-            if kind == _END:
-                cmds = engine.handle(ev.CallEnded(now=now, call_id=data))
+    for caller in callers:
+        at = caller[0]
+        while True:
+            ht = heap[0][0] if heap else INF
+            steps += 1
+            if dl <= ht and dl <= at:
+                if dl == INF:
+                    break  # (then at == INF: nothing more can happen)
+                now = dl
+                if measure_queue:
+                    queue_area, last_t = _integrate(engine, queue_area, last_t, now, start_s, end_s)
+                cmds = engine.handle(ev.Tick(now=now))
                 if cmds:
-                    # The freed operator takes the next waiting call: the common case,
-                    # inlined (one ConnectCall, answered at once).
-                    cmd = cmds[0]
-                    if len(cmds) == 1 and isinstance(cmd, ConnectCall) and not ring:
-                        answer(cmd.call_id, cmd.operator_id, talk_of.pop(cmd.call_id), now)
-                    else:
-                        dispatch(cmds, now)
-            elif kind == _ABANDON:
-                if data in talk_of:  # not answered yet: the caller gives up
-                    del talk_of[data]
-                    cmds = engine.handle(ev.CallerHungUp(now=now, call_id=data))
+                    world.dispatch(cmds, now)
+            elif ht <= at:
+                now, _, kind, data = _heappop(heap)
+                if measure_queue:
+                    queue_area, last_t = _integrate(engine, queue_area, last_t, now, start_s, end_s)
+                if kind == _END:
+                    cmds = engine.handle(ev.CallEnded(now=now, call_id=cast(str, data)))
                     if cmds:
-                        dispatch(cmds, now)
-            elif kind == _IVR:
-                cid, skill, lang, prio, patience = data
-                queue_call(cid, skill, lang, prio, patience, now)
-            elif kind == _ANSWER:
-                cid = data.call_id
-                if cid in talk_of:  # (else the caller left while it rang: nobody to answer)
-                    answer(cid, data.operator_id, talk_of.pop(cid), now)
-            elif kind == _MARK:
-                busy = staffed = 0.0
-                for op in engine.operators.values():
-                    b, s = operator_times(op.time_in, op.state, op.since, now)
-                    busy += b
-                    staffed += s
-                if now > mark_prev:
-                    collector.add_operator_time(mark_prev, busy - busy_prev, staffed - staffed_prev)
-                    collector.observe_concurrent(mark_prev, slice_max)
-                busy_prev, staffed_prev, mark_prev, slice_max = busy, staffed, now, 0
-                feed()
-                if progress is not None:
-                    progress(min(1.0, now / end_s))
-            elif kind == _LOGIN:
-                # (Still leaving after the last call of a shift that ended just before this
-                # one: the login calls that logout off.)
-                skills, langs = logins[data]
-                login = ev.OperatorLoggedIn(now=now, operator_id=data, skills=skills, languages=langs)
-                cmds = engine.handle(login)
-                if cmds:
-                    dispatch(cmds, now)
-            else:  # _LOGOUT
-                cmds = engine.handle(ev.OperatorLoggedOut(now=now, operator_id=data))
-                if cmds:
-                    dispatch(cmds, now)
-        else:
-            now, skill, lang, prio, ivr_s, talk_s, patience = nxt  # type: ignore[misc]  # at < INF
-            n += 1
-            cid = str(n)
-            if measure_queue:
-                queue_area, last_t = _integrate(engine, queue_area, last_t, now, start_s, end_s)
-            cmds = engine.handle(ev.CallArrived(now=now, call_id=cid))
-            if cmds:
-                blocked_skill[cid] = skill  # RejectBusy (or RejectClosed): the call is over
-            elif ivr_s > 0:
+                        # The freed operator takes the next waiting call: the common case,
+                        # inlined (one ConnectCall, answered at once).
+                        cmd = cmds[0]
+                        if len(cmds) == 1 and isinstance(cmd, ConnectCall) and not ring:
+                            world.answer_waiting(cmd, now)
+                        else:
+                            world.dispatch(cmds, now)
+                elif kind == _ABANDON:
+                    cid = cast(str, data)
+                    if cid in talk_of:  # not answered yet: the caller gives up
+                        del talk_of[cid]
+                        cmds = engine.handle(ev.CallerHungUp(now=now, call_id=cid))
+                        if cmds:
+                            world.dispatch(cmds, now)
+                elif kind == _IVR:
+                    cid, skill, lang, prio, patience = cast(_IvrDone, data)
+                    world.queue_call(cid, skill, lang, prio, patience, now)
+                elif kind == _ANSWER:
+                    offer = cast(ConnectCall, data)
+                    if offer.call_id in talk_of:  # (else the caller left while it rang: nobody to answer)
+                        world.answer_waiting(offer, now)
+                elif kind == _MARK:
+                    busy = staffed = 0.0
+                    for op in engine.operators.values():
+                        b, s = operator_times(op.time_in, op.state, op.since, now)
+                        busy += b
+                        staffed += s
+                    if now > mark_prev:
+                        collector.add_operator_time(mark_prev, busy - busy_prev, staffed - staffed_prev)
+                        collector.observe_concurrent(mark_prev, slice_max)
+                    busy_prev, staffed_prev, mark_prev, slice_max = busy, staffed, now, 0
+                    feed()
+                    if progress is not None:
+                        progress(min(1.0, now / end_s))
+                elif kind == _LOGIN:
+                    # (Still leaving after the last call of a shift that ended just before this
+                    # one: the login calls that logout off.)
+                    op_id = cast(str, data)
+                    skills, langs = logins[op_id]
+                    login = ev.OperatorLoggedIn(now=now, operator_id=op_id, skills=skills, languages=langs)
+                    cmds = engine.handle(login)
+                    if cmds:
+                        world.dispatch(cmds, now)
+                else:  # _LOGOUT
+                    cmds = engine.handle(ev.OperatorLoggedOut(now=now, operator_id=cast(str, data)))
+                    if cmds:
+                        world.dispatch(cmds, now)
+            else:
+                break  # this caller arrives first
+            d = engine.next_deadline()
+            dl = INF if d is None else d
+        if at == INF:
+            break
+        # --- the caller arrives ---
+        now, skill, lang, prio, ivr_s, talk_s, patience = caller
+        n += 1
+        cid = str(n)
+        if measure_queue:
+            queue_area, last_t = _integrate(engine, queue_area, last_t, now, start_s, end_s)
+        cmds = engine.handle(ev.CallArrived(now=now, call_id=cid))
+        if cmds:
+            blocked_skill[cid] = skill  # RejectBusy (or RejectClosed): the call is over
+        elif ivr_s > 0:
+            talk_of[cid] = talk_s
+            ivr_done: _IvrDone = (cid, skill, lang, prio, patience)
+            world.push(now + ivr_s, _IVR, ivr_done)
+        else:  # no IVR time: queue_call, inlined for the common cases
+            queued = ev.IvrCompleted(now=now, call_id=cid, skill=skill, language=lang, priority=prio)
+            cmds = engine.handle(queued)
+            if not cmds:  # it waits
                 talk_of[cid] = talk_s
-                push(heap, (now + ivr_s, next(seq), _IVR, (cid, skill, lang, prio, patience)))
-            else:  # no IVR time: queue_call, inlined for the common cases
-                ivr_done = ev.IvrCompleted(now=now, call_id=cid, skill=skill, language=lang, priority=prio)
-                cmds = engine.handle(ivr_done)
-                if not cmds:  # it waits
-                    talk_of[cid] = talk_s
-                    if patience < INF:
-                        push(heap, (now + patience, next(seq), _ABANDON, cid))
-                elif (
-                    len(cmds) == 1
-                    and not ring
-                    and isinstance(cmd := cmds[0], ConnectCall)
-                    and cmd.call_id == cid
-                ):
-                    # a free operator takes it at once
-                    answer(cid, cmd.operator_id, talk_s, now)
-                else:
-                    talk_of[cid] = talk_s
-                    dispatch(cmds, now)
-                    if patience < INF and not connected_at_once(cid, cmds):
-                        push(heap, (now + patience, next(seq), _ABANDON, cid))
-            if len(calls) > slice_max:
-                slice_max = len(calls)
-            if not n & (_PROGRESS_EVERY - 1):
-                feed()
-                if progress is not None:
-                    progress(min(1.0, now / end_s))
-            nxt = next(callers, None)
-            at = nxt[0] if nxt is not None else INF
+                if patience < INF:
+                    world.push(now + patience, _ABANDON, cid)
+            elif (
+                len(cmds) == 1 and not ring and isinstance(cmd := cmds[0], ConnectCall) and cmd.call_id == cid
+            ):
+                # a free operator takes it at once
+                world.answer(cid, cmd.operator_id, talk_s, now)
+            else:
+                talk_of[cid] = talk_s
+                world.dispatch(cmds, now)
+                if patience < INF and not _connected_at_once(cid, cmds):
+                    world.push(now + patience, _ABANDON, cid)
+        if len(calls) > slice_max:
+            slice_max = len(calls)
+        if not n & (_PROGRESS_EVERY - 1):
+            feed()
+            if progress is not None:
+                progress(min(1.0, now / end_s))
         d = engine.next_deadline()
         dl = INF if d is None else d
     feed()
@@ -378,7 +430,7 @@ def simulate(
         arrivals=n,
         steps=steps,
         unfinished=unfinished,
-        unknown_commands=unknown,
+        unknown_commands=world.unknown,
         stale_facts=dict(engine.stale_facts),
         sim_end_s=now,
         wall_s=time.perf_counter() - wall0,

@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-from contactcenter.core import events as ev
 from contactcenter.core.calendar import OpeningHours
 from contactcenter.core.commands import (
     AnnounceWait,
@@ -46,6 +44,22 @@ from contactcenter.core.commands import (
     RejectClosed,
 )
 from contactcenter.core.estimates import EwtEstimator
+from contactcenter.core.events import (
+    CallArrived,
+    CallEnded,
+    CallerHungUp,
+    Event,
+    IvrCompleted,
+    OperatorAnswered,
+    OperatorLoggedIn,
+    OperatorLoggedOut,
+    OperatorPaused,
+    OperatorReachable,
+    OperatorResumed,
+    OperatorRingTimeout,
+    OperatorUnreachable,
+    Tick,
+)
 from contactcenter.core.lifecycle import (
     CALL_TRANSITIONS,
     DEFERRED,
@@ -75,6 +89,11 @@ _WRAP_UP: Final = 0  # timer kinds
 _RELAX: Final = 1
 _RETRY: Final = 2
 _OFFER: Final = 3
+
+# (heapq is not one of the compiled build's primitives: heapq.heappush would be an attribute
+# lookup on the module at every use.)
+_heappush: Final = heapq.heappush
+_heappop: Final = heapq.heappop
 
 _LOGGED_OUT: Final = OperatorState.LOGGED_OUT
 _PAUSED: Final = OperatorState.PAUSED
@@ -216,7 +235,6 @@ class Engine:
     _wait_for_level: dict[int, float] = field(init=False)
     _wait_beyond: float = field(init=False)
     _seq: int = 0
-    _handlers: dict[type[ev.Event], Callable[[Any], list[Command]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.lines < 1:
@@ -250,37 +268,50 @@ class Engine:
             else {}
         )
         self._wait_beyond = float("inf") if steps else 0.0
-        self._handlers = {
-            ev.CallArrived: self._call_arrived,
-            ev.IvrCompleted: self._ivr_completed,
-            ev.CallerHungUp: self._caller_hung_up,
-            ev.OperatorAnswered: self._operator_answered,
-            ev.OperatorRingTimeout: self._ring_timeout,
-            ev.OperatorUnreachable: self._unreachable,
-            ev.OperatorReachable: self._reachable,
-            ev.CallEnded: self._call_ended,
-            ev.OperatorLoggedIn: self._logged_in,
-            ev.OperatorLoggedOut: self._logged_out,
-            ev.OperatorPaused: self._paused,
-            ev.OperatorResumed: self._resumed,
-            ev.Tick: self._tick,
-        }
 
     # --- public API ---------------------------------------------------------------------
 
-    def handle(self, event: ev.Event) -> list[Command]:
+    def handle(self, event: Event) -> list[Command]:
         """Apply one event; return the commands that carry out what was decided. A fact
         that no longer fits the state is counted in `stale_facts` and changes nothing."""
+        # One test of the exact type per kind of event, the most frequent first (each
+        # simulated call brings an arrival, an IVR choice, an answer and an end): the
+        # compiled build then calls each handler directly, where a table of bound methods
+        # would go through Python's calling protocol for every event. (The classes are
+        # imported by name: `ev.CallArrived` as a value would be an attribute lookup on the
+        # module in the compiled build, the class by name a C static.)
         try:
-            handler = self._handlers[type(event)]
-        except KeyError:
-            raise ValueError(f"unknown event type {type(event).__name__}") from None
-        try:
-            return handler(event)
+            if type(event) is CallArrived:
+                return self._call_arrived(event)
+            if type(event) is IvrCompleted:
+                return self._ivr_completed(event)
+            if type(event) is OperatorAnswered:
+                return self._operator_answered(event)
+            if type(event) is CallEnded:
+                return self._call_ended(event)
+            if type(event) is Tick:
+                return self._tick(event)
+            if type(event) is CallerHungUp:
+                return self._caller_hung_up(event)
+            if type(event) is OperatorRingTimeout:
+                return self._ring_timeout(event)
+            if type(event) is OperatorUnreachable:
+                return self._unreachable(event)
+            if type(event) is OperatorReachable:
+                return self._reachable(event)
+            if type(event) is OperatorLoggedIn:
+                return self._logged_in(event)
+            if type(event) is OperatorLoggedOut:
+                return self._logged_out(event)
+            if type(event) is OperatorPaused:
+                return self._paused(event)
+            if type(event) is OperatorResumed:
+                return self._resumed(event)
         except Stale as stale:
             key = (type(event).__name__, stale.reason)
             self.stale_facts[key] = self.stale_facts.get(key, 0) + 1
             return []
+        raise ValueError(f"unknown event type {type(event).__name__}")
 
     def next_deadline(self) -> float | None:
         """When the next timer is due (send a Tick then), or None."""
@@ -416,7 +447,7 @@ class Engine:
         self._seq += 1
         return self._seq
 
-    def _call_arrived(self, e: ev.CallArrived) -> list[Command]:
+    def _call_arrived(self, e: CallArrived) -> list[Command]:
         if e.call_id in self.calls:
             raise Stale("arrived twice")
         call = Call(call_id=e.call_id, arrived_at=e.now)
@@ -437,20 +468,22 @@ class Engine:
         call.outcome, call.ended_at = outcome, now
         self.completed.append(call)
 
-    def _ivr_completed(self, e: ev.IvrCompleted) -> list[Command]:
+    def _ivr_completed(self, e: IvrCompleted) -> list[Command]:
         call = self._call(e.call_id, CallTrigger.IVR_DONE)
         call.skill, call.language, call.priority = e.skill, e.language, e.priority
         call.queued_at = e.now
         call.queue_key = (-e.priority, e.now, self._next_seq())
         self._move_call(call, CallTrigger.IVR_DONE, e.now)
-        pick = self._pool.best(e.skill, e.language)
-        if pick is not None and self._wait_for_level.get(pick[0][0], self._wait_beyond) <= 0:
-            # A free operator who may take a call that has not waited at all: by the
-            # invariant no call waits in this queue, so this one is served at once, without
-            # a trip through the queue (the common case at any load short of saturation).
-            op = self.operators[pick[1]]
-            self._pool.discard(op.operator_id)
-            return [self._offer(call, op, e.now)]
+        op_id = self._pool.best_id(e.skill, e.language)
+        if op_id is not None:
+            op = self.operators[op_id]
+            if self._wait_for_level.get(op.skills[e.skill], self._wait_beyond) <= 0:
+                # A free operator who may take a call that has not waited at all: by the
+                # invariant no call waits in this queue, so this one is served at once,
+                # without a trip through the queue (the common case at any load short of
+                # saturation).
+                self._pool.discard(op_id)
+                return [self._offer(call, op, e.now)]
         queue = self._queue_for(e.skill, e.language)
         queue.push(call.call_id, call.queue_key)
         out = self._serve_queue(queue, e.now)
@@ -460,12 +493,12 @@ class Engine:
             call.position_at_entry = position
             call.ewt_at_entry = self.ewt.ewt(e.skill, e.language, position)
             for after, _ in self.relaxation[1:]:
-                heapq.heappush(self._timers, (e.now + after, self._next_seq(), _RELAX, call.call_id))
+                _heappush(self._timers, (e.now + after, self._next_seq(), _RELAX, call.call_id))
             if self.announce:
                 out.append(AnnounceWait(call_id=call.call_id, position=position, ewt_s=call.ewt_at_entry))
         return out
 
-    def _caller_hung_up(self, e: ev.CallerHungUp) -> list[Command]:
+    def _caller_hung_up(self, e: CallerHungUp) -> list[Command]:
         call = self._call(e.call_id, CallTrigger.CALLER_HANGUP)
         if call.state is CallState.TALKING:
             return self._end_conversation(call, CallTrigger.CALLER_HANGUP, e.now)
@@ -482,7 +515,7 @@ class Engine:
         self._finish(call, CallOutcome.ABANDONED, CallTrigger.CALLER_HANGUP, e.now)
         return out
 
-    def _operator_answered(self, e: ev.OperatorAnswered) -> list[Command]:
+    def _operator_answered(self, e: OperatorAnswered) -> list[Command]:
         call, op = self._offered_pair(e.call_id, e.operator_id)
         call.answered_at = e.now
         self._move_call(call, CallTrigger.ANSWER, e.now)
@@ -493,11 +526,11 @@ class Engine:
             self.ewt.observe_error(call.ewt_at_entry, e.now - call.queued_at)
         return [BridgeCall(call_id=call.call_id, operator_id=op.operator_id)]
 
-    def _ring_timeout(self, e: ev.OperatorRingTimeout) -> list[Command]:
+    def _ring_timeout(self, e: OperatorRingTimeout) -> list[Command]:
         call, op = self._offered_pair(e.call_id, e.operator_id)
         return self._offer_failed(call, op, OperatorTrigger.NO_ANSWER, e.reason, e.now)
 
-    def _unreachable(self, e: ev.OperatorUnreachable) -> list[Command]:
+    def _unreachable(self, e: OperatorUnreachable) -> list[Command]:
         call, op = self._offered_pair(e.call_id, e.operator_id)
         return self._offer_failed(call, op, OperatorTrigger.FAULT, e.reason, e.now)
 
@@ -517,7 +550,7 @@ class Engine:
             op.faults_in_row += 1
             backoff = min(self.fault_retry * 2.0 ** (op.faults_in_row - 1), self.fault_retry_max)
             op.retry_at = now + backoff
-            heapq.heappush(self._timers, (op.retry_at, self._next_seq(), _RETRY, op.operator_id))
+            _heappush(self._timers, (op.retry_at, self._next_seq(), _RETRY, op.operator_id))
         call.operator_id = None
         call.offer_deadline = None
         self._move_call(call, CallTrigger.OFFER_FAILED, now)
@@ -532,10 +565,10 @@ class Engine:
             for after, _ in self.relaxation[1:]:
                 if call.queued_at + after > now:
                     due = call.queued_at + after
-                    heapq.heappush(self._timers, (due, self._next_seq(), _RELAX, call.call_id))
+                    _heappush(self._timers, (due, self._next_seq(), _RELAX, call.call_id))
         return out
 
-    def _call_ended(self, e: ev.CallEnded) -> list[Command]:
+    def _call_ended(self, e: CallEnded) -> list[Command]:
         # Only a conversation can end this way; an unanswered operator leg is a ring timeout.
         call = self._call(e.call_id, CallTrigger.OPERATOR_HANGUP)
         return self._end_conversation(call, CallTrigger.OPERATOR_HANGUP, e.now)
@@ -571,7 +604,7 @@ class Engine:
         if self.wrap_up <= 0:
             return self._make_available(op, OperatorTrigger.WRAP_UP_DONE, now)
         op.wrap_up_until = now + self.wrap_up
-        heapq.heappush(self._timers, (op.wrap_up_until, self._next_seq(), _WRAP_UP, op.operator_id))
+        _heappush(self._timers, (op.wrap_up_until, self._next_seq(), _WRAP_UP, op.operator_id))
         return []
 
     def _finish(self, call: Call, outcome: CallOutcome, trigger: CallTrigger, now: float) -> None:
@@ -590,7 +623,7 @@ class Engine:
             raise Stale(stale or f"operator {op.state.value}")
         return dst is not DEFERRED
 
-    def _logged_in(self, e: ev.OperatorLoggedIn) -> list[Command]:
+    def _logged_in(self, e: OperatorLoggedIn) -> list[Command]:
         op = self.operators.get(e.operator_id)
         if op is None:
             op = Operator(e.operator_id, dict(e.skills), tuple(e.languages), self._next_seq())
@@ -611,7 +644,7 @@ class Engine:
         self._pool.forget(op.operator_id)
         return self._make_available(op, OperatorTrigger.LOG_IN, e.now)
 
-    def _logged_out(self, e: ev.OperatorLoggedOut) -> list[Command]:
+    def _logged_out(self, e: OperatorLoggedOut) -> list[Command]:
         op = self._operator(e.operator_id)
         if not self._takes_effect_now(op, _LOG_OUT, "logged out"):
             op.after_call = (_LOG_OUT, None)  # after this call
@@ -619,7 +652,7 @@ class Engine:
         self._leave(op, _LOG_OUT, None, e.now)
         return []
 
-    def _paused(self, e: ev.OperatorPaused) -> list[Command]:
+    def _paused(self, e: OperatorPaused) -> list[Command]:
         op = self._operator(e.operator_id)
         if op.asked_for(_LOG_OUT):
             raise Stale("logout pending")  # a logout already asked for stands: it goes further
@@ -636,7 +669,7 @@ class Engine:
         op.wrap_up_until = op.after_call = op.retry_at = None
         self._move_op(op, trigger, now, reason)
 
-    def _resumed(self, e: ev.OperatorResumed) -> list[Command]:
+    def _resumed(self, e: OperatorResumed) -> list[Command]:
         op = self._operator(e.operator_id)
         if not self._takes_effect_now(op, OperatorTrigger.RESUME, "not paused"):
             if not op.asked_for(_PAUSE):
@@ -645,18 +678,18 @@ class Engine:
             return []
         return self._make_available(op, OperatorTrigger.RESUME, e.now)
 
-    def _reachable(self, e: ev.OperatorReachable) -> list[Command]:
+    def _reachable(self, e: OperatorReachable) -> list[Command]:
         op = self._operator(e.operator_id)
         if op.state is not _UNREACHABLE:
             raise Stale(f"operator {op.state.value}")
         op.retry_at = None
         return self._make_available(op, OperatorTrigger.RETRY, e.now)
 
-    def _tick(self, e: ev.Tick) -> list[Command]:
+    def _tick(self, e: Tick) -> list[Command]:
         out: list[Command] = []
         timers = self._timers
         while timers and timers[0][0] <= e.now:
-            due, _, kind, ref = heapq.heappop(timers)
+            due, _, kind, ref = _heappop(timers)
             if kind == _WRAP_UP:
                 op = self.operators[ref]
                 # A pause or logout during wrap-up cancels the timer (wrap_up_until cleared).
@@ -695,7 +728,9 @@ class Engine:
             return []
         self._move_op(op, trigger, now)
         op.idle_since = now
-        best: tuple[tuple[int, QueueKey], SkillQueue, str] | None = None
+        # The best call within their reach: by their level for its skill, then its key.
+        best_id, best_level = "", 0
+        best_queue: SkillQueue | None = None  # (None: no call found yet)
         queues = self.queues
         for skill, level in op.skills.items():
             cutoff = now - self._wait_for_level.get(level, self._wait_beyond)
@@ -703,14 +738,19 @@ class Engine:
                 queue = queues.get((skill, lang))
                 if queue is None:
                     continue
-                entry = queue.head_within(cutoff)
-                if entry is not None and (best is None or (level, entry[0]) < best[0]):
-                    best = ((level, entry[0]), queue, entry[1])
-        if best is None:
+                call_id = queue.head_within(cutoff)
+                if call_id is None:
+                    continue
+                if best_queue is not None:
+                    mine, best = (level, queue.key_of(call_id)), (best_level, best_queue.key_of(best_id))
+                    if not mine < best:
+                        continue
+                best_id, best_level, best_queue = call_id, level, queue
+        if best_queue is None:
             self._pool.add(op.operator_id, op.skills, op.languages, now, op.seq)
             return []
-        best[1].remove(best[2])
-        return [self._offer(self.calls[best[2]], op, now)]
+        best_queue.remove(best_id)
+        return [self._offer(self.calls[best_id], op, now)]
 
     def _serve_queue(self, queue: SkillQueue, now: float) -> list[Command]:
         """Match waiting calls of a queue to the best available operators, while both exist."""
@@ -719,20 +759,19 @@ class Engine:
         out: list[Command] = []
         relaxation = self.relaxation
         while True:
-            pick = self._pool.best(queue.skill, queue.language)
-            if pick is None:
+            op_id = self._pool.best_id(queue.skill, queue.language)
+            if op_id is None:
                 break
-            level = pick[0][0]
-            cutoff = now - self._wait_for_level.get(level, self._wait_beyond)
+            op = self.operators[op_id]
+            cutoff = now - self._wait_for_level.get(op.skills[queue.skill], self._wait_beyond)
             # The best free operator is the lowest level, so the one whose reach is widest:
             # if no call is within its reach, none is within anyone's.
-            entry = queue.head_within(cutoff)
-            if entry is None:
+            call_id = queue.head_within(cutoff)
+            if call_id is None:
                 break
-            op = self.operators[pick[1]]
-            self._pool.discard(op.operator_id)
-            queue.remove(entry[1])
-            out.append(self._offer(self.calls[entry[1]], op, now))
+            self._pool.discard(op_id)
+            queue.remove(call_id)
+            out.append(self._offer(self.calls[call_id], op, now))
             if not relaxation:
                 # Without relaxation only the call just queued could be matched: the
                 # invariant held before it came.
@@ -747,5 +786,5 @@ class Engine:
         self._move_op(op, OperatorTrigger.RESERVE, now)
         if self.offer_timeout is not None:
             deadline = call.offer_deadline = now + self.offer_timeout
-            heapq.heappush(self._timers, (deadline, self._next_seq(), _OFFER, call.call_id))
+            _heappush(self._timers, (deadline, self._next_seq(), _OFFER, call.call_id))
         return ConnectCall(call_id=call.call_id, operator_id=op.operator_id)

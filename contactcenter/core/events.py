@@ -7,7 +7,9 @@
 #   checks inline rather than a frozen dataclass's generated one (object.__setattr__ per
 #   field, then __post_init__): half the cost in CPython, a seventh once compiled. The four
 #   (CallArrived, IvrCompleted, OperatorAnswered, CallEnded) check the common case of their
-#   ids inline too, and call _id only for what fails it.
+#   ids inline too, and call _id only for what fails it. Exact types are tested with
+#   `type(x) is str`, not `x.__class__ is str`: the compiled build reads the type of an
+#   object directly, but looks `__class__` up as an attribute.
 #   @dataclass still writes __eq__, __hash__ and __repr__ from the fields.
 # - Subclasses call Event.__init__ by name: zero-argument super() fails in slotted
 #   dataclasses (the decorator replaces the class it was compiled against).
@@ -23,7 +25,7 @@ from typing import Final
 # is an int, hence a number: both builds take True as 1.)
 def _time(now: float) -> float:
     # The common case (a finite float, or int) is decided by exact type checks first.
-    cls = now.__class__
+    cls = type(now)
     if (cls is float or cls is int) and math.isfinite(now):
         return now
     if not isinstance(now, (int, float)):
@@ -34,7 +36,7 @@ def _time(now: float) -> float:
 
 
 def _id(name: str, value: str) -> str:
-    if value.__class__ is str and value:
+    if type(value) is str and value:
         return value
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {value!r}")
@@ -54,7 +56,7 @@ class Event:
     def __init__(self, *, now: float) -> None:
         # The common case inline (x - x is 0.0 for a finite float, NaN for inf and NaN):
         # one function call fewer for each of the four events of every simulated call.
-        self.now = now if now.__class__ is float and now - now == 0.0 else _time(now)
+        self.now = now if type(now) is float and now - now == 0.0 else _time(now)
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)
@@ -65,7 +67,7 @@ class CallArrived(Event):
 
     def __init__(self, *, now: float, call_id: str) -> None:
         Event.__init__(self, now=now)
-        self.call_id = call_id if call_id.__class__ is str and call_id else _id("call_id", call_id)
+        self.call_id = call_id if type(call_id) is str and call_id else _id("call_id", call_id)
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)
@@ -79,10 +81,10 @@ class IvrCompleted(Event):
 
     def __init__(self, *, now: float, call_id: str, skill: str, language: str, priority: int = 0) -> None:
         Event.__init__(self, now=now)
-        self.call_id = call_id if call_id.__class__ is str and call_id else _id("call_id", call_id)
-        self.skill = skill if skill.__class__ is str and skill else _id("skill", skill)
-        self.language = language if language.__class__ is str and language else _id("language", language)
-        self.priority = priority if priority.__class__ is int else _int("priority", priority)
+        self.call_id = call_id if type(call_id) is str and call_id else _id("call_id", call_id)
+        self.skill = skill if type(skill) is str and skill else _id("skill", skill)
+        self.language = language if type(language) is str and language else _id("language", language)
+        self.priority = priority if type(priority) is int else _int("priority", priority)
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)
@@ -105,9 +107,9 @@ class OperatorAnswered(Event):
 
     def __init__(self, *, now: float, call_id: str, operator_id: str) -> None:
         Event.__init__(self, now=now)
-        self.call_id = call_id if call_id.__class__ is str and call_id else _id("call_id", call_id)
+        self.call_id = call_id if type(call_id) is str and call_id else _id("call_id", call_id)
         op = operator_id
-        self.operator_id = op if op.__class__ is str and op else _id("operator_id", op)
+        self.operator_id = op if type(op) is str and op else _id("operator_id", op)
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)
@@ -163,7 +165,7 @@ class CallEnded(Event):
 
     def __init__(self, *, now: float, call_id: str) -> None:
         Event.__init__(self, now=now)
-        self.call_id = call_id if call_id.__class__ is str and call_id else _id("call_id", call_id)
+        self.call_id = call_id if type(call_id) is str and call_id else _id("call_id", call_id)
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)

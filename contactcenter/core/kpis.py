@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from contactcenter.core.engine import Call
 from contactcenter.core.lifecycle import CallOutcome, OperatorState
@@ -71,11 +71,15 @@ GROUP_KEYS = (
     "occupancy",
     "max_concurrent_calls",
 )
-UNKNOWN_SKILL = "(none)"  # a blocked call whose driver did not say which skill it wanted
-BUSY_STATES = frozenset({OperatorState.RESERVED, OperatorState.TALKING, OperatorState.WRAP_UP})
-STAFFED_STATES = BUSY_STATES | {OperatorState.AVAILABLE}
+# (Final: the compiled build keeps these in C statics instead of looking them up in the
+# module's dict for every call counted.)
+UNKNOWN_SKILL: Final = "(none)"  # a blocked call whose driver did not say which skill it wanted
+BUSY_STATES: Final = frozenset({OperatorState.RESERVED, OperatorState.TALKING, OperatorState.WRAP_UP})
+STAFFED_STATES: Final = BUSY_STATES | {OperatorState.AVAILABLE}
 
-_ANSWERED, _ABANDONED, _BLOCKED = CallOutcome.ANSWERED, CallOutcome.ABANDONED, CallOutcome.BLOCKED
+_ANSWERED: Final = CallOutcome.ANSWERED
+_ABANDONED: Final = CallOutcome.ABANDONED
+_BLOCKED: Final = CallOutcome.BLOCKED
 
 
 _TALLY_FIELDS = (
@@ -208,13 +212,13 @@ class KpiCollector:
 
     def add_all(self, calls: Iterable[Call], skill_of: Mapping[str, str] | None = None) -> None:
         """Count many ended calls; `skill_of` maps blocked calls' IDs to the skill they wanted."""
-        add = self.add
+        # (self.add in full, not a local alias: the compiled build calls it directly then.)
         if skill_of:
             for call in calls:
-                add(call, skill_of.get(call.call_id))
+                self.add(call, skill_of.get(call.call_id))
         else:
             for call in calls:
-                add(call)
+                self.add(call)
 
     def add_operator_time(self, at: float, busy_s: float, staffed_s: float) -> None:
         """Operator seconds of a slice of time starting at `at` (a slice within one hour)."""

@@ -2,20 +2,40 @@
 # ordered by (level, idle_since, seq): the best-qualified first, then the longest idle, then
 # login order, so ties never depend on set order. Entries are invalidated lazily with a
 # per-operator token that changes whenever the operator leaves or re-enters availability.
+# A heap entry is a flat (level, idle_since, seq, token, operator_id) (heaps compare entries
+# on every push and pop: a flat tuple compares one field at a time where a nested key costs
+# a tuple comparison more). Each operator's heaps are found once, at their first add, and
+# kept as objects with their own count of live entries: making an operator available or
+# taking them looks nothing up by (skill, language).
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from typing import Final
 
 PoolKey = tuple[int, float, int]  # (level, idle_since, seq)
+_Entry = tuple[int, float, int, int, str]  # (level, idle_since, seq, token, operator_id)
+
+# (Named once: heapq is not one of the compiled build's primitives, so heapq.heappop would be
+# an attribute lookup on the module at every use.)
+_heappush: Final = heapq.heappush
+_heappop: Final = heapq.heappop
+
+
+@dataclass(slots=True)
+class _Free:
+    """The available operators of one (skill, language): a heap with stale entries in it."""
+
+    skill: str
+    entries: list[_Entry] = field(default_factory=list)
+    live: int = 0  # entries that are not stale
 
 
 @dataclass(slots=True)
 class OperatorPool:
-    _heaps: dict[tuple[str, str], list[tuple[PoolKey, int, str]]] = field(default_factory=dict)
-    _live: dict[tuple[str, str], int] = field(default_factory=dict)  # live entries per heap
-    _token: dict[str, int] = field(default_factory=dict)  # operator -> live token
-    _keys: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # operator -> heaps
+    _heaps: dict[tuple[str, str], _Free] = field(default_factory=dict)
+    _token: dict[str, int] = field(default_factory=dict)  # operator -> live token (from 1)
+    _frees: dict[str, list[_Free]] = field(default_factory=dict)  # operator -> their heaps
     _next_token: int = 0
 
     def add(
@@ -32,33 +52,35 @@ class OperatorPool:
         self._next_token += 1
         token = self._next_token
         self._token[operator_id] = token
-        keys = self._keys.get(operator_id)
-        if keys is None:
-            keys = self._keys[operator_id] = [(s, lang) for s in skills for lang in languages]
-        heaps, live = self._heaps, self._live
-        for key in keys:
-            heap = heaps.get(key)
-            if heap is None:
-                heap = heaps[key] = []
-            heapq.heappush(heap, ((skills[key[0]], idle_since, seq), token, operator_id))
-            n = live[key] = live.get(key, 0) + 1
-            if len(heap) > 2 * n + 64:
+        frees = self._frees.get(operator_id)
+        if frees is None:
+            frees = self._frees[operator_id] = [self._free(s, lang) for s in skills for lang in languages]
+        for free in frees:
+            heap = free.entries
+            _heappush(heap, (skills[free.skill], idle_since, seq, token, operator_id))
+            free.live += 1
+            if len(heap) > 2 * free.live + 64:
                 # Stale entries deep in the heap never surface on their own; dropping them
                 # when they outnumber live ones keeps the cost amortised O(log n).
                 tokens = self._token
-                heap[:] = [e for e in heap if tokens.get(e[2]) == e[1]]
+                heap[:] = [e for e in heap if tokens.get(e[4], 0) == e[3]]
                 heapq.heapify(heap)
+
+    def _free(self, skill: str, language: str) -> _Free:
+        free = self._heaps.get((skill, language))
+        if free is None:
+            free = self._heaps[(skill, language)] = _Free(skill)
+        return free
 
     def discard(self, operator_id: str) -> None:
         if self._token.pop(operator_id, None) is not None:
-            live = self._live
-            for key in self._keys[operator_id]:
-                live[key] -= 1
+            for free in self._frees[operator_id]:
+                free.live -= 1
 
     def forget(self, operator_id: str) -> None:
         """The operator's skills or languages changed (a new login): recompute their heaps."""
         self.discard(operator_id)
-        self._keys.pop(operator_id, None)
+        self._frees.pop(operator_id, None)
 
     def __contains__(self, operator_id: object) -> bool:
         return operator_id in self._token
@@ -66,15 +88,23 @@ class OperatorPool:
     def __len__(self) -> int:
         return len(self._token)
 
-    def best(self, skill: str, language: str) -> tuple[PoolKey, str] | None:
+    def best_id(self, skill: str, language: str) -> str | None:
         """The operator a call for (skill, language) should go to, if any is available."""
-        heap = self._heaps.get((skill, language))
-        if not heap:
+        free = self._heaps.get((skill, language))
+        if free is None:
             return None
-        tokens = self._token
+        heap, tokens = free.entries, self._token
         while heap:
-            key, token, operator_id = heap[0]
-            if tokens.get(operator_id) == token:
-                return key, operator_id
-            heapq.heappop(heap)
+            entry = heap[0]
+            if tokens.get(entry[4], 0) == entry[3]:  # (0: no one's token)
+                return entry[4]
+            _heappop(heap)
         return None
+
+    def best(self, skill: str, language: str) -> tuple[PoolKey, str] | None:
+        """`best_id` with the operator's key (level, idle_since, seq)."""
+        operator_id = self.best_id(skill, language)
+        if operator_id is None:
+            return None
+        level, idle_since, seq, _, _ = self._heaps[(skill, language)].entries[0]
+        return (level, idle_since, seq), operator_id

@@ -7,13 +7,23 @@
 # looking at one head per class, never by a scan. Removal is lazy (a heap entry is skipped
 # if its call is no longer waiting under that key): enqueue, removal and peeking at a head
 # cost O(log n) (times the handful of priority classes).
+# A heap entry is a flat (enqueued_at, seq, call_id): heaps compare entries on every push and
+# pop, and a flat tuple compares one field at a time where a nested key would cost a tuple
+# comparison more per level. Heads are returned as call IDs, not entries, so that the
+# compiled build (which unpacks typed tuples into C structs) never builds a tuple to return.
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from typing import Final
 
 QueueKey = tuple[int, float, int]  # (-priority, enqueued_at, seq)
-_Entry = tuple[QueueKey, str]
+_Entry = tuple[float, int, str]  # (enqueued_at, seq, call_id), in the heap of its priority class
+
+# (Named once: heapq is not one of the compiled build's primitives, so heapq.heappop would be
+# an attribute lookup on the module at every use.)
+_heappush: Final = heapq.heappush
+_heappop: Final = heapq.heappop
 
 
 @dataclass(slots=True)
@@ -36,7 +46,7 @@ class SkillQueue:
             self._order.append(cls)
             self._order.sort()
         self._counts[cls] = self._counts.get(cls, 0) + 1
-        heapq.heappush(heap, (key, call_id))
+        _heappush(heap, (key[1], key[2], call_id))
 
     def remove(self, call_id: str) -> None:
         key = self._live.pop(call_id)
@@ -47,39 +57,32 @@ class SkillQueue:
         # without bound when removals happen deep inside it.
         if len(heap) > 2 * n + 64:
             live = self._live
-            heap[:] = [(k, c) for k, c in heap if live.get(c) == k]
+            heap[:] = [e for e in heap if live.get(e[2]) == (cls, e[0], e[1])]
             heapq.heapify(heap)
 
-    def _class_head(self, heap: list[_Entry]) -> _Entry | None:
-        live = self._live
-        while heap:
-            entry = heap[0]
-            if live.get(entry[1]) == entry[0]:
-                return entry
-            heapq.heappop(heap)
-        return None
+    def head(self) -> tuple[QueueKey, str] | None:
+        """The call to serve next (highest priority, then longest waiting), with its key."""
+        call_id = self.head_within(float("inf"))
+        return None if call_id is None else (self._live[call_id], call_id)
 
-    def head(self) -> _Entry | None:
-        """The call to serve next: highest priority, then longest waiting."""
-        for cls in self._order:
-            entry = self._class_head(self._classes[cls])
-            if entry is not None:
-                return entry
-        return None
-
-    def head_within(self, cutoff: float) -> _Entry | None:
+    def head_within(self, cutoff: float) -> str | None:
         """The call to serve next among those that joined at or before `cutoff`."""
         live, classes = self._live, self._classes
         for cls in self._order:
             heap = classes[cls]
-            while heap:  # _class_head, inlined: this runs for every routing decision
-                entry = heap[0]
-                if live.get(entry[1]) == entry[0]:
-                    if entry[0][1] <= cutoff:
-                        return entry
+            while heap:
+                at, seq, call_id = heap[0]
+                key = live.get(call_id)
+                if key is not None and key[2] == seq and key[1] == at and key[0] == cls:
+                    if at <= cutoff:
+                        return call_id
                     break
-                heapq.heappop(heap)
+                _heappop(heap)  # removed (or now waiting under another key): garbage
         return None
+
+    def key_of(self, call_id: str) -> QueueKey:
+        """The key a waiting call is served by."""
+        return self._live[call_id]
 
     def __len__(self) -> int:
         return len(self._live)
@@ -90,7 +93,11 @@ class SkillQueue:
     def entry_position(self, priority: int) -> int:
         """Place of a call of `priority` that just joined: everyone of its priority or
         higher is ahead of it (they came earlier), itself included. O(#priorities)."""
-        return sum(n for neg, n in self._counts.items() if -neg >= priority)
+        ahead = 0
+        for neg, n in self._counts.items():
+            if -neg >= priority:
+                ahead += n
+        return ahead
 
     def in_order(self) -> list[str]:
         """The waiting calls, the next to serve first (O(n log n): for announcements)."""
