@@ -167,23 +167,26 @@ def exp_callers(
 ) -> Iterator[Caller]:
     """The textbook M/M/N(+M) caller stream: the same numbers as `callers(poisson(...))` with
     exponential talk and patience samplers (the tests check it), drawn in one generator with
-    no Python call per draw: it feeds the simulator's hot path."""
+    no Python call per draw but the generators': it feeds the simulator's hot path."""
     if rate_per_h <= 0:
         return
-    log, ra, rt, rp = math.log, arrivals.random, talk.random, patience.random
+    # math.log in full, not a local alias: the compiled build calls C's log then (the same
+    # libm function CPython's math.log uses, so the same numbers) instead of going through
+    # Python's calling protocol with boxed floats.
+    ra, rt, rp = arrivals.random, talk.random, patience.random
     gap = 3600.0 / rate_per_h
-    t = start + -log(1.0 - ra()) * gap
+    t = start + -math.log(1.0 - ra()) * gap
     if patience_mean_s is None:
         while t < end:
-            yield (t, skill, language, priority, ivr_s, -log(1.0 - rt()) * talk_mean_s, math.inf)
-            t += -log(1.0 - ra()) * gap
+            yield (t, skill, language, priority, ivr_s, -math.log(1.0 - rt()) * talk_mean_s, math.inf)
+            t += -math.log(1.0 - ra()) * gap
     else:
         while t < end:
             yield (
                 t, skill, language, priority, ivr_s,
-                -log(1.0 - rt()) * talk_mean_s, -log(1.0 - rp()) * patience_mean_s,
+                -math.log(1.0 - rt()) * talk_mean_s, -math.log(1.0 - rp()) * patience_mean_s,
             )  # fmt: skip
-            t += -log(1.0 - ra()) * gap
+            t += -math.log(1.0 - ra()) * gap
 
 
 def merge(sources: Sequence[Iterator[Caller]]) -> Iterator[Caller]:

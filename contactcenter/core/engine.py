@@ -72,7 +72,7 @@ from contactcenter.core.lifecycle import (
     OperatorState,
     OperatorTrigger,
 )
-from contactcenter.core.pool import OperatorPool
+from contactcenter.core.pool import FreeOperators, OperatorPool
 from contactcenter.core.queues import QueueKey, SkillQueue
 from contactcenter.core.readmodel import (
     CallChanged,
@@ -190,6 +190,9 @@ class Operator:
     # Seconds spent in each state so far (current state excluded until it ends): the
     # basis of occupancy and of operators' own reports. Every state is there from the start.
     time_in: dict[OperatorState, float] = field(default_factory=lambda: dict.fromkeys(OperatorState, 0.0))
+    # The queues their skills and languages let them serve, each with their level for its
+    # skill (set at login): freeing them looks nothing up by (skill, language).
+    reach: list[tuple[int, SkillQueue]] = field(default_factory=list)
 
     @property
     def pause_reason(self) -> str | None:
@@ -203,6 +206,15 @@ class Operator:
     def asked_for(self, trigger: OperatorTrigger) -> bool:
         """Whether they asked to pause or log out (`trigger`) after their call."""
         return self.after_call is not None and self.after_call[0] is trigger
+
+
+@dataclass(slots=True)
+class _Route:
+    """Where the calls for one (skill, language) meet its operators: those waiting and those
+    free, found together by one lookup."""
+
+    queue: SkillQueue
+    free: FreeOperators
 
 
 @dataclass(slots=True)
@@ -230,6 +242,7 @@ class Engine:
     stale_facts: dict[tuple[str, str], int] = field(default_factory=dict)  # (event, reason) -> n
     _changes: list[Change] | None = None
     _pool: OperatorPool = field(default_factory=OperatorPool)
+    _routes: dict[tuple[str, str], _Route] = field(default_factory=dict)
     _timers: list[tuple[float, int, int, str]] = field(default_factory=list)
     ewt: EwtEstimator = field(init=False)
     _wait_for_level: dict[int, float] = field(init=False)
@@ -474,7 +487,8 @@ class Engine:
         call.queued_at = e.now
         call.queue_key = (-e.priority, e.now, self._next_seq())
         self._move_call(call, CallTrigger.IVR_DONE, e.now)
-        op_id = self._pool.best_id(e.skill, e.language)
+        route = self._route(e.skill, e.language)
+        op_id = route.free.best_id()
         if op_id is not None:
             op = self.operators[op_id]
             if self._wait_for_level.get(op.skills[e.skill], self._wait_beyond) <= 0:
@@ -484,9 +498,9 @@ class Engine:
                 # saturation).
                 self._pool.discard(op_id)
                 return [self._offer(call, op, e.now)]
-        queue = self._queue_for(e.skill, e.language)
+        queue = route.queue
         queue.push(call.call_id, call.queue_key)
-        out = self._serve_queue(queue, e.now)
+        out = self._serve_queue(route, e.now)
         if call.call_id in queue:
             # It has to wait: estimate (and measure later) its wait, step up its reach.
             position = queue.entry_position(e.priority)
@@ -504,7 +518,7 @@ class Engine:
             return self._end_conversation(call, CallTrigger.CALLER_HANGUP, e.now)
         out: list[Command] = []
         if call.state is CallState.QUEUED:
-            self._queue_of(call).remove(call.call_id)
+            self._route_of(call).queue.remove(call.call_id)
         elif call.state is CallState.OFFERED:
             assert call.operator_id is not None
             op = self.operators[call.operator_id]
@@ -554,10 +568,11 @@ class Engine:
         call.operator_id = None
         call.offer_deadline = None
         self._move_call(call, CallTrigger.OFFER_FAILED, now)
-        queue = self._queue_of(call)
+        route = self._route_of(call)
+        queue = route.queue
         assert call.queue_key is not None
         queue.push(call.call_id, call.queue_key)  # original key: back at the head
-        out = self._serve_queue(queue, now)
+        out = self._serve_queue(route, now)
         if self.relaxation and call.position_at_entry is None and call.call_id in queue:
             # It was offered at once, so no relaxation step was ever scheduled for it: without
             # them it could wait forever for the level that was free but out of reach.
@@ -583,15 +598,17 @@ class Engine:
             raise Stale(f"call {call.state.value}, not offered to this operator")
         return call, op
 
-    def _queue_of(self, call: Call) -> SkillQueue:
+    def _route_of(self, call: Call) -> _Route:
         assert call.skill is not None and call.language is not None
-        return self._queue_for(call.skill, call.language)
+        return self._route(call.skill, call.language)
 
-    def _queue_for(self, skill: str, language: str) -> SkillQueue:
-        queue = self.queues.get((skill, language))
-        if queue is None:
+    def _route(self, skill: str, language: str) -> _Route:
+        """The queue and the free operators of (skill, language), made when first needed."""
+        route = self._routes.get((skill, language))
+        if route is None:
             queue = self.queues[(skill, language)] = SkillQueue(skill, language)
-        return queue
+            route = self._routes[(skill, language)] = _Route(queue, self._pool.free_for(skill, language))
+        return route
 
     def _end_conversation(self, call: Call, trigger: CallTrigger, now: float) -> list[Command]:
         assert call.operator_id is not None
@@ -635,14 +652,22 @@ class Engine:
             # the last call of the old one goes on): they stay, with the new login's skills.
             op.after_call = None
             self.ewt.staff(op.skills, op.languages, -1)
-            op.skills, op.languages = dict(e.skills), tuple(e.languages)
-            self._pool.forget(op.operator_id)
+            self._give_skills(op, e)
             self.ewt.staff(op.skills, op.languages, +1)
             return []
-        op.skills, op.languages = dict(e.skills), tuple(e.languages)
+        self._give_skills(op, e)
         op.faults_in_row = 0
-        self._pool.forget(op.operator_id)
         return self._make_available(op, OperatorTrigger.LOG_IN, e.now)
+
+    def _give_skills(self, op: Operator, e: OperatorLoggedIn) -> None:
+        """The login's skills and languages, and the queues they let the operator serve."""
+        op.skills, op.languages = dict(e.skills), tuple(e.languages)
+        op.reach = [
+            (level, self._route(skill, lang).queue)
+            for skill, level in op.skills.items()
+            for lang in op.languages
+        ]
+        self._pool.forget(op.operator_id)
 
     def _logged_out(self, e: OperatorLoggedOut) -> list[Command]:
         op = self._operator(e.operator_id)
@@ -699,7 +724,7 @@ class Engine:
             elif kind == _RELAX:  # the call may now reach a wider circle of operators
                 call = self.calls.get(ref)
                 if call is not None and call.state is CallState.QUEUED:
-                    out += self._serve_queue(self._queue_of(call), due)
+                    out += self._serve_queue(self._route_of(call), due)
             elif kind == _RETRY:  # the backoff after a system fault is over
                 op = self.operators[ref]
                 if op.state is _UNREACHABLE and op.retry_at == due:
@@ -731,35 +756,30 @@ class Engine:
         # The best call within their reach: by their level for its skill, then its key.
         best_id, best_level = "", 0
         best_queue: SkillQueue | None = None  # (None: no call found yet)
-        queues = self.queues
-        for skill, level in op.skills.items():
-            cutoff = now - self._wait_for_level.get(level, self._wait_beyond)
-            for lang in op.languages:
-                queue = queues.get((skill, lang))
-                if queue is None:
+        for level, queue in op.reach:
+            call_id = queue.head_within(now - self._wait_for_level.get(level, self._wait_beyond))
+            if call_id is None:
+                continue
+            if best_queue is not None:
+                mine, best = (level, queue.key_of(call_id)), (best_level, best_queue.key_of(best_id))
+                if not mine < best:
                     continue
-                call_id = queue.head_within(cutoff)
-                if call_id is None:
-                    continue
-                if best_queue is not None:
-                    mine, best = (level, queue.key_of(call_id)), (best_level, best_queue.key_of(best_id))
-                    if not mine < best:
-                        continue
-                best_id, best_level, best_queue = call_id, level, queue
+            best_id, best_level, best_queue = call_id, level, queue
         if best_queue is None:
             self._pool.add(op.operator_id, op.skills, op.languages, now, op.seq)
             return []
         best_queue.remove(best_id)
         return [self._offer(self.calls[best_id], op, now)]
 
-    def _serve_queue(self, queue: SkillQueue, now: float) -> list[Command]:
+    def _serve_queue(self, route: _Route, now: float) -> list[Command]:
         """Match waiting calls of a queue to the best available operators, while both exist."""
         # A loop, not one match: with relaxation, a relaxation step can bring several
         # calls within reach of several free operators at once.
         out: list[Command] = []
         relaxation = self.relaxation
+        queue, free = route.queue, route.free
         while True:
-            op_id = self._pool.best_id(queue.skill, queue.language)
+            op_id = free.best_id()
             if op_id is None:
                 break
             op = self.operators[op_id]

@@ -6,7 +6,8 @@
 # on every push and pop: a flat tuple compares one field at a time where a nested key costs
 # a tuple comparison more). Each operator's heaps are found once, at their first add, and
 # kept as objects with their own count of live entries: making an operator available or
-# taking them looks nothing up by (skill, language).
+# taking them looks nothing up by (skill, language). The engine holds on to the heap of each
+# (skill, language) it routes (`free_for`) and asks it for the best operator directly.
 from __future__ import annotations
 
 import heapq
@@ -23,19 +24,31 @@ _heappop: Final = heapq.heappop
 
 
 @dataclass(slots=True)
-class _Free:
-    """The available operators of one (skill, language): a heap with stale entries in it."""
+class FreeOperators:
+    """The available operators of one (skill, language), best first: a heap with stale
+    entries in it (an entry is live while its token is still its operator's)."""
 
     skill: str
+    _tokens: dict[str, int]  # the pool's: operator -> live token (from 1)
     entries: list[_Entry] = field(default_factory=list)
     live: int = 0  # entries that are not stale
+
+    def best_id(self) -> str | None:
+        """The operator a call for this (skill, language) should go to, if any is free."""
+        heap, tokens = self.entries, self._tokens
+        while heap:
+            entry = heap[0]
+            if tokens.get(entry[4], 0) == entry[3]:  # (0: no one's token)
+                return entry[4]
+            _heappop(heap)
+        return None
 
 
 @dataclass(slots=True)
 class OperatorPool:
-    _heaps: dict[tuple[str, str], _Free] = field(default_factory=dict)
+    _heaps: dict[tuple[str, str], FreeOperators] = field(default_factory=dict)
     _token: dict[str, int] = field(default_factory=dict)  # operator -> live token (from 1)
-    _frees: dict[str, list[_Free]] = field(default_factory=dict)  # operator -> their heaps
+    _frees: dict[str, list[FreeOperators]] = field(default_factory=dict)  # operator -> their heaps
     _next_token: int = 0
 
     def add(
@@ -54,7 +67,7 @@ class OperatorPool:
         self._token[operator_id] = token
         frees = self._frees.get(operator_id)
         if frees is None:
-            frees = self._frees[operator_id] = [self._free(s, lang) for s in skills for lang in languages]
+            frees = self._frees[operator_id] = [self.free_for(s, lang) for s in skills for lang in languages]
         for free in frees:
             heap = free.entries
             _heappush(heap, (skills[free.skill], idle_since, seq, token, operator_id))
@@ -66,10 +79,11 @@ class OperatorPool:
                 heap[:] = [e for e in heap if tokens.get(e[4], 0) == e[3]]
                 heapq.heapify(heap)
 
-    def _free(self, skill: str, language: str) -> _Free:
+    def free_for(self, skill: str, language: str) -> FreeOperators:
+        """The available operators of (skill, language) (none yet, if it is new)."""
         free = self._heaps.get((skill, language))
         if free is None:
-            free = self._heaps[(skill, language)] = _Free(skill)
+            free = self._heaps[(skill, language)] = FreeOperators(skill, self._token)
         return free
 
     def discard(self, operator_id: str) -> None:
@@ -91,15 +105,7 @@ class OperatorPool:
     def best_id(self, skill: str, language: str) -> str | None:
         """The operator a call for (skill, language) should go to, if any is available."""
         free = self._heaps.get((skill, language))
-        if free is None:
-            return None
-        heap, tokens = free.entries, self._token
-        while heap:
-            entry = heap[0]
-            if tokens.get(entry[4], 0) == entry[3]:  # (0: no one's token)
-                return entry[4]
-            _heappop(heap)
-        return None
+        return None if free is None else free.best_id()
 
     def best(self, skill: str, language: str) -> tuple[PoolKey, str] | None:
         """`best_id` with the operator's key (level, idle_since, seq)."""
