@@ -102,19 +102,51 @@ _PAUSE: Final = OperatorTrigger.PAUSE
 _LOG_OUT: Final = OperatorTrigger.LOG_OUT
 
 
-# The operator table's immediate moves, each with what it does to EWT's staffing count (+1:
-# starts counting, -1: stops): derived from OPERATOR_TRANSITIONS once, so a move is one lookup.
-_OPERATOR_MOVES: Final[dict[OperatorState, dict[OperatorTrigger, tuple[OperatorState, int]]]] = {
-    src: {
-        trigger: (dst, (dst in STAFFED) - (src in STAFFED))
-        for trigger, dst in moves.items()
-        if isinstance(dst, OperatorState)
+# The lifecycle tables as graphs of nodes, one per state, derived from CALL_TRANSITIONS and
+# OPERATOR_TRANSITIONS once: a call or an operator keeps the node of its state beside the
+# state, so checking or making a move is one lookup (in the node's moves) instead of two
+# (the state's moves in the table, then the trigger's). Only immediate moves are edges:
+# DEFERRED ones are read from OPERATOR_TRANSITIONS itself.
+@dataclass(slots=True, eq=False)
+class _CallNode:
+    state: CallState
+    moves: dict[CallTrigger, _CallNode]
+
+
+@dataclass(slots=True, eq=False)
+class _OperatorNode:
+    state: OperatorState
+    moves: dict[OperatorTrigger, _OperatorNode]
+    staffed: int  # 1 if EWT counts an operator in this state as able to take calls, else 0
+    index: int  # of the state in _OPERATOR_STATES (and in an Operator's `spent`)
+
+
+def _call_nodes() -> dict[CallState, _CallNode]:
+    nodes = {state: _CallNode(state, {}) for state in CallState}
+    for src, moves in CALL_TRANSITIONS.items():
+        nodes[src].moves.update({trigger: nodes[dst] for trigger, dst in moves.items()})
+    return nodes
+
+
+_OPERATOR_STATES: Final = tuple(OperatorState)
+
+
+def _operator_nodes() -> dict[OperatorState, _OperatorNode]:
+    nodes = {
+        state: _OperatorNode(state, {}, int(state in STAFFED), index)
+        for index, state in enumerate(_OPERATOR_STATES)
     }
-    for src, moves in OPERATOR_TRANSITIONS.items()
-}
+    for src, moves in OPERATOR_TRANSITIONS.items():
+        nodes[src].moves.update(
+            {trigger: nodes[dst] for trigger, dst in moves.items() if isinstance(dst, OperatorState)}
+        )
+    return nodes
 
 
-_CALL_MOVES: Final = CALL_TRANSITIONS
+_CALL_NODES: Final = _call_nodes()
+_OPERATOR_NODES: Final = _operator_nodes()
+_CALL_START: Final = _CALL_NODES[CallState.IN_IVR]
+_OPERATOR_START: Final = _OPERATOR_NODES[OperatorState.LOGGED_OUT]
 
 
 class Stale(Exception):
@@ -144,6 +176,7 @@ class Call:
     position_at_entry: int | None
     ewt_at_entry: float | None
     offer_deadline: float | None  # the current offer's timeout, when the engine has one
+    node: _CallNode  # its state's node, for the engine's moves (always node.state is state)
 
     # Written out rather than generated: one Call per simulated call, and a generated
     # __init__ stays interpreted in the compiled build (ten times the cost).
@@ -151,6 +184,7 @@ class Call:
         self.call_id = call_id
         self.arrived_at = arrived_at
         self.state = CallState.IN_IVR
+        self.node = _CALL_START
         self.skill = self.language = None
         self.priority = 0
         self.queued_at = self.queue_key = self.offered_at = self.answered_at = self.ended_at = None
@@ -187,12 +221,20 @@ class Operator:
     # for while the phone rang or the operator talked; applied when they would next become
     # available (after wrap-up), in place of it.
     after_call: tuple[OperatorTrigger, str | None] | None = None
-    # Seconds spent in each state so far (current state excluded until it ends): the
-    # basis of occupancy and of operators' own reports. Every state is there from the start.
-    time_in: dict[OperatorState, float] = field(default_factory=lambda: dict.fromkeys(OperatorState, 0.0))
+    # Seconds spent in each state so far, in the order of OperatorState (read them as
+    # `time_in`): a list, so that counting them at each move looks nothing up.
+    spent: list[float] = field(default_factory=lambda: [0.0] * len(_OPERATOR_STATES))
+    node: _OperatorNode = _OPERATOR_START  # its state's node, for the engine's moves
     # The queues their skills and languages let them serve, each with their level for its
     # skill (set at login): freeing them looks nothing up by (skill, language).
     reach: list[tuple[int, SkillQueue]] = field(default_factory=list)
+
+    @property
+    def time_in(self) -> dict[OperatorState, float]:
+        """Seconds spent in each state so far (current state excluded until it ends): the
+        basis of occupancy and of operators' own reports. Every state is there from the
+        start. (A new dict at each reading.)"""
+        return dict(zip(_OPERATOR_STATES, self.spent, strict=True))
 
     @property
     def pause_reason(self) -> str | None:
@@ -414,30 +456,30 @@ class Engine:
     # --- moves of the lifecycle tables ---------------------------------------------------
 
     def _move_call(self, call: Call, trigger: CallTrigger, now: float) -> None:
-        try:  # (a subscript, not .get: this runs four times per call)
-            dst = _CALL_MOVES[call.state][trigger]
-        except KeyError:
-            raise InvalidTransition("call", call.call_id, call.state, trigger) from None
-        call.state = dst
+        node = call.node.moves.get(trigger)
+        if node is None:
+            raise InvalidTransition("call", call.call_id, call.state, trigger)
+        call.node, call.state = node, node.state
         changes = self._changes
         if changes is not None:
-            changes.append(CallChanged(now, call.call_id, dst, call.skill, call.language, call.operator_id))
+            changes.append(
+                CallChanged(now, call.call_id, node.state, call.skill, call.language, call.operator_id)
+            )
 
     def _move_op(self, op: Operator, trigger: OperatorTrigger, now: float, reason: str | None = None) -> None:
         """Move an operator; `reason` is the pause's or the fault's when it leads there."""
-        src = op.state
-        try:
-            dst, staffing = _OPERATOR_MOVES[src][trigger]
-        except KeyError:  # no such move, or one deferred until after the call
-            raise InvalidTransition("operator", op.operator_id, src, trigger) from None
-        if src is not _LOGGED_OUT:
-            op.time_in[src] += now - op.since
-        if staffing:
-            self.ewt.staff(op.skills, op.languages, staffing)
-        op.state, op.since, op.reason = dst, now, reason
+        src = op.node
+        dst = src.moves.get(trigger)
+        if dst is None:  # no such move, or one deferred until after the call
+            raise InvalidTransition("operator", op.operator_id, src.state, trigger)
+        if src is not _OPERATOR_START:  # (logged out: no time is counted)
+            op.spent[src.index] += now - op.since
+        if dst.staffed != src.staffed:  # (+1: EWT starts counting them, -1: stops)
+            self.ewt.staff(op.skills, op.languages, dst.staffed - src.staffed)
+        op.node, op.state, op.since, op.reason = dst, dst.state, now, reason
         changes = self._changes
         if changes is not None:
-            changes.append(OperatorChanged(now, op.operator_id, dst, reason, op.call_id))
+            changes.append(OperatorChanged(now, op.operator_id, dst.state, reason, op.call_id))
 
     # --- calls --------------------------------------------------------------------------
 
@@ -446,7 +488,7 @@ class Engine:
         call = self.calls.get(call_id)
         if call is None:
             raise Stale("call not in the system")
-        if trigger not in _CALL_MOVES[call.state]:
+        if trigger not in call.node.moves:
             raise Stale(f"call {call.state.value}")
         return call
 

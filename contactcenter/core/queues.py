@@ -27,37 +27,48 @@ _heappop: Final = heapq.heappop
 
 
 @dataclass(slots=True)
+class _Class:
+    """The calls of one priority in a queue: a heap (with removed calls in it) and a count."""
+
+    neg_priority: int
+    heap: list[_Entry] = field(default_factory=list)
+    waiting: int = 0
+
+
+def _by_neg_priority(cls: _Class) -> int:
+    return cls.neg_priority
+
+
+@dataclass(slots=True)
 class SkillQueue:
     skill: str
     language: str
-    _classes: dict[int, list[_Entry]] = field(default_factory=dict)  # -priority -> heap
-    _order: list[int] = field(default_factory=list)  # class keys, best (highest) first
-    _counts: dict[int, int] = field(default_factory=dict)  # -priority -> calls waiting
+    _classes: dict[int, _Class] = field(default_factory=dict)  # -priority -> its calls
+    _order: list[_Class] = field(default_factory=list)  # best (highest priority) first
     _live: dict[str, QueueKey] = field(default_factory=dict)
 
     def push(self, call_id: str, key: QueueKey) -> None:
         if call_id in self._live:
             raise ValueError(f"call {call_id} is already waiting in {self.skill}/{self.language}")
         self._live[call_id] = key
-        cls = key[0]
-        heap = self._classes.get(cls)
-        if heap is None:
-            heap = self._classes[cls] = []
+        cls = self._classes.get(key[0])
+        if cls is None:
+            cls = self._classes[key[0]] = _Class(key[0])
             self._order.append(cls)
-            self._order.sort()
-        self._counts[cls] = self._counts.get(cls, 0) + 1
-        _heappush(heap, (key[1], key[2], call_id))
+            self._order.sort(key=_by_neg_priority)
+        cls.waiting += 1
+        _heappush(cls.heap, (key[1], key[2], call_id))
 
     def remove(self, call_id: str) -> None:
         key = self._live.pop(call_id)
-        cls = key[0]
-        n = self._counts[cls] = self._counts[cls] - 1
-        heap = self._classes[cls]
+        cls = self._classes[key[0]]
+        cls.waiting -= 1
+        heap = cls.heap
         # Garbage is collected when it surfaces at the head; keep a heap from growing
         # without bound when removals happen deep inside it.
-        if len(heap) > 2 * n + 64:
-            live = self._live
-            heap[:] = [e for e in heap if live.get(e[2]) == (cls, e[0], e[1])]
+        if len(heap) > 2 * cls.waiting + 64:
+            live, neg = self._live, cls.neg_priority
+            heap[:] = [e for e in heap if live.get(e[2]) == (neg, e[0], e[1])]
             heapq.heapify(heap)
 
     def head(self) -> tuple[QueueKey, str] | None:
@@ -67,13 +78,13 @@ class SkillQueue:
 
     def head_within(self, cutoff: float) -> str | None:
         """The call to serve next among those that joined at or before `cutoff`."""
-        live, classes = self._live, self._classes
+        live = self._live
         for cls in self._order:
-            heap = classes[cls]
+            heap, neg = cls.heap, cls.neg_priority
             while heap:
                 at, seq, call_id = heap[0]
                 key = live.get(call_id)
-                if key is not None and key[2] == seq and key[1] == at and key[0] == cls:
+                if key is not None and key[2] == seq and key[1] == at and key[0] == neg:
                     if at <= cutoff:
                         return call_id
                     break
@@ -94,9 +105,9 @@ class SkillQueue:
         """Place of a call of `priority` that just joined: everyone of its priority or
         higher is ahead of it (they came earlier), itself included. O(#priorities)."""
         ahead = 0
-        for neg, n in self._counts.items():
-            if -neg >= priority:
-                ahead += n
+        for cls in self._order:
+            if -cls.neg_priority >= priority:
+                ahead += cls.waiting
         return ahead
 
     def in_order(self) -> list[str]:
