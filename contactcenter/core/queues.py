@@ -2,37 +2,62 @@
 # higher priority first, then first come first served; `seq` is a global arrival counter so
 # ties never depend on set or dict order. A call that goes back (ring timeout) keeps its
 # original key and so returns to the head of its queue, ahead of later arrivals.
-# Inside, one heap per priority class: within a class the head is also the call that has
-# waited longest, so "the best call that has waited at least T" (relaxation) is found by
-# looking at one head per class, never by a scan. Removal is lazy (a heap entry is skipped
-# if its call is no longer waiting under that key): enqueue, removal and peeking at a head
-# cost O(log n) (times the handful of priority classes).
-# A heap entry is a flat (enqueued_at, seq, call_id): heaps compare entries on every push and
-# pop, and a flat tuple compares one field at a time where a nested key would cost a tuple
-# comparison more per level. Heads are returned as call IDs, not entries, so that the
-# compiled build (which unpacks typed tuples into C structs) never builds a tuple to return.
+# Inside, one list per priority class, sorted by (enqueued_at, seq) from a moving head on:
+# within a class the head is also the call that has waited longest, so "the best call that
+# has waited at least T" (relaxation) is found by looking at one head per class, never by a
+# scan. Calls join in key order (a later call, a later key), so joining is an append and
+# serving the head moves the head on: neither compares more than one entry, where a heap
+# compares log n of them each time. A call back from a failed offer, whose key is older, is
+# inserted by bisection (O(n) moves, in C, rare, on queues of at most a centre's lines).
+# Removal is lazy: an entry is skipped when it reaches the head if its call is no longer
+# waiting under that key.
+# An entry is a flat (enqueued_at, seq, call_id), and heads are returned as call IDs, not
+# entries, so that the compiled build (which unpacks typed tuples into C structs) never
+# builds a tuple to return.
 from __future__ import annotations
 
-import heapq
+import bisect
 from dataclasses import dataclass, field
-from typing import Final
 
 QueueKey = tuple[int, float, int]  # (-priority, enqueued_at, seq)
-_Entry = tuple[float, int, str]  # (enqueued_at, seq, call_id), in the heap of its priority class
-
-# (Named once: heapq is not one of the compiled build's primitives, so heapq.heappop would be
-# an attribute lookup on the module at every use.)
-_heappush: Final = heapq.heappush
-_heappop: Final = heapq.heappop
+_Entry = tuple[float, int, str]  # (enqueued_at, seq, call_id), in the list of its priority class
 
 
 @dataclass(slots=True)
 class _Class:
-    """The calls of one priority in a queue: a heap (with removed calls in it) and a count."""
+    """The calls of one priority in a queue: entries[head:] sorted (with removed calls among
+    them), entries[:head] done with; and how many of them wait."""
 
     neg_priority: int
-    heap: list[_Entry] = field(default_factory=list)
+    entries: list[_Entry] = field(default_factory=list)
+    head: int = 0
     waiting: int = 0
+
+    def add(self, entry: _Entry) -> None:
+        entries = self.entries
+        if self.head == len(entries):  # nothing left from before: start afresh
+            entries.clear()
+            self.head = 0
+            entries.append(entry)
+            return
+        at, seq, _ = entry
+        last_at, last_seq, _ = entries[-1]
+        if at > last_at or (at == last_at and seq > last_seq):
+            entries.append(entry)  # the common case: a call that joins last
+        else:
+            bisect.insort(entries, entry, self.head)
+
+    def compact(self, live: dict[str, QueueKey]) -> None:
+        """Drop what is done with and, once removed calls outnumber waiting ones, them too
+        (removals deep in the list stay until the head reaches them)."""
+        entries, head = self.entries, self.head
+        if len(entries) - head > 2 * self.waiting + 64:
+            neg = self.neg_priority
+            entries[:] = [e for e in entries[head:] if live.get(e[2]) == (neg, e[0], e[1])]
+            self.head = 0
+        elif head > 64 and 2 * head > len(entries):
+            del entries[:head]
+            self.head = 0
 
 
 def _by_neg_priority(cls: _Class) -> int:
@@ -57,19 +82,15 @@ class SkillQueue:
             self._order.append(cls)
             self._order.sort(key=_by_neg_priority)
         cls.waiting += 1
-        _heappush(cls.heap, (key[1], key[2], call_id))
+        cls.add((key[1], key[2], call_id))
 
     def remove(self, call_id: str) -> None:
-        key = self._live.pop(call_id)
+        key = self._live[call_id]
+        del self._live[call_id]  # (not .pop: a Python method call in the compiled build)
         cls = self._classes[key[0]]
         cls.waiting -= 1
-        heap = cls.heap
-        # Garbage is collected when it surfaces at the head; keep a heap from growing
-        # without bound when removals happen deep inside it.
-        if len(heap) > 2 * cls.waiting + 64:
-            live, neg = self._live, cls.neg_priority
-            heap[:] = [e for e in heap if live.get(e[2]) == (neg, e[0], e[1])]
-            heapq.heapify(heap)
+        if cls.head > 64 or len(cls.entries) > 2 * cls.waiting + 64:
+            cls.compact(self._live)
 
     def head(self) -> tuple[QueueKey, str] | None:
         """The call to serve next (highest priority, then longest waiting), with its key."""
@@ -80,15 +101,19 @@ class SkillQueue:
         """The call to serve next among those that joined at or before `cutoff`."""
         live = self._live
         for cls in self._order:
-            heap, neg = cls.heap, cls.neg_priority
-            while heap:
-                at, seq, call_id = heap[0]
+            entries, i, neg = cls.entries, cls.head, cls.neg_priority
+            n = len(entries)
+            while i < n:
+                at, seq, call_id = entries[i]
                 key = live.get(call_id)
                 if key is not None and key[2] == seq and key[1] == at and key[0] == neg:
-                    if at <= cutoff:
-                        return call_id
                     break
-                _heappop(heap)  # removed (or now waiting under another key): garbage
+                i += 1  # removed (or now waiting under another key): skipped for good
+            cls.head = i
+            if i < n:
+                at, _, call_id = entries[i]
+                if at <= cutoff:
+                    return call_id
         return None
 
     def key_of(self, call_id: str) -> QueueKey:

@@ -880,7 +880,7 @@ def test_skill_queue_compacts_deep_removals() -> None:
     for i in range(1, 200):
         q.remove(f"c{i}")
     assert len(q) == 1 and q.head() == ((0, 0.0, 0), "c0")
-    assert len(q._classes[0].heap) < 200  # the stale entries did not all stay
+    assert len(q._classes[0].entries) < 200  # the stale entries did not all stay
 
 
 def test_pool_picks_level_then_idle_then_seq_and_forgets_discarded() -> None:
