@@ -35,19 +35,17 @@ class FreeOperators:
 
     def add(self, entry: _Entry) -> None:
         entries = self.entries
-        if self.head == len(entries):  # nothing left from before: start afresh
-            entries.clear()
-            self.head = 0
+        level, idle, seq, _, _ = entry
+        if self.head == len(entries):
             entries.append(entry)
         else:
-            level, idle, seq, _, _ = entry
             last_level, last_idle, last_seq, _, _ = entries[-1]
             if level > last_level or (
                 level == last_level and (idle > last_idle or (idle == last_idle and seq > last_seq))
             ):
                 entries.append(entry)  # the common case: free after the others
             else:
-                bisect.insort(entries, entry, self.head)
+                bisect.insort(entries, entry, self.head)  # (a better level, or a tie)
         self.live += 1
         if len(entries) - self.head > 2 * self.live + 64:
             # Stale entries deep in the list only go when the head reaches them; dropping

@@ -35,17 +35,13 @@ class _Class:
 
     def add(self, entry: _Entry) -> None:
         entries = self.entries
-        if self.head == len(entries):  # nothing left from before: start afresh
-            entries.clear()
-            self.head = 0
-            entries.append(entry)
-            return
-        at, seq, _ = entry
-        last_at, last_seq, _ = entries[-1]
-        if at > last_at or (at == last_at and seq > last_seq):
-            entries.append(entry)  # the common case: a call that joins last
-        else:
-            bisect.insort(entries, entry, self.head)
+        if self.head < len(entries):
+            at, seq, _ = entry
+            last_at, last_seq, _ = entries[-1]
+            if not (at > last_at or (at == last_at and seq > last_seq)):
+                bisect.insort(entries, entry, self.head)  # (a call back from a failed offer)
+                return
+        entries.append(entry)  # the common case: a call that joins last
 
     def compact(self, live: dict[str, QueueKey]) -> None:
         """Drop what is done with and, once removed calls outnumber waiting ones, them too
