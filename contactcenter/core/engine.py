@@ -234,7 +234,10 @@ class Operator:
         """Seconds spent in each state so far (current state excluded until it ends): the
         basis of occupancy and of operators' own reports. Every state is there from the
         start. (A new dict at each reading.)"""
-        return dict(zip(_OPERATOR_STATES, self.spent, strict=True))
+        # (A loop, not dict(zip(...)): the simulator reads this for every operator every
+        # hour, and the compiled build runs the loop natively.)
+        spent = self.spent
+        return {state: spent[i] for i, state in enumerate(_OPERATOR_STATES)}
 
     @property
     def pause_reason(self) -> str | None:
