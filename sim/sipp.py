@@ -65,6 +65,29 @@ def _free_port(kind: int = socket.SOCK_DGRAM) -> int:
         return int(s.getsockname()[1])
 
 
+def _free_media_port() -> int:
+    """An even port p with p..p+3 free: SIPp binds p (audio RTP) and p+2 (video RTP) for
+    its media, so a free p alone is not enough."""
+    for _ in range(50):
+        base = _free_port() & ~1
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(base, base + 4):
+                    s = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                    s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return base
+    raise OSError("no four consecutive free UDP ports on 127.0.0.1 for SIPp's media")
+
+
+# A port chosen free can be taken by another process before SIPp binds it (the OS hands
+# out the same ephemeral ports to everyone); SIPp then exits at once with this message.
+_BIND_FAILED = "Unable to bind"
+_BIND_ATTEMPTS = 5
+_BIND_GRACE_S = 0.3
+
+
 class _SippProcess:
     """A SIPp process of ours: started on loopback with free ports, waited for with a
     deadline, stopped by its pid. Subclasses say what it dials (`_scenario`, `_limits`)."""
@@ -83,8 +106,21 @@ class _SippProcess:
         raise NotImplementedError
 
     async def start(self) -> None:
+        """Start SIPp; if it could not bind the ports chosen for it (taken meanwhile by
+        another process), start it again on fresh ones, a bounded number of times."""
         scenario = self._scenario()
-        self.process = await asyncio.create_subprocess_exec(
+        for _ in range(_BIND_ATTEMPTS):
+            (self.workdir / "errors.log").unlink(missing_ok=True)
+            self.process = await self._spawn(scenario)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_BIND_GRACE_S):
+                    await self.process.wait()
+            if self.process.returncode is None or _BIND_FAILED not in self.errors():
+                return
+        raise OSError(f"SIPp could not bind its ports in {_BIND_ATTEMPTS} attempts: {self.errors()}")
+
+    async def _spawn(self, scenario: Path) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
             "sipp",
             f"{self.target_host}:{self.target_port}",
             "-sf",
@@ -98,7 +134,7 @@ class _SippProcess:
             "-mi",
             "127.0.0.1",
             "-mp",
-            str(_free_port() & ~1),  # RTP on an even port
+            str(_free_media_port()),
             *self._limits(),
             "-nostdin",
             "-timeout_error",
@@ -110,11 +146,16 @@ class _SippProcess:
             cwd=self.workdir,
         )
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
     async def wait(self, timeout: float | None = None) -> int:
         """Wait for SIPp to finish; its exit code is 0 when every call succeeded."""
         assert self.process is not None
         try:
-            await asyncio.wait_for(self.process.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.process.wait()
         except TimeoutError:
             self.stop()
             raise

@@ -11,6 +11,7 @@ from panoramisk.message import Message
 
 from contactcenter.adapters.ami import AmiError, AmiLink
 from contactcenter.sandbox import SandboxState
+from contactcenter.sim.sipp import SippCall
 
 Event = dict[str, Any]
 
@@ -44,28 +45,47 @@ class AmiRecorder:
     def find(self, predicate: Callable[[Event], bool]) -> list[Event]:
         return [e for e in self.events if predicate(e)]
 
-    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float, what: str) -> Event:
-        """The first recorded event matching `predicate`, waiting up to `timeout` s for it."""
+    async def wait_for(
+        self,
+        predicate: Callable[[Event], bool],
+        timeout: float,
+        what: str,
+        gone: Callable[[], str | None] = lambda: None,
+    ) -> Event:
+        """The first recorded event matching `predicate`, waiting up to `timeout` s for it;
+        `gone` says why it can no longer come (checked twice a second), failing at once."""
 
         def first() -> Event | None:
             return next((e for e in self.events if predicate(e)), None)
 
-        try:
-            async with asyncio.timeout(timeout):
-                async with self._changed:
-                    await self._changed.wait_for(lambda: first() is not None)
-        except TimeoutError:
-            raise AssertionError(f"no AMI event within {timeout} s: {what}") from None
-        found = first()
-        assert found is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (found := first()) is None:
+            if (why := gone()) is not None:
+                raise AssertionError(f"no AMI event: {what}: {why}")
+            left = deadline - loop.time()
+            if left <= 0:
+                raise AssertionError(f"no AMI event within {timeout} s: {what}")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(left, 0.5)):
+                    async with self._changed:
+                        await self._changed.wait_for(lambda: first() is not None)
         return found
 
-    async def channel_of(self, caller: str, timeout: float = 15) -> str:
-        """The Asterisk channel of the citizen calling from `caller` (from CcArrived)."""
+    async def channel_of(self, call: SippCall, timeout: float = 15) -> str:
+        """The Asterisk channel of the citizen of SIPp call `call` (from its CcArrived)."""
+
+        def gone() -> str | None:
+            if call.running:
+                return None
+            assert call.process is not None
+            return f"SIPp exited ({call.process.returncode}): {call.errors() or 'no errors logged'}"
+
         e = await self.wait_for(
-            lambda e: e.get("UserEvent") == "CcArrived" and e.get("CallerIDNum") == caller,
+            lambda e: e.get("UserEvent") == "CcArrived" and e.get("CallerIDNum") == call.caller,
             timeout,
-            f"CcArrived from {caller}",
+            f"CcArrived from {call.caller}",
+            gone,
         )
         return str(e["Channel"])
 

@@ -37,7 +37,7 @@ async def test_a_hostile_display_name_does_not_pull_events_through_the_filter(
             caller="+34600000601", digits="11", stay_s=5, target_port=asterisk.sip_port, display=HOSTILE
         )
         await call.start()
-        channel = await observer.channel_of("+34600000601")
+        channel = await observer.channel_of(call)
         assert await call.wait(40) == 0, call.errors()
         await observer.wait_for(
             lambda e: e.get("Event") == "Hangup" and e.get("Channel") == channel, 10, "the caller's hangup"

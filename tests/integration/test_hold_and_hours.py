@@ -29,11 +29,11 @@ async def test_waiting_caller_hears_place_and_expected_wait(
     port = asterisk.sip_port
     first = SippCall(caller="+34600000301", digits="12", stay_s=60, target_port=port)
     await first.start()
-    await observer.bridged_with(await observer.channel_of("+34600000301"), timeout=20)
+    await observer.bridged_with(await observer.channel_of(first), timeout=20)
 
     second = SippCall(caller="+34600000302", digits="12", stay_s=60, target_port=port)
     await second.start()
-    ch = await observer.channel_of("+34600000302")
+    ch = await observer.channel_of(second)
     # Set by the controller: first in line; EWT = 1 x 60 s (default AHT) / 1 operator.
     pos = await observer.wait_for(
         lambda e: (
@@ -80,7 +80,7 @@ async def test_call_outside_opening_hours_hears_closed_message(
     try:
         call = SippCall(caller="+34600000401", digits="11", stay_s=15, target_port=asterisk.sip_port)
         await call.start()
-        ch = await observer.channel_of("+34600000401")
+        ch = await observer.channel_of(call)
         await observer.wait_for(_on(ch, "Playback", "cc/closed"), 10, "the closed message")
         await observer.wait_for(
             lambda e: e.get("Event") == "Hangup" and e.get("Channel") == ch,

@@ -30,7 +30,7 @@ async def test_run_command_routes_a_call_and_stops_on_sigterm(asterisk, observer
                 assert line, "the controller exited before it was ready"
         call = SippCall(caller="+34600000501", digits="32", stay_s=6, target_port=asterisk.sip_port)
         await call.start()
-        ch = await observer.channel_of("+34600000501")
+        ch = await observer.channel_of(call)
         _, operator_leg = await observer.bridged_with(ch, timeout=20)
         assert operator_leg["Channel"].startswith("Local/marta@cc-sim-operator")  # tramits
         assert await call.wait(30) == 0, call.errors()

@@ -18,7 +18,7 @@ async def test_sip_caller_reaches_operator_of_chosen_skill(
     # Caller 1: "1" Catalan, "1" general information -> Ana, the only `info` operator.
     first = SippCall(caller="+34600000101", digits="11", stay_s=12, target_port=asterisk.sip_port)
     await first.start()
-    ch1 = await observer.channel_of("+34600000101")
+    ch1 = await observer.channel_of(first)
     assert ch1.startswith("PJSIP/pstn-")
     mine, other = await observer.bridged_with(ch1, timeout=20)
     assert other["Channel"].startswith("Local/ana@cc-sim-operator")
@@ -36,7 +36,7 @@ async def test_sip_caller_reaches_operator_of_chosen_skill(
     # Caller 2: "3" English, "3" taxes and fines -> Pau only; Ana stays on caller 1.
     second = SippCall(caller="+34600000102", digits="33", stay_s=6, target_port=asterisk.sip_port)
     await second.start()
-    ch2 = await observer.channel_of("+34600000102")
+    ch2 = await observer.channel_of(second)
     _, other2 = await observer.bridged_with(ch2, timeout=20)
     assert other2["Channel"].startswith("Local/pau@cc-sim-operator")
     await until(
@@ -77,7 +77,7 @@ async def test_waiting_callers_hear_hold_and_are_served_in_arrival_order(
     port = asterisk.sip_port
     a = SippCall(caller="+34600000201", digits="22", stay_s=7, target_port=port)
     await a.start()
-    ch_a = await observer.channel_of("+34600000201")
+    ch_a = await observer.channel_of(a)
     await observer.bridged_with(ch_a, timeout=20)
 
     b = SippCall(caller="+34600000202", digits="22", stay_s=14, target_port=port)
@@ -85,8 +85,8 @@ async def test_waiting_callers_hear_hold_and_are_served_in_arrival_order(
     await asyncio.sleep(1.0)
     c = SippCall(caller="+34600000203", digits="22", stay_s=40, target_port=port)
     await c.start()
-    ch_b = await observer.channel_of("+34600000202")
-    ch_c = await observer.channel_of("+34600000203")
+    ch_b = await observer.channel_of(b)
+    ch_c = await observer.channel_of(c)
 
     # Both wait: the hold treatment starts for each while Marta talks to A.
     for ch in (ch_b, ch_c):
