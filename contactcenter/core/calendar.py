@@ -24,6 +24,32 @@ class OpeningHours:
 
     def is_open(self, wall: float) -> bool:
         local = dt.datetime.fromtimestamp(wall, self.tz)
-        if local.date() in self.holidays or local.weekday() not in self.weekdays:
+        if not self._open_day(local.date()):
             return False
         return self.open <= local.time() < self.close
+
+    def _open_day(self, day: dt.date) -> bool:
+        return day not in self.holidays and day.weekday() in self.weekdays
+
+    def _at(self, day: dt.date, time: dt.time) -> float:
+        return dt.datetime.combine(day, time, self.tz).timestamp()
+
+    def closes_at(self, wall: float) -> float | None:
+        """When the opening that `wall` falls in ends (None: closed at `wall`)."""
+        if not self.is_open(wall):
+            return None
+        return self._at(dt.datetime.fromtimestamp(wall, self.tz).date(), self.close)
+
+    def next_open(self, wall: float) -> float | None:
+        """`wall` itself if open then, else when the line next opens (None: not within
+        a year, e.g. no weekday open)."""
+        if self.is_open(wall):
+            return wall
+        day = dt.datetime.fromtimestamp(wall, self.tz).date()
+        for offset in range(366):
+            d = day + dt.timedelta(days=offset)
+            if self._open_day(d):
+                opening = self._at(d, self.open)
+                if opening > wall:
+                    return opening
+        return None

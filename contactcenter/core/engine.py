@@ -34,20 +34,36 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from contactcenter.core.calendar import OpeningHours
+from contactcenter.core.callbacks import Callback, CallbackPolicy
 from contactcenter.core.commands import (
     AnnounceWait,
     BridgeCall,
     CancelOffer,
     Command,
+    ConfirmCallback,
     ConnectCall,
+    DialCallback,
+    DialCitizen,
+    OfferCallback,
+    PersistCallback,
+    RefuseCallback,
     RejectBusy,
     RejectClosed,
+    UpdateCallback,
 )
 from contactcenter.core.estimates import EwtEstimator
 from contactcenter.core.events import (
     CallArrived,
+    CallbackAccepted,
+    CallbackCancelled,
+    CallbackDeclined,
+    CallbackRestored,
+    CallbackStored,
+    CallbackStoreFailed,
     CallEnded,
     CallerHungUp,
+    CitizenAnswered,
+    CitizenNotReached,
     Event,
     IvrCompleted,
     OperatorAnswered,
@@ -62,19 +78,25 @@ from contactcenter.core.events import (
 )
 from contactcenter.core.lifecycle import (
     CALL_TRANSITIONS,
+    CALLBACK_TRANSITIONS,
     DEFERRED,
+    FINAL_CALLBACK_STATES,
     OPERATOR_TRANSITIONS,
     STAFFED,
+    CallbackState,
+    CallbackTrigger,
     CallOutcome,
     CallState,
     CallTrigger,
     InvalidTransition,
     OperatorState,
     OperatorTrigger,
+    step,
 )
 from contactcenter.core.pool import FreeOperators, OperatorPool
 from contactcenter.core.queues import QueueKey, SkillQueue
 from contactcenter.core.readmodel import (
+    CallbackChanged,
     CallChanged,
     Change,
     OperatorChanged,
@@ -89,6 +111,8 @@ _WRAP_UP: Final = 0  # timer kinds
 _RELAX: Final = 1
 _RETRY: Final = 2
 _OFFER: Final = 3
+_CB_DUE: Final = 4  # a scheduled callback goes back to its queue
+_CB_EXPIRE: Final = 5
 
 # (heapq is not one of the compiled build's primitives: heapq.heappush would be an attribute
 # lookup on the module at every use.)
@@ -100,6 +124,7 @@ _PAUSED: Final = OperatorState.PAUSED
 _UNREACHABLE: Final = OperatorState.UNREACHABLE
 _PAUSE: Final = OperatorTrigger.PAUSE
 _LOG_OUT: Final = OperatorTrigger.LOG_OUT
+_B, _BT = CallbackState, CallbackTrigger
 
 
 # The lifecycle tables as graphs of nodes, one per state, derived from CALL_TRANSITIONS and
@@ -176,6 +201,8 @@ class Call:
     position_at_entry: int | None
     ewt_at_entry: float | None
     offer_deadline: float | None  # the current offer's timeout, when the engine has one
+    callback_offered: bool  # a callback was offered to them (once per call)
+    callback_id: str | None  # the callback they asked for (or were merged into)
     node: _CallNode  # its state's node, for the engine's moves (always node.state is state)
 
     # Written out rather than generated: one Call per simulated call, and a generated
@@ -193,6 +220,8 @@ class Call:
         self.position_at_entry = None
         self.ewt_at_entry = None
         self.offer_deadline = None
+        self.callback_offered = False
+        self.callback_id = None
 
     @property
     def wait(self) -> float | None:
@@ -280,11 +309,17 @@ class Engine:
     fault_retry: float = 2.0  # first backoff after a system fault; doubled per fault in a row
     fault_retry_max: float = 30.0
     record_changes: bool = False  # keep the change feed (drain_changes) for observers
+    callback_policy: CallbackPolicy | None = None  # None: callbacks are never offered
     calls: dict[str, Call] = field(default_factory=dict)  # calls in the system (not ended)
     operators: dict[str, Operator] = field(default_factory=dict)
     queues: dict[tuple[str, str], SkillQueue] = field(default_factory=dict)
     completed: list[Call] = field(default_factory=list)  # ended calls, for the driver to drain
     stale_facts: dict[tuple[str, str], int] = field(default_factory=dict)  # (event, reason) -> n
+    callbacks: dict[str, Callback] = field(default_factory=dict)  # open (not final) callbacks
+    completed_callbacks: list[Callback] = field(default_factory=list)  # final, for the driver
+    _open_numbers: dict[tuple[str, str], str] = field(default_factory=dict)  # (number_key, skill) -> id
+    _open_by_skill: dict[str, int] = field(default_factory=dict)
+    _callback_lines: int = 0  # lines held by callbacks being dialled or talking
     _changes: list[Change] | None = None
     _pool: OperatorPool = field(default_factory=OperatorPool)
     _routes: dict[tuple[str, str], _Route] = field(default_factory=dict)
@@ -365,6 +400,22 @@ class Engine:
                 return self._paused(event)
             if type(event) is OperatorResumed:
                 return self._resumed(event)
+            if type(event) is CallbackAccepted:
+                return self._callback_accepted(event)
+            if type(event) is CallbackDeclined:
+                return self._callback_declined(event)
+            if type(event) is CallbackStored:
+                return self._callback_stored(event)
+            if type(event) is CallbackStoreFailed:
+                return self._callback_store_failed(event)
+            if type(event) is CitizenAnswered:
+                return self._citizen_answered(event)
+            if type(event) is CitizenNotReached:
+                return self._citizen_not_reached(event)
+            if type(event) is CallbackRestored:
+                return self._callback_restored(event)
+            if type(event) is CallbackCancelled:
+                return self._callback_cancelled(event)
         except Stale as stale:
             key = (type(event).__name__, stale.reason)
             self.stale_facts[key] = self.stale_facts.get(key, 0) + 1
@@ -384,6 +435,11 @@ class Engine:
 
     def drain_completed(self) -> list[Call]:
         done, self.completed = self.completed, []
+        return done
+
+    def drain_completed_callbacks(self) -> list[Callback]:
+        """Callbacks that reached a final state since the last drain, in order."""
+        done, self.completed_callbacks = self.completed_callbacks, []
         return done
 
     def drain_changes(self) -> list[Change]:
@@ -442,18 +498,29 @@ class Engine:
             for skill in op.skills:
                 counts = by_state.setdefault(skill, {})
                 counts[op.state] = counts.get(op.state, 0) + 1
+        callbacks_by_state: dict[CallbackState, int] = {}
+        for cb in self.callbacks.values():
+            callbacks_by_state[cb.state] = callbacks_by_state.get(cb.state, 0) + 1
+        open_by_skill = {skill: n for skill, n in self._open_by_skill.items() if n}
         skills = {
-            name: SkillView(name, waiting.get(name, 0), now - oldest.get(name, now), by_state.get(name, {}))
-            for name in sorted(set(waiting) | set(by_state))
+            name: SkillView(
+                name,
+                waiting.get(name, 0),
+                now - oldest.get(name, now),
+                by_state.get(name, {}),
+                open_by_skill.get(name, 0),
+            )
+            for name in sorted(set(waiting) | set(by_state) | set(open_by_skill))
         }
         return Snapshot(
             at=now,
             lines=self.lines,
-            lines_in_use=len(self.calls),
+            lines_in_use=len(self.calls) + self._callback_lines,
             in_ivr=in_ivr,
             skills=skills,
             operators=views,
             stale_facts=dict(self.stale_facts),
+            callbacks=callbacks_by_state,
         )
 
     # --- moves of the lifecycle tables ---------------------------------------------------
@@ -512,7 +579,7 @@ class Engine:
         if self.hours is not None and not self.hours.is_open(self.epoch + e.now):
             self._reject(call, CallOutcome.CLOSED, e.now)
             return [RejectClosed(call_id=e.call_id)]
-        if len(self.calls) >= self.lines:
+        if len(self.calls) + self._callback_lines >= self.lines:
             self._reject(call, CallOutcome.BLOCKED, e.now)
             return [RejectBusy(call_id=e.call_id)]
         self.calls[e.call_id] = call
@@ -553,11 +620,16 @@ class Engine:
             call.ewt_at_entry = self.ewt.ewt(e.skill, e.language, position)
             for after, _ in self.relaxation[1:]:
                 _heappush(self._timers, (e.now + after, self._next_seq(), _RELAX, call.call_id))
-            if self.announce:
+            offer = None if self.callback_policy is None else self._callback_offer(call, position, e.now)
+            if offer is not None:
+                out.append(offer)  # (it tells them their wait too)
+            elif self.announce:
                 out.append(AnnounceWait(call_id=call.call_id, position=position, ewt_s=call.ewt_at_entry))
         return out
 
     def _caller_hung_up(self, e: CallerHungUp) -> list[Command]:
+        if self.callbacks and e.call_id in self.callbacks:  # the citizen of a callback
+            return self._callback_hung_up(self.callbacks[e.call_id], e.now)
         call = self._call(e.call_id, CallTrigger.CALLER_HANGUP)
         if call.state is CallState.TALKING:
             return self._end_conversation(call, CallTrigger.CALLER_HANGUP, e.now)
@@ -571,10 +643,15 @@ class Engine:
             op.call_id = None
             out += self._make_available(op, OperatorTrigger.CANCEL, e.now)
         call.operator_id = None
-        self._finish(call, CallOutcome.ABANDONED, CallTrigger.CALLER_HANGUP, e.now)
+        # Whoever left their number (and heard the confirmation, or hung up while it was
+        # being stored) did not abandon: their callback holds, or will hold, the place.
+        outcome = CallOutcome.ABANDONED if call.callback_id is None else CallOutcome.CALLBACK
+        self._finish(call, outcome, CallTrigger.CALLER_HANGUP, e.now)
         return out
 
     def _operator_answered(self, e: OperatorAnswered) -> list[Command]:
+        if self.callbacks and e.call_id in self.callbacks:
+            return self._callback_operator_answered(e)
         call, op = self._offered_pair(e.call_id, e.operator_id)
         call.answered_at = e.now
         self._move_call(call, CallTrigger.ANSWER, e.now)
@@ -586,18 +663,22 @@ class Engine:
         return [BridgeCall(call_id=call.call_id, operator_id=op.operator_id)]
 
     def _ring_timeout(self, e: OperatorRingTimeout) -> list[Command]:
+        if self.callbacks and e.call_id in self.callbacks:
+            cb, op = self._ringing_callback(e.call_id, e.operator_id)
+            return self._callback_operator_failed(cb, op, OperatorTrigger.NO_ANSWER, e.reason, e.now)
         call, op = self._offered_pair(e.call_id, e.operator_id)
         return self._offer_failed(call, op, OperatorTrigger.NO_ANSWER, e.reason, e.now)
 
     def _unreachable(self, e: OperatorUnreachable) -> list[Command]:
+        if self.callbacks and e.call_id in self.callbacks:
+            cb, op = self._ringing_callback(e.call_id, e.operator_id)
+            return self._callback_operator_failed(cb, op, OperatorTrigger.FAULT, e.reason, e.now)
         call, op = self._offered_pair(e.call_id, e.operator_id)
         return self._offer_failed(call, op, OperatorTrigger.FAULT, e.reason, e.now)
 
-    def _offer_failed(
-        self, call: Call, op: Operator, trigger: OperatorTrigger, reason: str, now: float
-    ) -> list[Command]:
-        """The operator was not reached (NO_ANSWER: their doing, paused; FAULT: the
-        system's, retried after a backoff); the call goes back to the head of its queue."""
+    def _operator_not_reached(self, op: Operator, trigger: OperatorTrigger, reason: str, now: float) -> None:
+        """The operator's phone was not answered (NO_ANSWER: their doing, paused) or could
+        not be rung (FAULT: the system's, retried after a backoff)."""
         pending, op.after_call = op.after_call, None
         op.call_id = None
         self._move_op(op, trigger, now, reason)
@@ -610,6 +691,12 @@ class Engine:
             backoff = min(self.fault_retry * 2.0 ** (op.faults_in_row - 1), self.fault_retry_max)
             op.retry_at = now + backoff
             _heappush(self._timers, (op.retry_at, self._next_seq(), _RETRY, op.operator_id))
+
+    def _offer_failed(
+        self, call: Call, op: Operator, trigger: OperatorTrigger, reason: str, now: float
+    ) -> list[Command]:
+        """The operator was not reached; the call goes back to the head of its queue."""
+        self._operator_not_reached(op, trigger, reason, now)
         call.operator_id = None
         call.offer_deadline = None
         self._move_call(call, CallTrigger.OFFER_FAILED, now)
@@ -629,6 +716,8 @@ class Engine:
         return out
 
     def _call_ended(self, e: CallEnded) -> list[Command]:
+        if self.callbacks and e.call_id in self.callbacks:
+            return self._callback_hung_up(self.callbacks[e.call_id], e.now)
         # Only a conversation can end this way; an unanswered operator leg is a ring timeout.
         call = self._call(e.call_id, CallTrigger.OPERATOR_HANGUP)
         return self._end_conversation(call, CallTrigger.OPERATOR_HANGUP, e.now)
@@ -661,6 +750,10 @@ class Engine:
         self._finish(call, CallOutcome.ANSWERED, trigger, now)
         if call.skill is not None and call.answered_at is not None:
             self.ewt.observe_handle_time(call.skill, now - call.answered_at + self.wrap_up)
+        return self._wrap_up(op, now)
+
+    def _wrap_up(self, op: Operator, now: float) -> list[Command]:
+        """The operator's conversation ended: wrap-up, then available."""
         op.call_id = None
         self._move_op(op, OperatorTrigger.HANG_UP, now)
         if self.wrap_up <= 0:
@@ -770,19 +863,376 @@ class Engine:
                 call = self.calls.get(ref)
                 if call is not None and call.state is CallState.QUEUED:
                     out += self._serve_queue(self._route_of(call), due)
+                elif call is None and ref in self.callbacks:
+                    out += self._callback_timer(kind, self.callbacks[ref], due)
             elif kind == _RETRY:  # the backoff after a system fault is over
                 op = self.operators[ref]
                 if op.state is _UNREACHABLE and op.retry_at == due:
                     op.retry_at = None
                     out += self._make_available(op, OperatorTrigger.RETRY, due)
-            else:  # _OFFER: no outcome of the ring came in time
+            elif kind == _OFFER:  # no outcome of the ring came in time
                 call = self.calls.get(ref)
                 if call is not None and call.state is CallState.OFFERED and call.offer_deadline == due:
                     assert call.operator_id is not None
                     op = self.operators[call.operator_id]
                     out.append(CancelOffer(call_id=call.call_id, operator_id=op.operator_id))
                     out += self._offer_failed(call, op, OperatorTrigger.FAULT, "no-outcome", due)
+                elif call is None and ref in self.callbacks:
+                    out += self._callback_timer(kind, self.callbacks[ref], due)
+            elif ref in self.callbacks:  # _CB_DUE, _CB_EXPIRE
+                out += self._callback_timer(kind, self.callbacks[ref], due)
         return out
+
+    # --- callbacks ----------------------------------------------------------------------
+
+    def _move_callback(self, cb: Callback, trigger: CallbackTrigger, now: float) -> None:
+        dst = cb.state = step(CALLBACK_TRANSITIONS, "callback", cb.callback_id, cb.state, trigger)
+        if dst in FINAL_CALLBACK_STATES:
+            cb.ended_at = now
+            del self.callbacks[cb.callback_id]
+            key = (cb.number_key, cb.skill)
+            if self._open_numbers.get(key) == cb.callback_id:
+                del self._open_numbers[key]
+            self._open_by_skill[cb.skill] -= 1
+            self.completed_callbacks.append(cb)
+        changes = self._changes
+        if changes is not None:
+            changes.append(CallbackChanged(now, cb.callback_id, dst, cb.skill, cb.operator_id))
+
+    def _callback(self, callback_id: str, trigger: CallbackTrigger) -> Callback:
+        """The callback a fact is about, if the fact can move it; else the fact is stale."""
+        cb = self.callbacks.get(callback_id)
+        if cb is None:
+            raise Stale("callback not open")
+        if trigger not in CALLBACK_TRANSITIONS[cb.state]:
+            raise Stale(f"callback {cb.state.value}")
+        return cb
+
+    def _policy(self) -> CallbackPolicy:
+        if self.callback_policy is None:
+            raise Stale("callbacks are off")
+        return self.callback_policy
+
+    def _allowed_from(self, t: float) -> float | None:
+        """The first time at or after `t` (core clock) when callbacks may be dialled: within
+        opening hours. None: the line never opens again."""
+        if self.hours is None:
+            return t
+        opening = self.hours.next_open(self.epoch + t)
+        return None if opening is None else opening - self.epoch
+
+    def _callback_offer(self, call: Call, position: int, now: float) -> OfferCallback | None:
+        """An offer for a caller who has to wait, if the policy says so and it can be kept."""
+        policy = self.callback_policy
+        assert policy is not None and call.skill is not None and call.ewt_at_entry is not None
+        if call.callback_offered or self._open_by_skill.get(call.skill, 0) >= policy.max_pending:
+            return None
+        ewt = call.ewt_at_entry
+        next_opening = None
+        worth = policy.worth_offering(call.skill, position - 1, ewt)
+        if self.hours is not None:
+            wall = self.epoch + now
+            closes = self.hours.closes_at(wall)
+            if closes is not None and wall + ewt >= closes:
+                # Their turn would come after closing: a callback then is from the next
+                # opening, which they are told (and may decline).
+                worth = True
+                next_opening = self.hours.next_open(closes)
+        if not worth:
+            return None
+        call.callback_offered = True
+        return OfferCallback(call_id=call.call_id, ewt_s=ewt, next_opening=next_opening)
+
+    def _callback_accepted(self, e: CallbackAccepted) -> list[Command]:
+        policy = self._policy()
+        call = self._call(e.call_id, CallTrigger.CALLBACK)
+        if not call.callback_offered:
+            raise Stale("no callback offered")
+        if call.callback_id is not None:
+            raise Stale("callback already asked for")
+        assert call.skill is not None and call.language is not None
+        assert call.queue_key is not None and call.queued_at is not None
+        existing = self._open_numbers.get((e.number_key, call.skill))
+        if existing is not None:
+            # The same number already waits for a callback for this service: one callback,
+            # at the earlier place; this caller hears so and leaves.
+            self._route_of(call).queue.remove(call.call_id)
+            call.callback_id = existing
+            self._move_call(call, CallTrigger.CALLBACK, e.now)
+            return [ConfirmCallback(call_id=call.call_id, callback_id=existing, merged=True)]
+        if e.callback_id in self.callbacks:
+            raise Stale("callback id in use")
+        cb = Callback(
+            callback_id=e.callback_id,
+            skill=call.skill,
+            language=call.language,
+            priority=call.priority,
+            queued_at=call.queued_at,
+            queue_key=call.queue_key,
+            number_key=e.number_key,
+            requested_at=e.now,
+            expires_at=e.now + policy.expire_after_s,
+            call_id=call.call_id,
+        )
+        call.callback_id = cb.callback_id
+        self._open_callback(cb, e.now)
+        return [
+            PersistCallback(
+                call_id=call.call_id,
+                callback_id=cb.callback_id,
+                skill=cb.skill,
+                language=cb.language,
+                priority=cb.priority,
+                queued_at=cb.queued_at,
+                expires_at=cb.expires_at,
+            )
+        ]
+
+    def _open_callback(self, cb: Callback, now: float) -> None:
+        self.callbacks[cb.callback_id] = cb
+        self._open_numbers.setdefault((cb.number_key, cb.skill), cb.callback_id)
+        self._open_by_skill[cb.skill] = self._open_by_skill.get(cb.skill, 0) + 1
+        _heappush(self._timers, (cb.expires_at, self._next_seq(), _CB_EXPIRE, cb.callback_id))
+        changes = self._changes
+        if changes is not None:
+            changes.append(CallbackChanged(now, cb.callback_id, cb.state, cb.skill, None))
+
+    def _callback_declined(self, e: CallbackDeclined) -> list[Command]:
+        call = self._call(e.call_id, CallTrigger.CALLBACK)
+        if not call.callback_offered or call.callback_id is not None:
+            raise Stale("no callback offer open")
+        return []  # they keep waiting, as they were
+
+    def _callback_stored(self, e: CallbackStored) -> list[Command]:
+        cb = self._callback(e.callback_id, _BT.STORED)
+        call = None if cb.call_id is None else self.calls.get(cb.call_id)
+        if call is not None and call.state is not CallState.QUEUED:
+            # Served live while the store wrote (their operator rings or talks): no callback.
+            call.callback_id = None
+            return self._end_callback(cb, _BT.CANCEL, e.now)
+        self._move_callback(cb, _BT.STORED, e.now)
+        out: list[Command] = []
+        if call is not None:
+            # The callback takes the caller's place (same key: same position) and the
+            # caller hears the promise.
+            self._route_of(call).queue.remove(call.call_id)
+            self._move_call(call, CallTrigger.CALLBACK, e.now)
+            out.append(ConfirmCallback(call_id=call.call_id, callback_id=cb.callback_id))
+        return out + self._enqueue_callback(cb, e.now)
+
+    def _callback_store_failed(self, e: CallbackStoreFailed) -> list[Command]:
+        cb = self._callback(e.callback_id, _BT.STORE_FAILED)
+        self._move_callback(cb, _BT.STORE_FAILED, e.now)  # never stored: nothing to update
+        call = None if cb.call_id is None else self.calls.get(cb.call_id)
+        if call is None or call.callback_id != cb.callback_id:
+            return []
+        call.callback_id = None
+        if call.state is CallState.QUEUED:
+            return [RefuseCallback(call_id=call.call_id, reason=e.reason)]
+        return []
+
+    def _enqueue_callback(self, cb: Callback, now: float) -> list[Command]:
+        """A PENDING callback joins its queue at its place; served now if someone can."""
+        route = self._route(cb.skill, cb.language)
+        route.queue.push(cb.callback_id, cb.queue_key)
+        for after, _ in self.relaxation[1:]:
+            if cb.queued_at + after > now:
+                _heappush(self._timers, (cb.queued_at + after, self._next_seq(), _RELAX, cb.callback_id))
+        return self._serve_queue(route, now)
+
+    def _dial_callback(self, cb: Callback, op: Operator, now: float, out: list[Command]) -> bool:
+        """Ring `op` for a callback just taken off its queue's head (appending the commands
+        to `out`); False if it cannot be dialled now, when it steps out of the queue (its
+        key kept) until the centre opens or, with every line in use, for a little while."""
+        policy = self._policy()
+        if self.hours is not None and not self.hours.is_open(self.epoch + now):
+            opening = self._allowed_from(now)
+            if opening is None or opening >= cb.expires_at:
+                out += self._end_callback(cb, _BT.EXPIRE, now)
+            else:
+                out += self._schedule_callback(cb, _BT.DEFER, opening, now)
+            return False
+        if len(self.calls) + self._callback_lines >= self.lines:
+            self._schedule_callback(cb, _BT.DEFER, now + policy.line_wait_s, now)  # (not stored)
+            return False
+        cb.operator_id, op.call_id = op.operator_id, cb.callback_id
+        self._callback_lines += 1  # the line the citizen's call will take
+        self._move_callback(cb, _BT.OFFER, now)
+        self._move_op(op, OperatorTrigger.RESERVE, now)
+        self._arm_ring_deadline(cb, now)
+        out.append(DialCallback(call_id=cb.callback_id, operator_id=op.operator_id))
+        return True
+
+    def _arm_ring_deadline(self, cb: Callback, now: float) -> None:
+        if self.offer_timeout is not None:
+            deadline = cb.offer_deadline = now + self.offer_timeout
+            _heappush(self._timers, (deadline, self._next_seq(), _OFFER, cb.callback_id))
+
+    def _schedule_callback(
+        self, cb: Callback, trigger: CallbackTrigger, at: float, now: float
+    ) -> list[Command]:
+        """Out of the queue until `at` (DEFER from PENDING, RETRY after a missed call)."""
+        queue = self._route(cb.skill, cb.language).queue
+        if cb.callback_id in queue:  # (routing may have taken it off already)
+            queue.remove(cb.callback_id)
+        self._move_callback(cb, trigger, now)
+        cb.next_attempt_at = at
+        _heappush(self._timers, (at, self._next_seq(), _CB_DUE, cb.callback_id))
+        return [
+            UpdateCallback(
+                call_id=cb.callback_id,
+                state=_B.SCHEDULED,
+                outcome=cb.outcome,
+                attempts=cb.attempts,
+                next_attempt_at=at,
+            )
+        ]
+
+    def _end_callback(self, cb: Callback, trigger: CallbackTrigger, now: float) -> list[Command]:
+        """Move a callback to a final state (leaving its queue if it waits there)."""
+        queue = self._route(cb.skill, cb.language).queue
+        if cb.callback_id in queue:
+            queue.remove(cb.callback_id)
+        self._move_callback(cb, trigger, now)
+        return [
+            UpdateCallback(call_id=cb.callback_id, state=cb.state, outcome=cb.outcome, attempts=cb.attempts)
+        ]
+
+    def _ringing_callback(self, callback_id: str, operator_id: str) -> tuple[Callback, Operator]:
+        cb, op = self.callbacks[callback_id], self.operators.get(operator_id)
+        if op is None:
+            raise Stale("unknown operator")
+        if cb.state is not _B.RINGING_OPERATOR or cb.operator_id != operator_id or op.call_id != callback_id:
+            raise Stale(f"callback {cb.state.value}, not ringing this operator")
+        return cb, op
+
+    def _callback_operator_answered(self, e: OperatorAnswered) -> list[Command]:
+        cb, op = self._ringing_callback(e.call_id, e.operator_id)
+        self._move_callback(cb, _BT.OPERATOR_ANSWER, e.now)
+        self._move_op(op, OperatorTrigger.ANSWER, e.now)
+        if op.faults_in_row:
+            op.faults_in_row = 0
+        cb.attempts += 1
+        self._arm_ring_deadline(cb, e.now)  # (a new deadline: the citizen's phone)
+        return [DialCitizen(call_id=cb.callback_id, operator_id=op.operator_id, attempt=cb.attempts)]
+
+    def _callback_operator_failed(
+        self, cb: Callback, op: Operator, trigger: OperatorTrigger, reason: str, now: float
+    ) -> list[Command]:
+        """The operator was not reached: the citizen was not called; back to the place."""
+        self._operator_not_reached(op, trigger, reason, now)
+        cb.operator_id = cb.offer_deadline = None
+        self._callback_lines -= 1
+        self._move_callback(cb, _BT.OPERATOR_FAILED, now)
+        return self._enqueue_callback(cb, now)
+
+    def _citizen_answered(self, e: CitizenAnswered) -> list[Command]:
+        cb = self._callback(e.callback_id, _BT.CITIZEN_ANSWER)
+        cb.answered_at = e.now
+        cb.outcome = "answered"
+        cb.offer_deadline = None
+        self._move_callback(cb, _BT.CITIZEN_ANSWER, e.now)
+        return [
+            UpdateCallback(call_id=cb.callback_id, state=_B.TALKING, outcome="answered", attempts=cb.attempts)
+        ]
+
+    def _citizen_not_reached(self, e: CitizenNotReached) -> list[Command]:
+        cb = self._callback(e.callback_id, _BT.RETRY)
+        return self._citizen_missed(cb, e.outcome, e.now)
+
+    def _citizen_missed(self, cb: Callback, outcome: str, now: float) -> list[Command]:
+        """The call to the citizen ended unanswered: retry later, or give up."""
+        policy = self._policy()
+        assert cb.operator_id is not None
+        op = self.operators[cb.operator_id]
+        cb.operator_id = cb.offer_deadline = None
+        cb.outcome = outcome
+        self._callback_lines -= 1
+        retry_at = self._allowed_from(now + policy.retry_delay_s)
+        if cb.attempts >= policy.attempts:
+            out = self._end_callback(cb, _BT.GIVE_UP, now)
+        elif retry_at is None or retry_at >= cb.expires_at:
+            out = self._end_callback(cb, _BT.EXPIRE, now)
+        else:
+            out = self._schedule_callback(cb, _BT.RETRY, retry_at, now)
+        # The operator heard only ringing: nothing to wrap up; free at once.
+        op.call_id = None
+        self._move_op(op, OperatorTrigger.HANG_UP, now)
+        return out + self._make_available(op, OperatorTrigger.WRAP_UP_DONE, now)
+
+    def _callback_hung_up(self, cb: Callback, now: float) -> list[Command]:
+        """A leg of a callback's call hung up: the conversation ends (or, before the
+        citizen answered, the operator gave up on the call)."""
+        if cb.state is _B.RINGING_CITIZEN:
+            return self._citizen_missed(cb, "operator_left", now)
+        if cb.state is not _B.TALKING:
+            raise Stale(f"callback {cb.state.value}")
+        assert cb.operator_id is not None and cb.answered_at is not None
+        op = self.operators[cb.operator_id]
+        self._callback_lines -= 1
+        out = self._end_callback(cb, _BT.HANG_UP, now)
+        self.ewt.observe_handle_time(cb.skill, now - cb.answered_at + self.wrap_up)
+        return out + self._wrap_up(op, now)
+
+    def _callback_timer(self, kind: int, cb: Callback, due: float) -> list[Command]:
+        """A timer of an open callback is due (each checks it still applies)."""
+        if kind == _RELAX:  # it may now reach a wider circle of operators
+            if cb.state is _B.PENDING:
+                return self._serve_queue(self._route(cb.skill, cb.language), due)
+        elif kind == _OFFER:
+            return self._callback_ring_expired(cb, due)
+        elif kind == _CB_DUE:
+            if cb.state is _B.SCHEDULED and cb.next_attempt_at == due:
+                cb.next_attempt_at = None
+                self._move_callback(cb, _BT.DUE, due)
+                return self._enqueue_callback(cb, due)
+        elif kind == _CB_EXPIRE and cb.expires_at == due and cb.state in (_B.PENDING, _B.SCHEDULED):
+            # (Ringing: the call in progress decides; it ends EXPIRED if the citizen is not
+            # reached.)
+            return self._end_callback(cb, _BT.EXPIRE, due)
+        return []
+
+    def _callback_ring_expired(self, cb: Callback, due: float) -> list[Command]:
+        """No outcome of a callback's ring came in time (the operator's or the citizen's)."""
+        if cb.offer_deadline != due or cb.operator_id is None:
+            return []
+        op = self.operators[cb.operator_id]
+        cancel = CancelOffer(call_id=cb.callback_id, operator_id=op.operator_id)
+        if cb.state is _B.RINGING_OPERATOR:
+            return [cancel, *self._callback_operator_failed(cb, op, OperatorTrigger.FAULT, "no-outcome", due)]
+        if cb.state is _B.RINGING_CITIZEN:
+            return [cancel, *self._citizen_missed(cb, "failed", due)]
+        return []
+
+    def _callback_restored(self, e: CallbackRestored) -> list[Command]:
+        self._policy()
+        if e.callback_id in self.callbacks:
+            raise Stale("callback already open")
+        cb = Callback(
+            callback_id=e.callback_id,
+            skill=e.skill,
+            language=e.language,
+            priority=e.priority,
+            queued_at=e.queued_at,
+            queue_key=(-e.priority, e.queued_at, self._next_seq()),
+            number_key=e.number_key,
+            requested_at=e.requested_at,
+            expires_at=e.expires_at,
+            attempts=e.attempts,
+            booked=e.booked,
+        )
+        self._open_callback(cb, e.now)
+        self._move_callback(cb, _BT.STORED, e.now)  # (it is in the store already)
+        if cb.expires_at <= e.now:
+            return self._end_callback(cb, _BT.EXPIRE, e.now)
+        if e.next_attempt_at is not None and e.next_attempt_at > e.now:
+            self._schedule_callback(cb, _BT.DEFER, e.next_attempt_at, e.now)  # (stored so already)
+            return []
+        return self._enqueue_callback(cb, e.now)
+
+    def _callback_cancelled(self, e: CallbackCancelled) -> list[Command]:
+        cb = self._callback(e.callback_id, _BT.CANCEL)
+        return self._end_callback(cb, _BT.CANCEL, e.now)
 
     # --- routing ------------------------------------------------------------------------
 
@@ -798,6 +1248,11 @@ class Engine:
             return []
         self._move_op(op, trigger, now)
         op.idle_since = now
+        return self._find_work(op, now)
+
+    def _find_work(self, op: Operator, now: float) -> list[Command]:
+        """Give an available operator the best waiting call (or callback) they can take,
+        else pool them."""
         # The best call within their reach: by their level for its skill, then its key.
         best_id, best_level = "", 0
         best_queue: SkillQueue | None = None  # (None: no call found yet)
@@ -814,7 +1269,15 @@ class Engine:
             self._pool.add(op.operator_id, op.skills, op.languages, now, op.seq)
             return []
         best_queue.remove(best_id)
-        return [self._offer(self.calls[best_id], op, now)]
+        call = self.calls.get(best_id)
+        if call is not None:
+            return [self._offer(call, op, now)]
+        out: list[Command] = []
+        if self._dial_callback(self.callbacks[best_id], op, now, out):
+            return out
+        # The callback cannot be dialled now (closed, or no free line): it stepped out of
+        # the queue; the operator looks again. (They are AVAILABLE already: no move.)
+        return out + self._find_work(op, now)
 
     def _serve_queue(self, route: _Route, now: float) -> list[Command]:
         """Match waiting calls of a queue to the best available operators, while both exist."""
@@ -834,9 +1297,15 @@ class Engine:
             call_id = queue.head_within(cutoff)
             if call_id is None:
                 break
-            self._pool.discard(op_id)
             queue.remove(call_id)
-            out.append(self._offer(self.calls[call_id], op, now))
+            call = self.calls.get(call_id)
+            if call is not None:
+                self._pool.discard(op_id)
+                out.append(self._offer(call, op, now))
+            elif self._dial_callback(self.callbacks[call_id], op, now, out):
+                self._pool.discard(op_id)
+            else:
+                continue  # the callback stepped out (closed, no free line): look again
             if not relaxation:
                 # Without relaxation only the call just queued could be matched: the
                 # invariant held before it came.

@@ -231,3 +231,161 @@ class Tick(Event):
 
     def __init__(self, *, now: float) -> None:
         Event.__init__(self, now=now)
+
+
+# --- callbacks ---------------------------------------------------------------------------
+# The core never sees a phone number: the driver keeps it (and the store), and tells the
+# core only an opaque `number_key` (the same for the same number), to merge duplicates.
+
+_NOT_REACHED = frozenset({"no_answer", "busy", "failed", "operator_left"})
+
+
+def _optional_time(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return _time(value)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{name}: {e}") from None
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)
+class CallbackAccepted(Event):
+    """A waiting caller offered a callback accepted it and gave a valid number (the
+    driver validated it): `callback_id` names the callback from now on."""
+
+    call_id: Final[str]
+    callback_id: Final[str]
+    number_key: Final[str]
+
+    def __init__(self, *, now: float, call_id: str, callback_id: str, number_key: str) -> None:
+        Event.__init__(self, now=now)
+        self.call_id = _id("call_id", call_id)
+        self.callback_id = _id("callback_id", callback_id)
+        self.number_key = _id("number_key", number_key)
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)
+class CallbackDeclined(Event):
+    """A caller offered a callback chose to stay on the line (or gave no valid number)."""
+
+    call_id: Final[str]
+
+    def __init__(self, *, now: float, call_id: str) -> None:
+        Event.__init__(self, now=now)
+        self.call_id = _id("call_id", call_id)
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)
+class CallbackStored(Event):
+    """The store committed the callback (PersistCallback): the promise can be made."""
+
+    callback_id: Final[str]
+
+    def __init__(self, *, now: float, callback_id: str) -> None:
+        Event.__init__(self, now=now)
+        self.callback_id = _id("callback_id", callback_id)
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)
+class CallbackStoreFailed(Event):
+    """The store could not commit the callback: no promise; the caller keeps waiting."""
+
+    callback_id: Final[str]
+    reason: Final[str]
+
+    def __init__(self, *, now: float, callback_id: str, reason: str) -> None:
+        Event.__init__(self, now=now)
+        self.callback_id = _id("callback_id", callback_id)
+        self.reason = _id("reason", reason)
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)
+class CitizenAnswered(Event):
+    """The citizen picked up a callback (the operator was already on the line)."""
+
+    callback_id: Final[str]
+
+    def __init__(self, *, now: float, callback_id: str) -> None:
+        Event.__init__(self, now=now)
+        self.callback_id = _id("callback_id", callback_id)
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)
+class CitizenNotReached(Event):
+    """A callback's call to the citizen ended unanswered: `outcome` is no_answer, busy,
+    failed (the network refused it) or operator_left (the operator hung up first)."""
+
+    callback_id: Final[str]
+    outcome: Final[str]
+
+    def __init__(self, *, now: float, callback_id: str, outcome: str) -> None:
+        Event.__init__(self, now=now)
+        self.callback_id = _id("callback_id", callback_id)
+        if outcome not in _NOT_REACHED:
+            raise ValueError(f"outcome must be one of {sorted(_NOT_REACHED)}, got {outcome!r}")
+        self.outcome = outcome
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)
+class CallbackRestored(Event):
+    """A callback the store holds, not final, given back to a core that does not know it
+    (a restart), or booked for a time (`due_at`: "cita previa"). Its place is
+    (priority, queued_at) with queued_at on this core's clock (before 0 if it came
+    before this core started); restore them in the store's order, which breaks ties."""
+
+    callback_id: Final[str]
+    skill: Final[str]
+    language: Final[str]
+    priority: Final[int]
+    queued_at: Final[float]
+    requested_at: Final[float]
+    number_key: Final[str]
+    expires_at: Final[float]
+    attempts: Final[int]  # calls to the citizen made so far
+    next_attempt_at: Final[float | None]  # not before (a retry's delay), or None
+    booked: Final[bool]  # a booked slot: `next_attempt_at` is its time, not a retry's
+
+    def __init__(
+        self,
+        *,
+        now: float,
+        callback_id: str,
+        skill: str,
+        language: str,
+        priority: int = 0,
+        queued_at: float,
+        requested_at: float,
+        number_key: str,
+        expires_at: float,
+        attempts: int = 0,
+        next_attempt_at: float | None = None,
+        booked: bool = False,
+    ) -> None:
+        Event.__init__(self, now=now)
+        self.callback_id = _id("callback_id", callback_id)
+        self.skill = _id("skill", skill)
+        self.language = _id("language", language)
+        self.priority = _int("priority", priority)
+        self.queued_at = _time(queued_at)
+        self.requested_at = _time(requested_at)
+        self.number_key = _id("number_key", number_key)
+        self.expires_at = _time(expires_at)
+        if _int("attempts", attempts) < 0:
+            raise ValueError(f"attempts must be >= 0, got {attempts}")
+        self.attempts = attempts
+        self.next_attempt_at = _optional_time("next_attempt_at", next_attempt_at)
+        if booked and next_attempt_at is None:
+            raise ValueError("a booked callback needs its time (next_attempt_at)")
+        self.booked = bool(booked)
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)
+class CallbackCancelled(Event):
+    """A supervisor (or the citizen, through the web) called a waiting callback off."""
+
+    callback_id: Final[str]
+
+    def __init__(self, *, now: float, callback_id: str) -> None:
+        Event.__init__(self, now=now)
+        self.callback_id = _id("callback_id", callback_id)

@@ -33,6 +33,9 @@ class CallState(Enum):
     QUEUED = "queued"
     OFFERED = "offered"  # an operator's phone is ringing for it
     TALKING = "talking"
+    # The caller left their number: a callback holds their place; they hear the
+    # confirmation and hang up.
+    CALLBACK_CONFIRMED = "callback_confirmed"
     ENDED = "ended"
 
 
@@ -45,6 +48,7 @@ class CallTrigger(Enum):
     OFFER_FAILED = "offer_failed"  # not answered, or could not ring: back to the queue's head
     CALLER_HANGUP = "caller_hangup"
     OPERATOR_HANGUP = "operator_hangup"
+    CALLBACK = "callback"  # their callback is stored (or one was already pending for them)
 
 
 class CallOutcome(Enum):
@@ -53,6 +57,7 @@ class CallOutcome(Enum):
     ABANDONED = "abandoned"  # hung up before an operator answered (in the IVR or waiting)
     BLOCKED = "blocked"  # refused at admission: every line in use
     CLOSED = "closed"  # arrived outside opening hours
+    CALLBACK = "callback"  # left their number while waiting: served by a callback, later
 
 
 class OperatorState(Enum):
@@ -95,9 +100,10 @@ _C, _CT = CallState, CallTrigger
 # made four times per call. Never mutated.)
 CALL_TRANSITIONS: dict[CallState, dict[CallTrigger, CallState]] = {
     _C.IN_IVR: {_CT.IVR_DONE: _C.QUEUED, _CT.CALLER_HANGUP: _C.ENDED, _CT.REJECT: _C.ENDED},
-    _C.QUEUED: {_CT.OFFER: _C.OFFERED, _CT.CALLER_HANGUP: _C.ENDED},
+    _C.QUEUED: {_CT.OFFER: _C.OFFERED, _CT.CALLER_HANGUP: _C.ENDED, _CT.CALLBACK: _C.CALLBACK_CONFIRMED},
     _C.OFFERED: {_CT.ANSWER: _C.TALKING, _CT.OFFER_FAILED: _C.QUEUED, _CT.CALLER_HANGUP: _C.ENDED},
     _C.TALKING: {_CT.CALLER_HANGUP: _C.ENDED, _CT.OPERATOR_HANGUP: _C.ENDED},
+    _C.CALLBACK_CONFIRMED: {_CT.CALLER_HANGUP: _C.ENDED},
     _C.ENDED: {},
 }
 
@@ -130,6 +136,65 @@ OPERATOR_TRANSITIONS: dict[OperatorState, dict[OperatorTrigger, OperatorState | 
     },
     _O.PAUSED: {_OT.RESUME: _O.AVAILABLE, _OT.PAUSE: _O.PAUSED, _OT.LOG_OUT: _O.LOGGED_OUT},
     _O.UNREACHABLE: {_OT.RETRY: _O.AVAILABLE, _OT.PAUSE: _O.PAUSED, _OT.LOG_OUT: _O.LOGGED_OUT},
+}
+
+
+class CallbackState(Enum):
+    """A callback: a citizen's place in a skill queue, kept without their line."""
+
+    __hash__ = object.__hash__
+    REQUESTED = "requested"  # the citizen accepted; being written to the store
+    PENDING = "pending"  # in its queue, at the place of the call it came from
+    SCHEDULED = "scheduled"  # out of the queue until a time: a retry, the next opening, a slot
+    RINGING_OPERATOR = "ringing_operator"  # operator first: their phone rings
+    RINGING_CITIZEN = "ringing_citizen"  # the operator is on the line; the citizen's rings
+    TALKING = "talking"
+    COMPLETED = "completed"  # final: the citizen was served
+    FAILED = "failed"  # final: not reached in the attempts allowed
+    EXPIRED = "expired"  # final: not served before its expiry
+    CANCELLED = "cancelled"  # final: served live meanwhile, or never stored
+
+
+class CallbackTrigger(Enum):
+    __hash__ = object.__hash__
+    STORED = "stored"  # committed to the store: the promise is made
+    STORE_FAILED = "store_failed"  # not committed: no promise
+    OFFER = "offer"  # routing chose an operator for it: ring them
+    DEFER = "defer"  # it reached an operator when it cannot be dialled (closed, no free line)
+    DUE = "due"  # its time came: back into its queue, at its place
+    OPERATOR_ANSWER = "operator_answer"
+    OPERATOR_FAILED = "operator_failed"  # the operator was not reached: back to its place
+    CITIZEN_ANSWER = "citizen_answer"
+    RETRY = "retry"  # the citizen was not reached; attempts and time are left
+    GIVE_UP = "give_up"  # the citizen was not reached in the last attempt allowed
+    HANG_UP = "hang_up"  # the conversation ended
+    EXPIRE = "expire"
+    CANCEL = "cancel"
+
+
+FINAL_CALLBACK_STATES = frozenset(
+    {CallbackState.COMPLETED, CallbackState.FAILED, CallbackState.EXPIRED, CallbackState.CANCELLED}
+)
+
+_B, _BT = CallbackState, CallbackTrigger
+CALLBACK_TRANSITIONS: dict[CallbackState, dict[CallbackTrigger, CallbackState]] = {
+    _B.REQUESTED: {_BT.STORED: _B.PENDING, _BT.STORE_FAILED: _B.CANCELLED, _BT.CANCEL: _B.CANCELLED},
+    _B.PENDING: {
+        _BT.OFFER: _B.RINGING_OPERATOR,
+        _BT.DEFER: _B.SCHEDULED,
+        _BT.EXPIRE: _B.EXPIRED,
+        _BT.CANCEL: _B.CANCELLED,
+    },
+    _B.SCHEDULED: {_BT.DUE: _B.PENDING, _BT.EXPIRE: _B.EXPIRED, _BT.CANCEL: _B.CANCELLED},
+    _B.RINGING_OPERATOR: {_BT.OPERATOR_ANSWER: _B.RINGING_CITIZEN, _BT.OPERATOR_FAILED: _B.PENDING},
+    _B.RINGING_CITIZEN: {
+        _BT.CITIZEN_ANSWER: _B.TALKING,
+        _BT.RETRY: _B.SCHEDULED,
+        _BT.GIVE_UP: _B.FAILED,
+        _BT.EXPIRE: _B.EXPIRED,  # not reached, and its time is up
+    },
+    _B.TALKING: {_BT.HANG_UP: _B.COMPLETED},
+    **{final: {} for final in FINAL_CALLBACK_STATES},
 }
 
 # Operators counted by EWT as able to take calls (logged in, not paused).

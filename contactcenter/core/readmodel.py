@@ -8,9 +8,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from contactcenter.core.lifecycle import CallState, OperatorState
+from contactcenter.core.lifecycle import CallbackState, CallState, OperatorState
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,18 @@ class OperatorChanged:
     call_id: str | None
 
 
-Change = CallChanged | OperatorChanged
+@dataclass(frozen=True, slots=True)
+class CallbackChanged:
+    """A callback moved to `state` (a final one: it is also in the completed callbacks)."""
+
+    at: float
+    callback_id: str
+    state: CallbackState
+    skill: str
+    operator_id: str | None
+
+
+Change = CallChanged | OperatorChanged | CallbackChanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +68,7 @@ class SkillView:
     waiting: int  # calls queued for this skill (all languages)
     longest_wait_s: float  # of the calls waiting now (0 when none)
     operators: Mapping[OperatorState, int]  # logged-in operators with this skill, by state
+    callbacks: int = 0  # open callbacks for this skill (waiting, scheduled or being dialled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,7 @@ class Snapshot:
     skills: Mapping[str, SkillView]
     operators: Mapping[str, OperatorView]
     stale_facts: Mapping[tuple[str, str], int]  # (event, reason) -> facts ignored so far
+    callbacks: Mapping[CallbackState, int] = field(default_factory=dict)  # open callbacks by state
 
     def skill(self, name: str) -> SkillView:
         """The view of one skill; a skill nobody has and no call asked for is empty."""

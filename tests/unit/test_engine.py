@@ -809,7 +809,7 @@ def test_events_and_commands_are_read_only_keyword_only_values() -> None:
     # Read from the source, which both builds share.
     declared = {**_final_fields(CORE / "events.py"), **_final_fields(CORE / "commands.py")}
     classes = [ev.Event, *_all_subclasses(ev.Event), Command, *_all_subclasses(Command)]
-    assert sorted(declared) == sorted(c.__name__ for c in classes) and len(classes) == 21
+    assert sorted(declared) == sorted(c.__name__ for c in classes)  # each class declared once
     for cls in classes:
         final = {name for c in cls.__mro__ for name, is_final in declared.get(c.__name__, []) if is_final}
         assert {f.name for f in dataclasses.fields(cls)} <= final, cls.__name__
