@@ -102,6 +102,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
         if missing:
             raise ConfigError(FLAGS, ", ".join(missing), None, "missing (or give --scenario FILE)")
         scenario = Scenario.quick(**flags)
+    if args.callbacks is not None:
+        scenario = scenario.with_callbacks(args.callbacks)
     json_out = writable(args.json, "--json") if args.json else None
     # Everything imports and set-up made outlives the run: taken out of the garbage
     # collector's full passes, which then walk only the run's own objects (measured on the
@@ -186,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", metavar="S", help="same seed, same numbers (default 1)")
     sim.add_argument("--lines", metavar="N", help="simultaneous calls (default: no limit)")
     sim.add_argument("--sl-threshold", metavar="SECONDS", help="service level threshold (default 20)")
+    sim.add_argument(
+        "--callbacks",
+        action=argparse.BooleanOptionalAction,
+        help="offer callbacks to waiting callers (default: as the scenario says; off in the quick model)",
+    )
     sim.add_argument("--json", metavar="PATH", help="write the KPIs as JSON")
     sim.add_argument("--by-hour", action="store_true", help="also print the KPIs by hour of day")
     sim.add_argument("--no-progress", action="store_true", help="never draw a progress bar")

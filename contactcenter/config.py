@@ -57,6 +57,7 @@ from yaml.reader import ReaderError
 from yaml.resolver import Resolver
 
 from contactcenter.core.calendar import OpeningHours
+from contactcenter.core.callbacks import CallbackPolicy
 from contactcenter.errors import UserError, shown
 
 try:  # libyaml: reads a 50 MB line in a second, where the pure-Python scanner takes minutes
@@ -636,6 +637,36 @@ class _Routing(Schema):
                 value=self.fault_retry_max,
             )
         return self
+
+
+class CallbackPolicyFile(Schema):
+    """When callbacks are offered and how they are dialled: the centre's `callbacks:`
+    section, and a scenario's (which adds how simulated citizens behave)."""
+
+    offer_after_ewt_s: Annotated[float, Strict(), Bound(0, 86_400)] = 120.0
+    by_skill: dict[Ident, Annotated[float, Strict(), Bound(0, 86_400)]] = Field(default_factory=dict)
+    offer_queue_length: Annotated[int, Strict(), Bound(0, 100_000)] | None = None
+    max_pending: Annotated[int, Strict(), Bound(1, 1_000_000)] = 100
+    attempts: Annotated[int, Strict(), Bound(1, 10)] = 3
+    retry_delay_s: Annotated[float, Strict(), Bound(1, 86_400)] = 600.0
+    expire_after_h: Annotated[float, Strict(), Bound(0.01, 24 * 31)] = 8.0
+    line_wait_s: Annotated[float, Strict(), Bound(1, 600)] = 10.0
+
+    def policy(self) -> CallbackPolicy:
+        return CallbackPolicy(
+            offer_after_ewt_s=self.offer_after_ewt_s,
+            offer_after_ewt_by_skill=dict(self.by_skill),
+            offer_queue_length=self.offer_queue_length,
+            max_pending=self.max_pending,
+            attempts=self.attempts,
+            retry_delay_s=self.retry_delay_s,
+            expire_after_s=self.expire_after_h * 3600.0,
+            line_wait_s=self.line_wait_s,
+        )
+
+    def unknown_skill(self, skills: Sequence[str]) -> str | None:
+        """The first skill of `by_skill` that is not one of `skills`, if any."""
+        return next((s for s in self.by_skill if s not in skills), None)
 
 
 def _digit(value: object) -> str:

@@ -38,6 +38,19 @@ _COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("abandon", "p_abandon", _pct),
     ("occupancy", "occupancy", _pct),
     ("max calls", "max_concurrent_calls", _int),
+    ("called back", "called_back", _int),
+)
+_CALLBACK_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("offered", "offered", _int),
+    ("accepted", "accepted", _int),
+    ("completed", "completed", _int),
+    ("failed", "failed", _int),
+    ("expired", "expired", _int),
+    ("attempts", "attempts", _int),
+    ("request to talk", "mean_delay_s", _secs),
+    ("longest", "max_delay_s", _secs),
+    ("first queued to talk", "mean_wait_total_s", _secs),
+    ("on the phone", "mean_on_phone_s", _secs),
 )
 
 
@@ -74,9 +87,17 @@ def render(
         for hour, g in kpis["by_hour"].items():
             h.add_row(f"{hour}:00", *(fmt(g.get(key)) for _, key, fmt in _COLUMNS))
         console.print(h)
+    callbacks = kpis.get("callbacks") or {}
+    if callbacks.get("offered") or callbacks.get("requested"):
+        c = Table(title="callbacks (by request; their waits are not in ASA)")
+        for head, _, _ in _CALLBACK_COLUMNS:
+            c.add_column(head, justify="right")
+        c.add_row(*(fmt(callbacks.get(key)) for _, key, fmt in _CALLBACK_COLUMNS))
+        console.print(c)
     console.print(
         f"SL: answered within {kpis['sl_threshold_s']:g} s / answered. SL2 also counts abandons"
-        " within it as met. P(wait), mean wait, SL2 and abandon: over answered + abandoned.",
+        " within it as met. P(wait), mean wait, SL2 and abandon: over answered + abandoned"
+        " + called back (callers who left their number while waiting).",
         style="dim",
     )
     if footer:

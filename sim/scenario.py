@@ -17,6 +17,7 @@
 # measured hours.
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import os
@@ -30,6 +31,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidat
 
 from contactcenter.config import (
     Bound,
+    CallbackPolicyFile,
     ConfigError,
     Ident,
     Languages,
@@ -47,6 +49,7 @@ from contactcenter.config import (
     relaxation_steps,
     validated,
 )
+from contactcenter.core.callbacks import CallbackPolicy
 from contactcenter.sim.trace import TYPE_TO_SKILL, load_trace
 
 FLAGS = "(command line)"  # the "file" named by errors in flags
@@ -93,6 +96,46 @@ class OperatorGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class SimCallbacks:
+    """Callbacks in a run: the centre's policy, and how simulated citizens take them."""
+
+    policy: CallbackPolicy
+    accept: float = 0.5  # share of callers offered a callback who leave their number
+    answer: float = 0.8  # chance that a citizen answers each call back
+    offer_s: float = 15.0  # hearing the offer and keying the choice
+    confirm_s: float = 8.0  # hearing the promise, before hanging up
+    citizen_ring_s: float = 12.0  # until a citizen who answers picks up
+    no_answer_s: float = 30.0  # ringing until the attempt counts as not answered
+
+    def to_raw(self) -> dict[str, Any]:
+        p = self.policy
+        return {
+            "offer_after_ewt_s": p.offer_after_ewt_s,
+            "by_skill": dict(p.offer_after_ewt_by_skill),
+            "offer_queue_length": p.offer_queue_length,
+            "max_pending": p.max_pending,
+            "attempts": p.attempts,
+            "retry_delay_s": p.retry_delay_s,
+            "expire_after_h": p.expire_after_s / 3600.0,
+            "line_wait_s": p.line_wait_s,
+            "accept": self.accept,
+            "answer": self.answer,
+            "offer_s": self.offer_s,
+            "confirm_s": self.confirm_s,
+            "citizen_ring_s": self.citizen_ring_s,
+            "no_answer_s": self.no_answer_s,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Redial:
+    """Callers who give up call again: with probability `share`, after a mean `after_s`."""
+
+    share: float
+    after_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     skills: tuple[SkillSpec, ...]
     operators: tuple[OperatorGroup, ...]
@@ -109,6 +152,11 @@ class Scenario:
     service_cv: float = 1.0  # coefficient of variation of talk time (lognormal)
     relaxation: tuple[tuple[float, int], ...] = ()  # engine routing steps (after_s, max_level)
     trace_day: str | None = None  # replay sim/trace.py: a date, `busiest` or `all`
+    # [open, close) hours of every day (the simulator's clock starts at midnight): calls
+    # outside are turned away, callbacks are dialled only inside. None: always open.
+    open_hours: tuple[float, float] | None = None
+    callbacks: SimCallbacks | None = None  # None: callbacks are never offered
+    redial: Redial | None = None  # None: a caller who gives up never calls again
     name: str = "quick"
     source: str = FLAGS
 
@@ -227,6 +275,14 @@ class Scenario:
         except ConfigError as exc:
             raise _blame_flags(exc, f) from None
 
+    def with_callbacks(self, on: bool) -> Scenario:
+        """This scenario with callbacks on (its own settings, else the defaults) or off."""
+        if not on:
+            return self if self.callbacks is None else dataclasses.replace(self, callbacks=None)
+        if self.callbacks is not None:
+            return self
+        return dataclasses.replace(self, callbacks=_CallbacksFile().sim_callbacks())
+
     def to_raw(self) -> dict[str, Any]:
         """This scenario as the YAML data that reads back into it (`parse_scenario`)."""
         raw: dict[str, Any] = {
@@ -256,6 +312,12 @@ class Scenario:
             raw["lines"] = self.lines
         if self.trace_day is not None:
             raw["trace"] = {"day": self.trace_day}
+        if self.open_hours is not None:
+            raw["open_hours"] = list(self.open_hours)
+        if self.callbacks is not None:
+            raw["callbacks"] = self.callbacks.to_raw()
+        if self.redial is not None:
+            raw["redial"] = {"share": self.redial.share, "after_s": self.redial.after_s}
         for s in self.skills:
             skill: dict[str, Any] = {
                 "aht_s": s.aht_s,
@@ -456,6 +518,35 @@ class _TraceFile(Schema):
     day: Annotated[str, PlainValidator(_trace_day)] = "busiest"
 
 
+Share = Annotated[float, Strict(), Bound(0, 1)]
+Seconds = Annotated[float, Strict(), Bound(0, 3600)]
+
+
+class _CallbacksFile(CallbackPolicyFile):
+    accept: Share = 0.5
+    answer: Share = 0.8
+    offer_s: Seconds = 15.0
+    confirm_s: Seconds = 8.0
+    citizen_ring_s: Seconds = 12.0
+    no_answer_s: Annotated[float, Strict(), Bound(1, 3600)] = 30.0
+
+    def sim_callbacks(self) -> SimCallbacks:
+        return SimCallbacks(
+            policy=self.policy(),
+            accept=self.accept,
+            answer=self.answer,
+            offer_s=self.offer_s,
+            confirm_s=self.confirm_s,
+            citizen_ring_s=self.citizen_ring_s,
+            no_answer_s=self.no_answer_s,
+        )
+
+
+class _RedialFile(Schema):
+    share: Share  # of the callers who gave up
+    after_s: Annotated[float, Strict(), Bound(1, 86_400)] = 600.0  # mean, exponential
+
+
 def _count_or_groups(value: object) -> object:
     """`operators: 12` is one group of 12 with every skill and language."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -482,6 +573,18 @@ class _ScenarioFile(Schema):
     service: _ServiceFile = _ServiceFile()
     patience_s: Patience = None  # every skill's, unless it sets its own
     trace: _TraceFile | None = None
+    open_hours: (
+        Annotated[
+            tuple[
+                Annotated[float, Strict(), Bound(0, 23.999)],
+                Annotated[float, Strict(), Bound(0, 24, open_lo=True)],
+            ],
+            pair("[open_hour, close_hour]"),
+        ]
+        | None
+    ) = None  # None: always open
+    callbacks: _CallbacksFile | None = None  # None: never offered (the Erlang checks hold)
+    redial: _RedialFile | None = None  # None: who gives up never calls again
     skills: Annotated[dict[Ident, _SkillFile], nonempty("at least one skill is needed")]
     operators: Annotated[tuple[_GroupFile, ...], BeforeValidator(_count_or_groups)]
 
@@ -528,6 +631,9 @@ class _ScenarioFile(Schema):
             service_cv=self.service.cv,
             relaxation=relaxation_steps(self.relaxation),
             trace_day=trace_day,
+            open_hours=self.open_hours,
+            callbacks=None if self.callbacks is None else self.callbacks.sim_callbacks(),
+            redial=None if self.redial is None else Redial(self.redial.share, self.redial.after_s),
             name=self.name or Path(file).stem,
             source=file,
         )
@@ -554,6 +660,15 @@ class _ScenarioFile(Schema):
                     at=("skills", name, "arrivals_per_h"),
                     value=list(s.arrivals_per_h),
                 )
+        if self.open_hours is not None and not self.open_hours[0] < self.open_hours[1]:
+            raise problem(
+                f"must be after the opening hour ({self.open_hours[0]:g})",
+                at=("open_hours", 1),
+                value=self.open_hours[1],
+            )
+        if self.callbacks is not None and (bad := self.callbacks.unknown_skill(tuple(self.skills))):
+            known = ", ".join(sorted(self.skills))
+            raise problem(f"unknown skill (known: {known})", at=("callbacks", "by_skill"), value=bad)
         if traced:
             missing = sorted(set(TYPE_TO_SKILL.values()) - set(self.skills))
             if missing:

@@ -18,6 +18,16 @@
 # - Shift end: the operator logs out; one with a call in hand keeps it and leaves after it
 #   and its wrap-up (the core's "log out after this call"). A shift that starts again
 #   before they left (a login) calls the logout off.
+# - Callbacks (when the scenario has them): a caller offered one decides at once, from
+#   their own stream, and keys the choice `offer_s` later if still waiting; the store commits
+#   at once; the caller hangs up `confirm_s` after the promise. The operator's phone answers
+#   as for any call; each call to the citizen is answered with probability `answer` (after
+#   `citizen_ring_s`) or rings out (after `no_answer_s`); the conversation lasts the talk
+#   time the caller was given at arrival.
+# - Repeat calls (when the scenario has `redial`): a caller who gave up calls again with
+#   probability `share`, after an exponential time of mean `after_s`, wanting the same
+#   service, with the same talk time and patience (their own stream decides). A citizen who
+#   left their number for a callback does not.
 # - Unknown commands (AnnounceWait, ...) are counted and ignored.
 # - Hot path: one event object per fact the core needs, one heap entry per timed fact, no
 #   per-call closures; KPIs are fed in batches from drain_completed(). What the world does
@@ -27,9 +37,11 @@
 #   the module's dict at every event.
 from __future__ import annotations
 
+import datetime as dt
 import heapq
 import itertools
 import math
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -37,11 +49,25 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from contactcenter.core import events as ev
-from contactcenter.core.commands import BridgeCall, CancelOffer, Command, ConnectCall, RejectBusy
+from contactcenter.core.calendar import OpeningHours
+from contactcenter.core.commands import (
+    BridgeCall,
+    CancelOffer,
+    Command,
+    ConfirmCallback,
+    ConnectCall,
+    DialCallback,
+    DialCitizen,
+    OfferCallback,
+    PersistCallback,
+    RejectBusy,
+    RejectClosed,
+    UpdateCallback,
+)
 from contactcenter.core.engine import Call, Engine
 from contactcenter.core.kpis import KpiCollector, operator_times
 from contactcenter.sim import traffic
-from contactcenter.sim.scenario import Scenario
+from contactcenter.sim.scenario import Redial, Scenario, SimCallbacks
 
 INF: Final = math.inf
 NO_LINE_LIMIT: Final = 2**62
@@ -53,8 +79,14 @@ _ANSWER: Final = 3
 _MARK: Final = 4
 _LOGIN: Final = 5
 _LOGOUT: Final = 6
+_CB_KEYED: Final = 7  # the caller keys "call me back"
+_CB_HANG_UP: Final = 8  # the caller hangs up after the promise
+_CB_OPERATOR: Final = 9  # the operator's phone answers a callback's ring
+_CB_CITIZEN: Final = 10  # the citizen answers
+_CB_MISSED: Final = 11  # the citizen's phone rang out
+_REDIAL: Final = 12  # a caller who gave up calls again
 _PROGRESS_EVERY: Final = 16384  # arrivals between progress updates (a power of two)
-_KNOWN_SILENT: Final = frozenset({CancelOffer, RejectBusy, BridgeCall})
+_KNOWN_SILENT: Final = frozenset({CancelOffer, RejectBusy, RejectClosed, BridgeCall, UpdateCallback})
 # (Named once: heapq is not one of the compiled build's primitives, so heapq.heappush would
 # be an attribute lookup on the module at every use.)
 _heappush: Final = heapq.heappush
@@ -65,6 +97,7 @@ _heappop: Final = heapq.heappop
 # None; _LOGIN, _LOGOUT: the operator.
 _Timed = tuple[float, int, int, object]
 _IvrDone = tuple[str, str, str, int, float]
+_Again = tuple[str, str, int, float, float]  # a repeat call: skill, language, priority, talk, patience
 _NO_MORE_CALLERS: Final[traffic.Caller] = (INF, "", "", 0, 0.0, 0.0, INF)
 
 
@@ -191,9 +224,28 @@ class _World:
     """The simulated world around the engine: its timed facts, the callers it has not yet
     seen answered, and what it does with the engine's commands."""
 
-    def __init__(self, engine: Engine, ring: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        ring: float,
+        callbacks: SimCallbacks | None = None,
+        seed: int = 1,
+        redial: Redial | None = None,
+        ivr_s: float = 0.0,
+        window: tuple[float, float] = (0.0, INF),
+    ) -> None:
         self.engine = engine
         self.ring = ring
+        self.callbacks = callbacks
+        self.accepts = random.Random(f"{seed}/callbacks/accept")
+        self.answers = random.Random(f"{seed}/callbacks/answer")
+        self.redial = redial
+        self.redials = random.Random(f"{seed}/redial")
+        self.ivr_s = ivr_s  # (a repeat call spends the mean IVR time)
+        self.window = window
+        self.again: dict[str, _Again] = {}  # callers who may give up, while redial is on
+        self.repeat_calls = 0  # arrived in the measured window
+        self.repeats = 0
         self.heap: list[_Timed] = []
         self.pushed = 0  # timed facts pushed so far: their order among equal times
         self.talk_of: dict[str, float] = {}  # call -> talk time, until answered or abandoned
@@ -217,7 +269,41 @@ class _World:
         cid = cmd.call_id
         talk_s = self.talk_of[cid]
         del self.talk_of[cid]
+        if self.again:
+            self.again.pop(cid, None)
         self.answer(cid, cmd.operator_id, talk_s, now)
+
+    def start_patience(self, cid: str, skill: str, lang: str, prio: int, patience: float, now: float) -> None:
+        """The caller waits: they give up after `patience` unless answered first."""
+        self.push(now + patience, _ABANDON, cid)
+        if self.redial is not None:
+            self.again[cid] = (skill, lang, prio, self.talk_of[cid], patience)
+
+    def gave_up(self, cid: str, now: float) -> None:
+        """The caller hung up waiting: perhaps they call again later."""
+        redial = self.redial
+        if redial is None:
+            return
+        again = self.again.pop(cid, None)
+        if again is not None and self.redials.random() < redial.share:
+            self.push(now + self.redials.expovariate(1.0 / redial.after_s), _REDIAL, again)
+
+    def call_again(self, again: _Again, now: float) -> None:
+        skill, lang, prio, talk_s, patience = again
+        self.repeats += 1
+        cid = f"r{self.repeats}"
+        refused = self.engine.handle(ev.CallArrived(now=now, call_id=cid))
+        if self.window[0] <= now < self.window[1] and not (refused and type(refused[0]) is RejectClosed):
+            self.repeat_calls += 1  # (a call to a closed line is not offered: not counted)
+        if refused:
+            self.blocked_skill[cid] = skill
+            return
+        self.talk_of[cid] = talk_s
+        if self.ivr_s > 0:
+            ivr_done: _IvrDone = (cid, skill, lang, prio, patience)
+            self.push(now + self.ivr_s, _IVR, ivr_done)
+        else:
+            self.queue_call(cid, skill, lang, prio, patience, now)
 
     def dispatch(self, cmds: list[Command], now: float) -> None:
         for cmd in cmds:
@@ -226,9 +312,61 @@ class _World:
                     self.push(now + self.ring, _ANSWER, cmd)
                 else:
                     self.answer_waiting(cmd, now)
+            elif self.callbacks is not None and self.callback_command(cmd, now):
+                pass
             elif (kind := type(cmd)) not in _KNOWN_SILENT:
                 # CancelOffer: the pending answer is dropped lazily; RejectBusy: seen at arrival.
                 self.unknown[kind.__name__] += 1
+
+    def callback_command(self, cmd: Command, now: float) -> bool:
+        """Play the world's part in a callback command; False if `cmd` is not one."""
+        spec = self.callbacks
+        assert spec is not None
+        if isinstance(cmd, OfferCallback):
+            if self.accepts.random() < spec.accept:
+                self.push(now + spec.offer_s, _CB_KEYED, cmd.call_id)
+        elif isinstance(cmd, PersistCallback):  # the store commits at once
+            self.dispatch(self.engine.handle(ev.CallbackStored(now=now, callback_id=cmd.callback_id)), now)
+        elif isinstance(cmd, ConfirmCallback):
+            # The talk time goes with the citizen to their callback (a merged caller's is lost).
+            talk_s = self.talk_of.pop(cmd.call_id, None)
+            if talk_s is not None and not cmd.merged:
+                self.talk_of[cmd.callback_id] = talk_s
+            if self.again:
+                self.again.pop(cmd.call_id, None)  # (they will not call again)
+            self.push(now + spec.confirm_s, _CB_HANG_UP, cmd.call_id)
+        elif isinstance(cmd, DialCallback):
+            self.push(now + self.ring, _CB_OPERATOR, cmd)
+        elif isinstance(cmd, DialCitizen):
+            if self.answers.random() < spec.answer:
+                self.push(now + spec.citizen_ring_s, _CB_CITIZEN, cmd.call_id)
+            else:
+                self.push(now + spec.no_answer_s, _CB_MISSED, cmd.call_id)
+        else:
+            return False
+        return True
+
+    def callback_fact(self, kind: int, data: object, now: float) -> None:
+        """A timed fact of a callback comes due."""
+        engine = self.engine
+        if kind == _CB_KEYED:
+            cid = cast(str, data)
+            if cid in self.talk_of:  # still waiting, not answered nor gone
+                accepted = ev.CallbackAccepted(now=now, call_id=cid, callback_id=f"cb{cid}", number_key=cid)
+                self.dispatch(engine.handle(accepted), now)
+        elif kind == _CB_HANG_UP:
+            self.dispatch(engine.handle(ev.CallerHungUp(now=now, call_id=cast(str, data))), now)
+        elif kind == _CB_OPERATOR:
+            dial = cast(DialCallback, data)
+            answered = ev.OperatorAnswered(now=now, call_id=dial.call_id, operator_id=dial.operator_id)
+            self.dispatch(engine.handle(answered), now)
+        elif kind == _CB_CITIZEN:
+            cb_id = cast(str, data)
+            if engine.handle(ev.CitizenAnswered(now=now, callback_id=cb_id)):
+                self.push(now + self.talk_of.pop(cb_id), _END, cb_id)
+        else:  # _CB_MISSED
+            missed = ev.CitizenNotReached(now=now, callback_id=cast(str, data), outcome="no_answer")
+            self.dispatch(engine.handle(missed), now)
 
     def queue_call(self, cid: str, skill: str, lang: str, prio: int, patience: float, now: float) -> None:
         """The caller leaves the IVR: queue them; start their patience if they must wait."""
@@ -238,7 +376,19 @@ class _World:
         if cmds:
             self.dispatch(cmds, now)
         if patience < INF and not _connected_at_once(cid, cmds):
-            self.push(now + patience, _ABANDON, cid)
+            self.start_patience(cid, skill, lang, prio, patience, now)
+
+
+def daily_hours(open_h: float, close_h: float) -> OpeningHours:
+    """Every day from `open_h` to `close_h` on the simulator's clock (UTC, epoch 0)."""
+
+    def at(hours: float) -> dt.time:
+        if hours >= 24:
+            return dt.time.max
+        seconds = round(hours * 3600)
+        return dt.time(seconds // 3600, seconds % 3600 // 60, seconds % 60)
+
+    return OpeningHours(tz=dt.UTC, open=at(open_h), close=at(close_h))
 
 
 def _connected_at_once(cid: str, cmds: list[Command]) -> bool:
@@ -264,6 +414,10 @@ def simulate(
     kwargs: dict[str, Any] = {"lines": sc.lines or NO_LINE_LIMIT, "wrap_up": sc.wrap_up_s}
     if sc.relaxation:
         kwargs["relaxation"] = sc.relaxation
+    if sc.open_hours is not None:
+        kwargs["hours"] = daily_hours(*sc.open_hours)  # (epoch 0: the clock is UTC's)
+    if sc.callbacks is not None:
+        kwargs["callback_policy"] = sc.callbacks.policy
     engine = Engine(**kwargs)
     collector = KpiCollector(
         start=start_s, end=end_s, sl_threshold_s=sc.sl_threshold_s, wrap_up_s=sc.wrap_up_s
@@ -271,7 +425,7 @@ def simulate(
 
     # --- the world's state ---------------------------------------------------------------
     ring = sc.ring_delay_s
-    world = _World(engine, ring)
+    world = _World(engine, ring, sc.callbacks, sc.seed, sc.redial, sc.ivr_s, (start_s, end_s))
     heap, talk_of, blocked_skill = world.heap, world.talk_of, world.blocked_skill
     logins = {}
     for g in sc.operators:
@@ -294,6 +448,8 @@ def simulate(
 
     def feed() -> None:
         done = engine.drain_completed()
+        if engine.completed_callbacks:
+            collector.add_callbacks(engine.drain_completed_callbacks())
         collector.add_all(done, blocked_skill)
         blocked_skill.clear()
         if on_call is not None:
@@ -345,6 +501,7 @@ def simulate(
                         cmds = engine.handle(ev.CallerHungUp(now=now, call_id=cid))
                         if cmds:
                             world.dispatch(cmds, now)
+                        world.gave_up(cid, now)
                 elif kind == _IVR:
                     cid, skill, lang, prio, patience = cast(_IvrDone, data)
                     world.queue_call(cid, skill, lang, prio, patience, now)
@@ -374,10 +531,14 @@ def simulate(
                     cmds = engine.handle(login)
                     if cmds:
                         world.dispatch(cmds, now)
-                else:  # _LOGOUT
+                elif kind == _LOGOUT:
                     cmds = engine.handle(ev.OperatorLoggedOut(now=now, operator_id=cast(str, data)))
                     if cmds:
                         world.dispatch(cmds, now)
+                elif kind == _REDIAL:
+                    world.call_again(cast(_Again, data), now)
+                else:
+                    world.callback_fact(kind, data, now)
             else:
                 break  # this caller arrives first
             d = engine.next_deadline()
@@ -403,7 +564,7 @@ def simulate(
             if not cmds:  # it waits
                 talk_of[cid] = talk_s
                 if patience < INF:
-                    world.push(now + patience, _ABANDON, cid)
+                    world.start_patience(cid, skill, lang, prio, patience, now)
             elif (
                 len(cmds) == 1 and not ring and isinstance(cmd := cmds[0], ConnectCall) and cmd.call_id == cid
             ):
@@ -413,7 +574,7 @@ def simulate(
                 talk_of[cid] = talk_s
                 world.dispatch(cmds, now)
                 if patience < INF and not _connected_at_once(cid, cmds):
-                    world.push(now + patience, _ABANDON, cid)
+                    world.start_patience(cid, skill, lang, prio, patience, now)
         if len(calls) > slice_max:
             slice_max = len(calls)
         if not n & (_PROGRESS_EVERY - 1):
@@ -423,6 +584,7 @@ def simulate(
         d = engine.next_deadline()
         dl = INF if d is None else d
     feed()
+    collector.repeat_calls = world.repeat_calls
     unfinished = len(calls)
     return SimResult(
         kpis=collector.kpis(),

@@ -364,4 +364,3 @@ class AmiLink:
         if m is not None and m.protocol is not None:
             with contextlib.suppress(Exception):
                 m.protocol.transport.abort()
-

@@ -113,6 +113,7 @@ _RETRY: Final = 2
 _OFFER: Final = 3
 _CB_DUE: Final = 4  # a scheduled callback goes back to its queue
 _CB_EXPIRE: Final = 5
+_CB_OFFER: Final = 6  # a caller not offered a callback at first has waited the threshold
 
 # (heapq is not one of the compiled build's primitives: heapq.heappush would be an attribute
 # lookup on the module at every use.)
@@ -620,7 +621,14 @@ class Engine:
             call.ewt_at_entry = self.ewt.ewt(e.skill, e.language, position)
             for after, _ in self.relaxation[1:]:
                 _heappush(self._timers, (e.now + after, self._next_seq(), _RELAX, call.call_id))
-            offer = None if self.callback_policy is None else self._callback_offer(call, position, e.now)
+            offer = None
+            if self.callback_policy is not None:
+                offer = self._callback_offer(call, position, call.ewt_at_entry, False, e.now)
+                if offer is None and not call.callback_offered:
+                    # Not worth it by the estimate: offered anyway if the wait reaches the
+                    # threshold (estimates err, and the caller's time is what counts).
+                    due = e.now + self.callback_policy.threshold(e.skill)
+                    _heappush(self._timers, (due, self._next_seq(), _CB_OFFER, call.call_id))
             if offer is not None:
                 out.append(offer)  # (it tells them their wait too)
             elif self.announce:
@@ -879,6 +887,12 @@ class Engine:
                     out += self._offer_failed(call, op, OperatorTrigger.FAULT, "no-outcome", due)
                 elif call is None and ref in self.callbacks:
                     out += self._callback_timer(kind, self.callbacks[ref], due)
+            elif kind == _CB_OFFER:
+                call = self.calls.get(ref)
+                if call is not None and call.state is CallState.QUEUED and not call.callback_offered:
+                    position, ewt = self.estimate(ref)
+                    if (offer := self._callback_offer(call, position, ewt, True, due)) is not None:
+                        out.append(offer)
             elif ref in self.callbacks:  # _CB_DUE, _CB_EXPIRE
                 out += self._callback_timer(kind, self.callbacks[ref], due)
         return out
@@ -921,15 +935,17 @@ class Engine:
         opening = self.hours.next_open(self.epoch + t)
         return None if opening is None else opening - self.epoch
 
-    def _callback_offer(self, call: Call, position: int, now: float) -> OfferCallback | None:
-        """An offer for a caller who has to wait, if the policy says so and it can be kept."""
+    def _callback_offer(
+        self, call: Call, position: int, ewt: float, waited: bool, now: float
+    ) -> OfferCallback | None:
+        """An offer for a caller who has to wait (`waited`: who has waited the threshold
+        already), if the policy says so and the callback could be kept."""
         policy = self.callback_policy
-        assert policy is not None and call.skill is not None and call.ewt_at_entry is not None
+        assert policy is not None and call.skill is not None
         if call.callback_offered or self._open_by_skill.get(call.skill, 0) >= policy.max_pending:
             return None
-        ewt = call.ewt_at_entry
         next_opening = None
-        worth = policy.worth_offering(call.skill, position - 1, ewt)
+        worth = waited or policy.worth_offering(call.skill, position - 1, ewt)
         if self.hours is not None:
             wall = self.epoch + now
             closes = self.hours.closes_at(wall)
@@ -938,6 +954,8 @@ class Engine:
                 # opening, which they are told (and may decline).
                 worth = True
                 next_opening = self.hours.next_open(closes)
+                if next_opening is None or next_opening - self.epoch >= now + policy.expire_after_s:
+                    return None  # it would expire before the line opens again: no promise
         if not worth:
             return None
         call.callback_offered = True

@@ -5,13 +5,19 @@
 # the day (the simulator's clock starts at midnight: offset 0). Definitions follow the field
 # (COPC / ICMI usage):
 #
-#   offered      calls that arrived while the centre was open: answered + abandoned + blocked.
-#                Calls turned away outside opening hours are not offered (they are `closed`).
+#   offered      calls that arrived while the centre was open: answered + abandoned + blocked
+#                + called_back. Calls turned away outside opening hours are not offered
+#                (they are `closed`).
 #   blocked      refused at admission because every line was in use (busy tone).
-#   handled      non-blocked calls = answered + abandoned: the denominator of rates below.
+#   called_back  calls whose caller left their number for a callback while waiting: served
+#                later, by the callback, whose figures are its own (below), never in ASA or
+#                SL; not abandoned either.
+#   handled      non-blocked calls = answered + abandoned + called_back: the denominator of
+#                the rates below.
 #   queue time   of a handled call: queued_at -> answered_at if answered, queued_at ->
-#                ended_at if abandoned while waiting or ringing, 0 if the caller hung up in
-#                the IVR (they never waited for an operator).
+#                ended_at if abandoned while waiting or ringing or if called back (the time
+#                they held before leaving their number), 0 if the caller hung up in the IVR
+#                (they never waited for an operator).
 #   p_wait       share of handled calls that found no free operator: they queued and were not
 #                offered to an operator at the instant they queued.
 #   asa_s        average speed of answer: mean queue time of answered calls (ring included).
@@ -28,6 +34,17 @@
 #                neither is in the denominator. Per hour only; not per skill (a multi-skilled
 #                operator's idle time belongs to no single skill).
 #   max_concurrent_calls  most calls in the system (lines in use) seen by an arriving call.
+#   repeat_calls  calls that were a citizen's second or later try (counted by the driver).
+# Callbacks (KPI key `callbacks`, by the time they were requested; only what ended is
+# counted: a run's callbacks all end, by completion, failure or expiry):
+#   offered      calls offered a callback (by arrival, as above); accepted: of those, callers
+#                who left their number (merged duplicates included); requested: callbacks
+#                made (accepted minus merges), ending completed, failed, expired or cancelled.
+#   attempts     calls placed to citizens.
+#   mean_delay_s   request -> conversation, over completed callbacks: what the citizen
+#                waited after leaving their number, said as it is (never 0 s of waiting).
+#   mean_wait_total_s  first queued -> conversation: the whole wait, hold time included.
+#   mean_on_phone_s    of called-back callers: arrival -> hanging up after the promise.
 # Ratios with an empty denominator are None (JSON null), never 0.
 from __future__ import annotations
 
@@ -36,8 +53,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from contactcenter.core.callbacks import Callback
 from contactcenter.core.engine import Call
-from contactcenter.core.lifecycle import CallOutcome, OperatorState
+from contactcenter.core.lifecycle import CallbackState, CallOutcome, OperatorState
 
 KPI_KEYS = (
     "offered",
@@ -53,6 +71,9 @@ KPI_KEYS = (
     "p_abandon",
     "occupancy",
     "max_concurrent_calls",
+    "called_back",
+    "repeat_calls",
+    "callbacks",
     "by_skill",
     "by_hour",
 )
@@ -70,6 +91,21 @@ GROUP_KEYS = (
     "p_abandon",
     "occupancy",
     "max_concurrent_calls",
+    "called_back",
+)
+CALLBACK_KEYS = (
+    "offered",
+    "accepted",
+    "requested",
+    "completed",
+    "failed",
+    "expired",
+    "cancelled",
+    "attempts",
+    "mean_delay_s",
+    "max_delay_s",
+    "mean_wait_total_s",
+    "mean_on_phone_s",
 )
 # (Final: the compiled build keeps these in C statics instead of looking them up in the
 # module's dict for every call counted.)
@@ -80,6 +116,7 @@ STAFFED_STATES: Final = BUSY_STATES | {OperatorState.AVAILABLE}
 _ANSWERED: Final = CallOutcome.ANSWERED
 _ABANDONED: Final = CallOutcome.ABANDONED
 _BLOCKED: Final = CallOutcome.BLOCKED
+_CALLBACK: Final = CallOutcome.CALLBACK
 
 
 _TALLY_FIELDS = (
@@ -88,9 +125,12 @@ _TALLY_FIELDS = (
     "answered",
     "answered_in_t",
     "blocked",
+    "called_back",
+    "callback_offers",
     "closed",
     "delayed",
     "offered",
+    "on_phone_called_back_s",
     "talk_s",
     "wait_answered_s",
     "wait_s",
@@ -107,7 +147,8 @@ class _Tally:
     def __init__(self) -> None:
         self.offered = self.answered = self.abandoned = self.blocked = self.closed = 0
         self.delayed = self.answered_in_t = self.abandoned_in_t = 0
-        self.wait_answered_s = self.wait_s = self.talk_s = 0.0
+        self.called_back = self.callback_offers = 0
+        self.wait_answered_s = self.wait_s = self.talk_s = self.on_phone_called_back_s = 0.0
 
     def merge(self, other: _Tally) -> None:
         for name in _TALLY_FIELDS:
@@ -142,11 +183,18 @@ class KpiCollector:
     # Added to the driver's clock to tell the hour of the day: 0 for the simulator, whose
     # clock starts at midnight; the live controller's says where today's midnight is.
     clock_offset_s: float = 0.0
+    # Calls of the window that were a citizen's second or later try (the driver counts them:
+    # only it knows who calls again). A KPI of the city's aim: fewer repeated calls.
+    repeat_calls: int = 0
 
     _cells: dict[tuple[str, int], _Tally] = field(default_factory=dict, init=False, repr=False)
     _busy: dict[int, float] = field(default_factory=dict, init=False, repr=False)  # hour of day -> seconds
     _staffed: dict[int, float] = field(default_factory=dict, init=False, repr=False)
     _max_concurrent: dict[int, int] = field(default_factory=dict, init=False, repr=False)
+    _callbacks_by_state: dict[CallbackState, int] = field(default_factory=dict, init=False, repr=False)
+    _callback_attempts: int = field(default=0, init=False, repr=False)
+    _callback_delay_s: list[float] = field(default_factory=list, init=False, repr=False)
+    _callback_wait_total_s: float = field(default=0.0, init=False, repr=False)
     _last: tuple[float, float, str, _Tally] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -175,6 +223,8 @@ class KpiCollector:
             cell = found
             self._last = (hour_start, hour_start + 3600, name, cell)
         outcome = call.outcome
+        if call.callback_offered:
+            cell.callback_offers += 1
         if outcome is _BLOCKED:
             cell.offered += 1
             cell.blocked += 1
@@ -208,6 +258,16 @@ class KpiCollector:
             if queued is not None and (offered is None or offered > queued):
                 cell.delayed += 1
             return
+        if outcome is _CALLBACK:
+            cell.offered += 1
+            cell.called_back += 1
+            queued, ended = call.queued_at, call.ended_at
+            if queued is None or ended is None:
+                raise ValueError(f"called-back call {call.call_id} lacks queued/ended times")
+            cell.wait_s += ended - queued
+            cell.on_phone_called_back_s += ended - call.arrived_at
+            cell.delayed += 1  # (a callback is offered only to callers who wait)
+            return
         cell.closed += 1  # CLOSED (or an outcome this collector does not know): not offered
 
     def add_all(self, calls: Iterable[Call], skill_of: Mapping[str, str] | None = None) -> None:
@@ -219,6 +279,17 @@ class KpiCollector:
         else:
             for call in calls:
                 self.add(call)
+
+    def add_callbacks(self, callbacks: Iterable[Callback]) -> None:
+        """Count callbacks that reached a final state, by the time they were requested."""
+        for cb in callbacks:
+            if not self.start <= cb.requested_at < self.end:
+                continue
+            self._callbacks_by_state[cb.state] = self._callbacks_by_state.get(cb.state, 0) + 1
+            self._callback_attempts += cb.attempts
+            if cb.time_to_serve is not None and cb.time_from_queue is not None:
+                self._callback_delay_s.append(cb.time_to_serve)
+                self._callback_wait_total_s += cb.time_from_queue
 
     def add_operator_time(self, at: float, busy_s: float, staffed_s: float) -> None:
         """Operator seconds of a slice of time starting at `at` (a slice within one hour)."""
@@ -239,7 +310,7 @@ class KpiCollector:
 
     def _group(self, tally: _Tally, hours: Iterable[int] | None) -> dict[str, Any]:
         t = tally
-        handled = t.answered + t.abandoned
+        handled = t.answered + t.abandoned + t.called_back
         aht = _ratio(t.talk_s, t.answered)
         occupancy = max_conc = None
         if hours is not None:
@@ -263,6 +334,7 @@ class KpiCollector:
             "p_abandon": _ratio(t.abandoned, handled),
             "occupancy": occupancy,
             "max_concurrent_calls": max_conc,
+            "called_back": t.called_back,
         }
 
     def _sum(self, keep: Iterable[tuple[str, int]]) -> _Tally:
@@ -281,6 +353,28 @@ class KpiCollector:
         hours = None if skill is not None else (range(24) if hour is None else [hour])
         return self._group(self._sum(keys), hours)
 
+    def callback_kpis(self) -> dict[str, Any]:
+        """The callback figures (keys CALLBACK_KEYS), over the whole window."""
+        cells = self._cells.values()
+        by_state = self._callbacks_by_state
+        served = self._callback_delay_s
+        called_back = sum(c.called_back for c in cells)
+        on_phone = math.fsum(c.on_phone_called_back_s for c in cells)
+        return {
+            "offered": sum(c.callback_offers for c in cells),
+            "accepted": called_back,
+            "requested": sum(by_state.values()),
+            "completed": by_state.get(CallbackState.COMPLETED, 0),
+            "failed": by_state.get(CallbackState.FAILED, 0),
+            "expired": by_state.get(CallbackState.EXPIRED, 0),
+            "cancelled": by_state.get(CallbackState.CANCELLED, 0),
+            "attempts": self._callback_attempts,
+            "mean_delay_s": _ratio(math.fsum(served), len(served)),
+            "max_delay_s": max(served) if served else None,
+            "mean_wait_total_s": _ratio(self._callback_wait_total_s, len(served)),
+            "mean_on_phone_s": _ratio(on_phone, called_back),
+        }
+
     def skills(self) -> list[str]:
         return sorted({k[0] for k in self._cells})
 
@@ -292,8 +386,10 @@ class KpiCollector:
         overall = self.group()
         out: dict[str, Any] = {k: overall[k] for k in KPI_KEYS[:8]}
         out["sl_threshold_s"] = self.sl_threshold_s
-        for k in ("aht_s", "p_abandon", "occupancy", "max_concurrent_calls"):
+        for k in ("aht_s", "p_abandon", "occupancy", "max_concurrent_calls", "called_back"):
             out[k] = overall[k]
+        out["repeat_calls"] = self.repeat_calls
+        out["callbacks"] = self.callback_kpis()
         out["by_skill"] = {s: self.group(skill=s) for s in self.skills()}
         out["by_hour"] = {f"{h:02d}": self.group(hour=h) for h in self.hours()}
         return out

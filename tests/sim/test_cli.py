@@ -10,10 +10,13 @@ from contactcenter.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
 # The keys the issue lists for --json, in its order.
+# Issue 1's keys, then issue 8's (called back, repeat calls, the callbacks' own figures).
 ISSUE_KEYS = [
     "offered", "answered", "abandoned", "blocked", "p_wait", "asa_s", "mean_wait_s", "service_level",
-    "sl_threshold_s", "aht_s", "p_abandon", "occupancy", "max_concurrent_calls", "by_skill", "by_hour",
+    "sl_threshold_s", "aht_s", "p_abandon", "occupancy", "max_concurrent_calls",
+    "called_back", "repeat_calls", "callbacks", "by_skill", "by_hour",
 ]  # fmt: skip
+CALLBACK_KEYS = ["offered", "accepted", "completed", "failed", "expired", "mean_delay_s"]
 QUICK = [
     "sim", "--arrival-rate", "400", "--aht", "180", "--operators", "22", "--patience", "120",
     "--service-dist", "lognormal", "--hours", "2", "--warmup-hours", "0.5", "--seed", "3",
@@ -31,6 +34,8 @@ def test_json_has_exactly_the_issue_keys(tmp_path: Path, capsys: pytest.CaptureF
     rc, k = run_json(tmp_path, QUICK)
     assert rc == 0
     assert list(k) == ISSUE_KEYS
+    assert set(CALLBACK_KEYS) <= set(k["callbacks"])  # type: ignore[arg-type]
+    assert k["callbacks"]["offered"] == 0 and k["called_back"] == 0  # type: ignore[index]  # off by default
     assert k["sl_threshold_s"] == 15
     assert k["offered"] == k["answered"] + k["abandoned"] + k["blocked"]  # type: ignore[operator]
     assert k["abandoned"] and 0 < k["p_wait"] < 1  # type: ignore[operator]
@@ -39,6 +44,14 @@ def test_json_has_exactly_the_issue_keys(tmp_path: Path, capsys: pytest.CaptureF
     assert list(k["by_hour"]) == ["00", "01", "02"]  # type: ignore[arg-type]
     printed = capsys.readouterr().out
     assert "P(wait)" in printed and "calls simulated" in printed
+
+
+def test_callbacks_flag_turns_them_on_in_the_quick_model(tmp_path: Path) -> None:
+    # (Overloaded and nobody hangs up: many wait past the default 120 s threshold.)
+    _, k = run_json(tmp_path, [*QUICK, "--operators", "19", "--patience", "none", "--callbacks", "--quiet"])
+    cb = k["callbacks"]
+    assert cb["offered"] > 0 and cb["accepted"] == k["called_back"] > 0  # type: ignore[index,operator]
+    assert k["offered"] == k["answered"] + k["abandoned"] + k["blocked"] + k["called_back"]  # type: ignore[operator]
 
 
 def test_same_seed_identical_json_other_seed_different(tmp_path: Path) -> None:

@@ -116,6 +116,8 @@ RUNS = {
     "010-weekday": ["--scenario", "sim/scenarios/010-weekday.yaml", "--hours", "14"],
     # the Technion trace's busiest day, replayed
     "trace": ["--scenario", "sim/scenarios/trace-busiest-day.yaml"],
+    # an overloaded day with callbacks, opening hours and repeat calls
+    "010-overloaded": ["--scenario", "sim/scenarios/010-overloaded.yaml"],
 }  # fmt: skip
 
 

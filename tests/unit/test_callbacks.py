@@ -108,6 +108,18 @@ def test_no_offer_under_the_threshold_nor_while_an_operator_is_free() -> None:
     assert arrive(free, "x", 1) == [connect("x", "pau")]  # served at once: nothing to offer
 
 
+def test_a_caller_not_offered_at_first_is_offered_once_their_wait_reaches_the_threshold() -> None:
+    engine = busy_centre(CallbackPolicy(offer_after_ewt_s=AHT * 2))
+    assert arrive(engine, "b", 10) == []  # EWT 180 s: under 360 s
+    assert arrive(engine, "c", 20) == []
+    assert engine.handle(ev.Tick(now=10 + 2 * AHT)) == [
+        OfferCallback(call_id="b", ewt_s=AHT, next_opening=None)
+    ]
+    hang_up(engine, "c", 15 + 2 * AHT)  # gone before its wait reached it: nothing to offer
+    assert engine.handle(ev.Tick(now=20 + 2 * AHT)) == []
+    assert engine.next_deadline() is None  # once per caller
+
+
 def test_a_long_queue_is_offered_a_callback_whatever_the_estimate() -> None:
     engine = busy_centre(CallbackPolicy(offer_after_ewt_s=10_000, offer_queue_length=1))
     assert arrive(engine, "b", 10) == []  # nobody ahead
@@ -361,9 +373,15 @@ def hours() -> OpeningHours:
 def test_near_closing_the_offer_says_when_the_callback_would_be() -> None:
     # 19:58 on a Monday; EWT 180 s runs past 20:00: the callback would be on Tuesday at 8:00.
     epoch = MONDAY_8 + 11 * 3600 + 58 * 60
-    engine = busy_centre(CallbackPolicy(offer_after_ewt_s=10_000), hours=hours(), epoch=epoch)
+    policy = CallbackPolicy(offer_after_ewt_s=10_000, expire_after_s=24 * 3600)
+    engine = busy_centre(policy, hours=hours(), epoch=epoch)
     tuesday_8 = dt.datetime(2026, 3, 3, 8, 0, tzinfo=MADRID).timestamp()
     assert arrive(engine, "b", 10) == [OfferCallback(call_id="b", ewt_s=AHT, next_opening=tuesday_8)]
+    # A callback that would expire before then is not offered: it could not be kept.
+    short = busy_centre(
+        CallbackPolicy(offer_after_ewt_s=10_000, expire_after_s=8 * 3600), hours=hours(), epoch=epoch
+    )
+    assert arrive(short, "b", 10) == []
 
 
 def test_a_callback_is_never_dialled_outside_opening_hours() -> None:
