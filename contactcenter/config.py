@@ -742,6 +742,34 @@ class _SimulatedOperators(Schema):
     talk_seconds: Annotated[float, Strict(), Bound(0.1, 86_400)] = 60.0
 
 
+class _CallbackPrompts(Schema):
+    offer: Texts  # "press 1 to be called back at this number, 2 to give another, or hold"
+    enter: Texts  # "key the number, then the hash key"
+    invalid_number: Texts = Field(alias="invalid-number")
+    confirm: Texts  # "we will call you back; you keep your place"
+    merged: Texts  # "a callback for this number is already pending"
+    refused: Texts  # "we could not take your number: please hold, you keep your place"
+    hello: Texts  # to the citizen who answers the callback
+
+
+CALLBACK_PROMPTS = tuple(f.alias or name for name, f in _CallbackPrompts.model_fields.items())
+
+
+class _SimulatedCitizens(Schema):
+    answer_after: Annotated[float, Strict(), Bound(0, 60)] = 3.0
+    talk_seconds: Annotated[float, Strict(), Bound(0.1, 86_400)] = 20.0
+
+
+class _Callbacks(CallbackPolicyFile):
+    store: Annotated[str, Strict(), AfterValidator(_text)] = "/var/lib/contactcenter/callbacks.sqlite"
+    # How citizens are called back: "sim", a Local channel in the sandbox that answers as the
+    # citizen (the only way here: a trunk to the public network is the city's to configure).
+    dial: Literal["sim"] = "sim"
+    ring_timeout: Annotated[float, Strict(), Bound(5, 120)] = 30.0  # the citizen's phone
+    simulated_citizens: _SimulatedCitizens = _SimulatedCitizens()
+    prompts: _CallbackPrompts
+
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
 
@@ -809,6 +837,7 @@ class _CentreFile(Schema):
     operators: Annotated[tuple[_Operator, ...], nonempty("expected a non-empty list")]
     simulated_operators: _SimulatedOperators = _SimulatedOperators()
     hours: _Hours | None = None  # None: always open
+    callbacks: _Callbacks | None = None  # None: never offered
 
     def operator_languages(self, op: _Operator) -> tuple[str, ...]:
         return op.languages if op.languages is not None else self.languages
@@ -841,6 +870,18 @@ class _CentreFile(Schema):
             for lang in langs:
                 if lang not in texts:
                     raise problem("missing required field", at=("ivr", "prompts", name, lang), value=None)
+        if self.callbacks is not None:
+            for name in CALLBACK_PROMPTS:
+                texts = getattr(self.callbacks.prompts, name.replace("-", "_"))
+                for lang in langs:
+                    if lang not in texts:
+                        raise problem(
+                            "missing required field", at=("callbacks", "prompts", name, lang), value=None
+                        )
+            if (bad := self.callbacks.unknown_skill(tuple(skills))) is not None:
+                raise problem(
+                    f"unknown skill (known: {', '.join(skills)})", at=("callbacks", "by_skill"), value=bad
+                )
         seen: set[str] = set()
         for i, op in enumerate(self.operators):
             if op.id in seen:
@@ -935,7 +976,17 @@ class _CentreFile(Schema):
                     options=dict(ivr.service_menu.options),
                     default=ivr.service_menu.default or next(iter(ivr.service_menu.options.values())),
                 ),
-                prompts=ivr.prompts.model_dump(by_alias=True),
+                prompts={
+                    **ivr.prompts.model_dump(by_alias=True),
+                    **(
+                        {}
+                        if self.callbacks is None
+                        else {
+                            f"callback-{name}": texts
+                            for name, texts in self.callbacks.prompts.model_dump(by_alias=True).items()
+                        }
+                    ),
+                },
             ),
             operators=tuple(
                 OperatorConfig(
@@ -953,6 +1004,16 @@ class _CentreFile(Schema):
                 talk_seconds=self.simulated_operators.talk_seconds,
             ),
             hours=self.hours.opening_hours() if self.hours is not None else None,
+            callbacks=None
+            if self.callbacks is None
+            else CallbacksConfig(
+                policy=self.callbacks.policy(),
+                store=Path(self.callbacks.store),
+                dial=self.callbacks.dial,
+                ring_timeout=self.callbacks.ring_timeout,
+                answer_after=self.callbacks.simulated_citizens.answer_after,
+                talk_seconds=self.callbacks.simulated_citizens.talk_seconds,
+            ),
         )
 
 
@@ -1030,6 +1091,16 @@ class SimulatedOperators:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbacksConfig:
+    policy: CallbackPolicy
+    store: Path  # the SQLite file of callbacks (and, beside it, the key for number keys)
+    dial: str  # "sim": a Local channel in the sandbox answers as the citizen
+    ring_timeout: float  # seconds the citizen's phone rings before the attempt is unanswered
+    answer_after: float  # simulated citizens: seconds of ringing before they answer
+    talk_seconds: float  # simulated citizens: how long they talk
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: str
     name: str
@@ -1044,6 +1115,7 @@ class Config:
     operators: tuple[OperatorConfig, ...]
     simulated_operators: SimulatedOperators
     hours: OpeningHours | None  # None: always open
+    callbacks: CallbacksConfig | None = None  # None: never offered
 
     def operator(self, operator_id: str) -> OperatorConfig:
         for op in self.operators:

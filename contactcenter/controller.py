@@ -34,14 +34,17 @@ from panoramisk.message import Message
 from contactcenter.adapters.ami import AmiClient, AmiError, AmiLink
 from contactcenter.config import Config
 from contactcenter.core import events as ev
-from contactcenter.core.commands import BridgeCall, Command
+from contactcenter.core.commands import BridgeCall, Command, DialCitizen
 from contactcenter.core.engine import Call, Engine
 from contactcenter.core.lifecycle import OperatorState
+from contactcenter.errors import UserError
+from contactcenter.live.callbacks import CallbackDesk, number_secret
 from contactcenter.live.channels import Channels, Leg
 from contactcenter.live.executor import Executor
 from contactcenter.live.observers import CallLog, Observer, TodayKpis
 from contactcenter.live.resync import reconcile
 from contactcenter.live.translator import Translator
+from contactcenter.store import CallbackStore, SqliteCallbackStore, StoreError
 
 log = logging.getLogger("contactcenter.controller")
 
@@ -73,6 +76,28 @@ class Controller:
             default_language=cfg.ivr.default_language,
         )
         self.executor = Executor(self.ami, self.channels, cfg, self.feed, self.now, self.counters)
+        self.store: CallbackStore | None = None
+        self.desk: CallbackDesk | None = None
+        if cfg.callbacks is not None:
+            path = cfg.callbacks.store
+            self.store = SqliteCallbackStore(path)
+            try:
+                secret = number_secret(path)
+            except OSError as exc:
+                raise UserError(
+                    f"callbacks.store {path}: cannot keep its key beside it: {exc.strerror}"
+                ) from None
+            self.desk = CallbackDesk(
+                cfg,
+                self.store,
+                secret,
+                self.executor,
+                self.channels,
+                self.feed,
+                self.now,
+                self.epoch,
+                self.counters,
+            )
         self.calls = CallLog()
         tz = cfg.hours.tz if cfg.hours is not None else zoneinfo.ZoneInfo("UTC")
         self.today = TodayKpis(epoch=self.epoch, tz=tz, sl_threshold_s=20.0, wrap_up_s=cfg.routing.wrap_up)
@@ -111,6 +136,11 @@ class Controller:
     async def start(self) -> None:
         """Connect to Asterisk (AmiUnavailable if it never answers) and log the configured
         operators in."""
+        if self.store is not None:
+            try:
+                await self.store.open()
+            except StoreError as exc:
+                raise UserError(f"callbacks.store: {exc}") from None
         await self.ami.connect()
         for op in self.cfg.operators:
             self.feed(
@@ -118,11 +148,23 @@ class Controller:
                     now=self.now(), operator_id=op.id, skills=tuple(op.skills.items()), languages=op.languages
                 )
             )
+        if self.desk is not None:
+            # Every callback the store holds comes back, at its place, before anything else
+            # is routed by the timers below (checked against the channels alive now).
+            try:
+                alive: list[str] | None = await self._alive()
+            except AmiError as exc:
+                log.warning("channels not listed at start (%s): callbacks in progress wait", exc)
+                alive = None
+            restored = await self.desk.restore(alive)
+            log.info("%d callbacks restored from %s", restored, self.store)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._timers(), name="timers"),
             loop.create_task(self._announcer(), name="announcer"),
         ]
+        if self.desk is not None:
+            self._tasks.append(loop.create_task(self._callbacks_in_doubt(), name="callbacks-in-doubt"))
         log.info(
             "controller ready: %d operators, %d lines, AMI %s:%s",
             len(self.cfg.operators),
@@ -137,6 +179,8 @@ class Controller:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.executor.close()
         self.ami.close()
+        if self.store is not None:
+            await self.store.close()
 
     # --- core driving -------------------------------------------------------------------
 
@@ -144,8 +188,12 @@ class Controller:
         """Hand one event to the core, start carrying out what it decided, tell observers."""
         commands = self.engine.handle(event)
         self.counters["core_events"] += 1
+        desk = self.desk
         for cmd in commands:
-            self.executor.carry_out(cmd)
+            if desk is not None and isinstance(cmd, CallbackDesk.HANDLES):
+                desk.carry_out(cmd)
+            else:
+                self.executor.carry_out(cmd)
         changes, completed = self.engine.drain_changes(), self.engine.drain_completed()
         for observer in self.observers:
             try:
@@ -155,6 +203,8 @@ class Controller:
                 log.exception("observer %s failed", type(observer).__name__)
         for call in completed:
             self.executor.release(call)
+            if desk is not None:
+                desk.forget_call(call.call_id)
         self._timer_changed.set()
         return commands
 
@@ -197,13 +247,35 @@ class Controller:
             self.counters["ami_events_not_ours"] += 1
         for event in translation.events:
             self._feed_fact(event, translation.answered)
+        if translation.choice is not None:
+            if self.desk is None:
+                self.counters["dropped_callbacks_off"] += 1
+            else:
+                self.desk.choice(translation.choice)
 
     def _feed_fact(self, event: ev.Event, leg: Leg | None) -> None:
         """Feed a fact from Asterisk; `leg`: the operator leg an OperatorAnswered is about,
         hung up if the core did not take the answer (no BridgeCall came back)."""
         commands = self.feed(event)
-        if leg is not None and not any(isinstance(c, BridgeCall) for c in commands):
+        # (Taken: the caller is joined to them, or, a callback's operator, the citizen is called.)
+        if leg is not None and not any(isinstance(c, BridgeCall | DialCitizen) for c in commands):
             self.executor.refuse_leg(leg)
+
+    async def _alive(self) -> list[str]:
+        """The Uniqueids of the channels Asterisk has now."""
+        items = await self.ami.list_items({"Action": "CoreShowChannels"}, "CoreShowChannel")
+        return [str(m.get("Uniqueid")) for m in items]
+
+    async def _callbacks_in_doubt(self) -> None:
+        """Callbacks whose legs outlived a restart are given back once those legs are gone."""
+        assert self.desk is not None
+        while True:
+            await asyncio.sleep(5.0)
+            if self.desk.in_doubt and self.ami.ready:
+                try:
+                    await self.desk.recheck(await self._alive())
+                except (AmiError, StoreError) as exc:
+                    log.warning("callbacks in doubt not rechecked: %s", exc)
 
     async def _resync(self) -> None:
         """After a (re)connection: what happened while we were away happens in the core too,
@@ -238,10 +310,14 @@ def engine_for(cfg: Config, epoch: float) -> Engine:
         epoch=epoch,
         default_aht=cfg.routing.default_aht,
         announce=True,
-        offer_timeout=cfg.routing.ring_timeout + cfg.ami.action_timeout + OFFER_GRACE_S,
+        # (The longest ring of either leg: an operator's, or a callback's citizen's.)
+        offer_timeout=max(cfg.routing.ring_timeout, cfg.callbacks.ring_timeout if cfg.callbacks else 0.0)
+        + cfg.ami.action_timeout
+        + OFFER_GRACE_S,
         fault_retry=cfg.routing.fault_retry,
         fault_retry_max=cfg.routing.fault_retry_max,
         record_changes=True,
+        callback_policy=cfg.callbacks.policy if cfg.callbacks is not None else None,
     )
 
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -58,8 +59,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture(scope="session")
-def test_config() -> Config:
-    return load_config(TEST_CONFIG)
+def test_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """The tests' centre, its callback store a file of this session's own."""
+    cfg = load_config(TEST_CONFIG)
+    assert cfg.callbacks is not None
+    store = tmp_path_factory.mktemp("callbacks") / "callbacks.sqlite"
+    return dataclasses.replace(cfg, callbacks=dataclasses.replace(cfg.callbacks, store=store))
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,12 @@
 #   `cc-x-7` would match the live `cc-x-78` and an Originate naming it would fail.
 # - The leg id (without the half's suffix) is also the Originate's ActionID, so its
 #   OriginateResponse finds the leg whichever channel it names.
+# - A callback's legs carry its id (`<callback id>-o-<7 digits>` for the operator's,
+#   `-c-` for the citizen's), so that after a restart the channels of a callback still in
+#   progress are found in Asterisk's list before it is dialled again. Callback ids are of
+#   one width, and differ from `cc-` at their second letter: no id is a prefix of another.
+# - Callers' numbers (CallerIDNum, for a callback to their own number) are kept here, in
+#   memory, only while the call is in the system.
 # - Names and ids echoed back into AMI headers come only from here, and the caller's channel
 #   name is accepted only in the shapes Asterisk produces (see `CHANNEL`).
 # - No I/O, no clock: the translator and the executor read and update it.
@@ -18,18 +24,21 @@ from dataclasses import dataclass, field
 
 # tech/resource-sequence, with ;1/;2 for Local halves
 CHANNEL = re.compile(r"^[A-Za-z0-9]+/[A-Za-z0-9@._+#*-]+(;[12])?$")
+CALLBACK_ID = re.compile(r"^cb-[0-9a-f]{12}$")  # contactcenter.store.new_callback_id()
 _SEQ_WIDTH = 7
 
 
 @dataclass(slots=True)
 class Leg:
-    """An operator's leg, originated for a call: ringing, then (answered) talking."""
+    """A leg the controller originated for a call (or a callback): an operator's, ringing
+    then talking; or a callback's citizen's (`citizen`)."""
 
-    call_id: str
+    call_id: str  # the call's id, or the callback's
     operator_id: str
     leg_id: str  # the Originate's ActionID; channels are leg_id-1 (and leg_id-2 for Local)
-    local: bool  # a Local channel (simulated operator): two halves
+    local: bool  # a Local channel (simulated operator or citizen): two halves
     answered: bool = False
+    citizen: bool = False  # the citizen's leg of a callback (not the operator's)
     halves_gone: set[str] = field(default_factory=set)
 
     @property
@@ -50,6 +59,7 @@ class Leg:
 @dataclass
 class Channels:
     callers: dict[str, str] = field(default_factory=dict)  # call id -> caller channel name
+    numbers: dict[str, str] = field(default_factory=dict)  # call id -> CallerIDNum (while in)
     legs: dict[str, Leg] = field(default_factory=dict)  # leg id -> leg
     _by_uniqueid: dict[str, Leg] = field(default_factory=dict)  # either half -> leg
     # Random per controller, so legs of an earlier run still in Asterisk never collide.
@@ -58,7 +68,18 @@ class Channels:
 
     def new_leg(self, call_id: str, operator_id: str, local: bool) -> Leg:
         seq = next(self._seq) % 10**_SEQ_WIDTH
-        leg = Leg(call_id, operator_id, f"cc-{self.prefix}-{seq:0{_SEQ_WIDTH}d}", local)
+        return self._add(Leg(call_id, operator_id, f"cc-{self.prefix}-{seq:0{_SEQ_WIDTH}d}", local))
+
+    def new_callback_leg(self, callback_id: str, operator_id: str, local: bool, citizen: bool) -> Leg:
+        """A leg of callback `callback_id` (an id of CALLBACK_ID's shape), named after it."""
+        if not CALLBACK_ID.match(callback_id):
+            raise ValueError(f"not a callback id: {callback_id!r}")
+        seq = next(self._seq) % 10**_SEQ_WIDTH
+        kind = "c" if citizen else "o"
+        leg_id = f"{callback_id}-{kind}-{seq:0{_SEQ_WIDTH}d}"
+        return self._add(Leg(callback_id, operator_id, leg_id, local, citizen=citizen))
+
+    def _add(self, leg: Leg) -> Leg:
         self.legs[leg.leg_id] = leg
         for uid in leg.uniqueids:
             self._by_uniqueid[uid] = leg

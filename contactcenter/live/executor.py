@@ -29,7 +29,11 @@ from contactcenter.core.commands import (
     BridgeCall,
     CancelOffer,
     Command,
+    ConfirmCallback,
     ConnectCall,
+    DialCallback,
+    OfferCallback,
+    RefuseCallback,
     RejectBusy,
     RejectClosed,
 )
@@ -97,6 +101,20 @@ class Executor:
             op = self.cfg.operator(cmd.operator_id)
             leg = self.channels.new_leg(cmd.call_id, op.id, local=op.endpoint == "sim")
             self.submit(cmd.call_id, lambda: self._originate(leg))
+        elif isinstance(cmd, DialCallback):
+            # Operator first: their leg enters the callback's own room (named after it).
+            op = self.cfg.operator(cmd.operator_id)
+            leg = self.channels.new_callback_leg(
+                cmd.call_id, op.id, local=op.endpoint == "sim", citizen=False
+            )
+            self.submit(cmd.call_id, lambda: self._originate(leg))
+        elif isinstance(cmd, OfferCallback):
+            self.submit(cmd.call_id, lambda: self._offer_callback(cmd.call_id, cmd.ewt_s))
+        elif isinstance(cmd, ConfirmCallback):
+            exten = "merged" if cmd.merged else "s"
+            self.submit(cmd.call_id, lambda: self.redirect_caller(cmd.call_id, "cc-callback-done", exten))
+        elif isinstance(cmd, RefuseCallback):
+            self.submit(cmd.call_id, lambda: self.redirect_caller(cmd.call_id, "cc-callback-done", "refused"))
         elif isinstance(cmd, CancelOffer):
             legs = [leg for leg in self.channels.legs_of(cmd.call_id) if leg.operator_id == cmd.operator_id]
             for leg in legs:
@@ -208,10 +226,56 @@ class Executor:
             return  # the caller hung up meanwhile: the core hears it from their Hangup
         await self._redirect(channel, "cc-join")
 
-    async def _redirect(self, channel: str, context: str) -> None:
+    async def _redirect(self, channel: str, context: str, exten: str = "s") -> None:
         await self.ami.send(
-            {"Action": "Redirect", "Channel": channel, "Context": context, "Exten": "s", "Priority": "1"}
+            {"Action": "Redirect", "Channel": channel, "Context": context, "Exten": exten, "Priority": "1"}
         )
+
+    async def redirect_caller(self, call_id: str, context: str, exten: str = "s") -> None:
+        """Send a waiting caller to `context` (exten `exten`), if they are still there."""
+        channel = self.channels.callers.get(call_id)
+        if channel is not None:
+            await self._redirect(channel, context, exten)
+
+    async def _offer_callback(self, call_id: str, ewt_s: float) -> None:
+        """The offer: their expected wait (read by the offer context), then the choice."""
+        channel = self.channels.callers.get(call_id)
+        if channel is None:
+            return
+        minutes = "" if math.isinf(ewt_s) else str(max(1, math.ceil(ewt_s / 60)))
+        await self.ami.send(
+            {"Action": "Setvar", "Channel": channel, "Variable": "CC_EWT_MIN", "Value": minutes}
+        )
+        await self._redirect(channel, "cc-callback-offer")
+
+    async def originate_citizen(
+        self, leg: Leg, *, channel: str, ring_timeout: float, variables: list[str]
+    ) -> None:
+        """Call a callback's citizen into the room where their operator waits."""
+        action: dict[str, object] = {
+            "Action": "Originate",
+            "ActionID": leg.leg_id,
+            "Channel": channel,
+            "Context": "cc-callback-citizen",
+            "Exten": "s",
+            "Priority": "1",
+            "Async": "true",
+            "Timeout": str(int(ring_timeout * 1000)),
+            "ChannelId": leg.channel_id,
+            "OtherChannelId": leg.other_id,
+            "CallerID": '"010" <010>',
+            "Variable": [f"CC_CALL_ID={leg.call_id}", f"CC_ROOM={leg.call_id}", *variables],
+        }
+        try:
+            resp = await self.ami.send(action, as_list=False)
+        except (AmiDisconnected, AmiTimeout) as exc:
+            # Its fate is unknown: the core's ring deadline settles it (never a second ring).
+            self.counters["callback_dials_in_doubt"] += 1
+            log.warning("callback %s: no answer to the citizen's Originate (%s)", leg.call_id, exc)
+            return
+        if isinstance(resp, list) or resp.get("Response") != "Success":
+            self.channels.forget_leg(leg)
+            self._report(ev.CitizenNotReached(now=self._clock(), callback_id=leg.call_id, outcome="failed"))
 
     async def announce(self, call_id: str, position: int, ewt_s: float) -> None:
         """Set the place in line and expected wait the hold loop reads on its next pass."""

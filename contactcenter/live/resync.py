@@ -6,7 +6,8 @@
 # - A caller whose channel is gone hung up; an answered leg that is gone ended its
 #   conversation; a leg still ringing is left to its OriginateResponse (or the core's offer
 #   timeout); a leg in doubt (its Originate sent, its outcome lost with the link) that is Up
-#   was answered, and one that is gone never reached the operator: the system's fault.
+#   was answered, and one that is gone never reached the operator: the system's fault (a
+#   callback's citizen leg likewise: answered, or not reached).
 # - Then (the controller's part) every operator left unreachable, by these facts or
 #   before, can be reached again: the link is back.
 from __future__ import annotations
@@ -38,11 +39,19 @@ def reconcile(
         main = alive.get(leg.channel_id)
         if main is not None and main.get("ChannelStateDesc") == "Up":
             leg.answered = True
-            out.append((ev.OperatorAnswered(now=now, call_id=leg.call_id, operator_id=leg.operator_id), leg))
+            if leg.citizen:  # a callback's citizen picked up
+                out.append((ev.CitizenAnswered(now=now, callback_id=leg.call_id), None))
+            else:
+                answered = ev.OperatorAnswered(now=now, call_id=leg.call_id, operator_id=leg.operator_id)
+                out.append((answered, leg))
         elif not up:
             channels.forget_leg(leg)
-            fault = ev.OperatorUnreachable(
-                now=now, call_id=leg.call_id, operator_id=leg.operator_id, reason=LINK_LOST
+            fault: ev.Event = (
+                ev.CitizenNotReached(now=now, callback_id=leg.call_id, outcome="failed")
+                if leg.citizen
+                else ev.OperatorUnreachable(
+                    now=now, call_id=leg.call_id, operator_id=leg.operator_id, reason=LINK_LOST
+                )
             )
             out.append((fault, None))
     return out

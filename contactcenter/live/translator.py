@@ -11,7 +11,10 @@
 # - Who is at fault when an operator's phone was not answered is decided here, from
 #   Asterisk's OriginateResponse Reason: an unanswered, busy or declined ring is the
 #   operator's (OperatorRingTimeout); a call Asterisk could not place is the system's
-#   (OperatorUnreachable).
+#   (OperatorUnreachable). A callback's citizen leg answers with CitizenAnswered or
+#   CitizenNotReached (no_answer, busy, failed), from the same Reason codes.
+# - A caller's choice in the callback offer (CcCallbackChoice) is not a core fact yet: the
+#   number must be validated first. It is handed on as `choice`, digits filtered.
 from __future__ import annotations
 
 import logging
@@ -39,6 +42,14 @@ class Translation:
     dropped: list[str] = field(default_factory=list)  # why (part of) the event was malformed
     foreign: bool = False  # not about our calls (another user's channel, an event we do not use)
     answered: Leg | None = None  # the leg an OperatorAnswered in `events` is about
+    choice: CallbackChoice | None = None  # a caller's key in the callback offer
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackChoice:
+    call_id: str
+    key: str  # "1": call me at this number; "2": at the number I key; "0": I hold
+    digits: str  # what they keyed (digits only), for "2"
 
 
 def _headers(message: Mapping[str, object], names: tuple[str, ...]) -> dict[str, str] | None:
@@ -74,6 +85,8 @@ class Translator:
                 return self._arrived(message, now)
             if kind == "CcQueued":
                 return self._queued(message, now)
+            if kind == "CcCallbackChoice":
+                return self._callback_choice(message)
             return Translation(foreign=True)
         if name == "Hangup":
             return self._hangup(message, now)
@@ -92,6 +105,8 @@ class Translator:
             return Translation(dropped=["duplicate_call"])
         self.channels.callers[call_id] = h["Channel"]
         number = message.get("CallerIDNum")
+        if isinstance(number, str):
+            self.channels.numbers[call_id] = number  # (validated if they ask for a callback)
         log.info(
             "call %s arrived from %s on %s",
             call_id,
@@ -120,12 +135,26 @@ class Translator:
             [ev.IvrCompleted(now=now, call_id=call_id, skill=skill, language=language)], dropped
         )
 
+    def _callback_choice(self, message: Mapping[str, object]) -> Translation:
+        h = _headers(message, ("Uniqueid", "CcChoice"))
+        if h is None:
+            return Translation(dropped=["missing_header"])
+        if h["Uniqueid"] not in self.channels.callers:
+            return Translation(dropped=["unknown_call"])
+        key = h["CcChoice"]
+        if key not in ("0", "1", "2"):
+            return Translation(dropped=["bad_callback_choice"])
+        digits = message.get("CcDigits")
+        digits = "".join(c for c in digits if c.isdigit() and c.isascii()) if isinstance(digits, str) else ""
+        return Translation(choice=CallbackChoice(h["Uniqueid"], key, digits[:20]))
+
     def _hangup(self, message: Mapping[str, object], now: float) -> Translation:
         uid = message.get("Uniqueid")
         if not isinstance(uid, str) or not uid:
             return Translation(dropped=["missing_header"])
         channels = self.channels
         if channels.callers.pop(uid, None) is not None:
+            channels.numbers.pop(uid, None)  # a number is kept only while its call is in
             return Translation([ev.CallerHungUp(now=now, call_id=uid)])
         leg = channels.leg_by_uniqueid(uid)
         if leg is None:
@@ -138,8 +167,10 @@ class Translator:
         if len(leg.halves_gone) == len(leg.uniqueids):
             channels.forget_leg(leg)
         if first:
-            # The operator's side of a conversation is gone (either half of a Local leg
-            # tells it first; the other half's hangup adds nothing).
+            # One side of a conversation is gone (either half of a Local leg tells it first;
+            # the other half's hangup adds nothing): the operator's, or a callback's citizen.
+            if leg.citizen:
+                return Translation([ev.CallerHungUp(now=now, call_id=leg.call_id)])
             return Translation([ev.CallEnded(now=now, call_id=leg.call_id)])
         return Translation()
 
@@ -151,6 +182,8 @@ class Translator:
         if leg.answered:
             return Translation()  # the resync learnt of the answer first
         response = message.get("Response")
+        if leg.citizen:
+            return self._citizen_response(leg, response, message, now)
         if response == "Success":
             leg.answered = True
             answered = ev.OperatorAnswered(now=now, call_id=leg.call_id, operator_id=leg.operator_id)
@@ -171,5 +204,19 @@ class Translator:
         why = SYSTEMS_DOING.get(reason, f"originate-reason-{reason or 'none'}")
         return Translation(
             [ev.OperatorUnreachable(now=now, call_id=leg.call_id, operator_id=leg.operator_id, reason=why)],
+            dropped=[] if response == "Failure" else ["bad_originate_response"],
+        )
+
+    def _citizen_response(
+        self, leg: Leg, response: object, message: Mapping[str, object], now: float
+    ) -> Translation:
+        if response == "Success":
+            leg.answered = True
+            return Translation([ev.CitizenAnswered(now=now, callback_id=leg.call_id)])
+        self.channels.forget_leg(leg)
+        reason = str(message.get("Reason", ""))
+        outcome = {"3": "no_answer", "1": "no_answer", "5": "busy"}.get(reason, "failed")
+        return Translation(
+            [ev.CitizenNotReached(now=now, callback_id=leg.call_id, outcome=outcome)],
             dropped=[] if response == "Failure" else ["bad_originate_response"],
         )

@@ -148,7 +148,7 @@ def observer_conf(username: str, secret: str) -> str:
             "deny = 0.0.0.0/0.0.0.0",
             "permit = 127.0.0.1/255.255.255.255",
             "read = system,call,user,dialplan,reporting",
-            "write = call,originate,reporting",
+            "write = call,originate,reporting,system",  # (system: DBPut, for the simulated citizens)
             "",
         ]
     )

@@ -172,3 +172,77 @@ def test_events_we_do_not_use_are_foreign(translator: Translator) -> None:
     ):
         t = translator.translate(ami(text), 1.0)
         assert (t.events, t.dropped, t.foreign) == ([], [], True)
+
+
+# --- callbacks ---------------------------------------------------------------------------
+
+CHOICE = """
+Event: UserEvent
+Channel: PJSIP/pstn-00000007
+Uniqueid: 1700000000.7
+UserEvent: CcCallbackChoice
+CcChoice: {key}
+CcDigits: {digits}
+"""
+
+
+def test_the_callers_number_is_kept_while_their_call_is_in_and_forgotten_at_hangup(
+    translator: Translator,
+) -> None:
+    translator.translate(ami(ARRIVED), 1.0)
+    assert translator.channels.numbers == {CALL: "+34600111222"}
+    translator.translate(ami(f"Event: Hangup\nUniqueid: {CALL}\nChannel: PJSIP/pstn-00000007"), 2.0)
+    assert translator.channels.numbers == {}
+
+
+def test_a_callback_choice_is_handed_on_with_digits_only(translator: Translator) -> None:
+    translator.translate(ami(ARRIVED), 1.0)
+    t = translator.translate(ami(CHOICE.format(key="2", digits="93 412-34*56")), 2.0)
+    assert t.events == [] and t.dropped == []
+    assert t.choice is not None and (t.choice.call_id, t.choice.key, t.choice.digits) == (
+        CALL,
+        "2",
+        "934123456",
+    )
+    assert translator.translate(ami(CHOICE.format(key="7", digits="")), 3.0).dropped == [
+        "bad_callback_choice"
+    ]
+    unknown = CHOICE.replace(CALL, "1700000000.99").format(key="1", digits="")
+    assert translator.translate(ami(unknown), 4.0).dropped == ["unknown_call"]
+
+
+@pytest.mark.parametrize(
+    ("response", "reason", "want"),
+    [
+        ("Success", "4", "answered"),
+        ("Failure", "3", "no_answer"),
+        ("Failure", "5", "busy"),
+        ("Failure", "0", "failed"),
+        ("Failure", "8", "failed"),
+    ],
+)
+def test_the_citizens_leg_of_a_callback_answers_or_is_not_reached(
+    translator: Translator, response: str, reason: str, want: str
+) -> None:
+    cb = "cb-0123456789ab"
+    leg = translator.channels.new_callback_leg(cb, "ana", local=True, citizen=True)
+    assert leg.leg_id.startswith(f"{cb}-c-") and leg.channel_id == f"{leg.leg_id}-1"
+    t = translator.translate(
+        ami(f"Event: OriginateResponse\nActionID: {leg.leg_id}\nResponse: {response}\nReason: {reason}"), 5.0
+    )
+    if want == "answered":
+        assert t.events == [ev.CitizenAnswered(now=5.0, callback_id=cb)]
+        # The citizen hangs up first: for the core, the callback's caller hung up.
+        hangup = translator.translate(ami(f"Event: Hangup\nUniqueid: {leg.channel_id}"), 9.0)
+        assert hangup.events == [ev.CallerHungUp(now=9.0, call_id=cb)]
+    else:
+        assert t.events == [ev.CitizenNotReached(now=5.0, callback_id=cb, outcome=want)]
+        assert leg.leg_id not in translator.channels.legs
+
+
+def test_callback_leg_ids_carry_the_callback_and_refuse_other_ids() -> None:
+    channels = Channels(prefix="0badcafe")
+    op = channels.new_callback_leg("cb-0123456789ab", "ana", local=True, citizen=False)
+    assert op.leg_id.startswith("cb-0123456789ab-o-") and not op.citizen
+    with pytest.raises(ValueError):
+        channels.new_callback_leg("cb-x\r\nAction: Originate", "ana", local=True, citizen=False)

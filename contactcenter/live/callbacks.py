@@ -1,0 +1,317 @@
+# The callback desk: the live side of callbacks, between the core, the store and Asterisk.
+# Rules:
+# - It decides nothing the core decides. It validates the number a caller chose (their
+#   caller ID or the digits they keyed, with contactcenter.numbers), and carries out the
+#   store's part of the core's commands: PersistCallback (commit, then report
+#   CallbackStored, or CallbackStoreFailed: no promise), DialCitizen (record the attempt,
+#   then originate the citizen's leg: never the other way round), UpdateCallback (the
+#   attempt's outcome, or the final state, which forgets the number).
+# - A number lives in the store only, while the callback needs it; in memory only from the
+#   caller's choice to the commit. It reaches an AMI header only after validation, as E.164
+#   digits (the Local channel's extension); logs show it masked.
+# - Each callback's store work and AMI actions run in order on the executor's queue for its
+#   id (the live call's until the commit), so an attempt is recorded before it is dialled.
+# - Restart: every open callback in the store is given back to the core (CallbackRestored)
+#   at its place. One whose attempt was in progress when the controller stopped is checked
+#   against Asterisk's channels first: while a leg of it is alive it is left alone (its
+#   conversation goes on); once none is, the attempt counts as made (outcome unknown), and
+#   the callback is retried only if attempts remain, after the retry delay, never at once.
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from contactcenter.config import Config
+from contactcenter.core import events as ev
+from contactcenter.core.commands import Command, DialCitizen, PersistCallback, UpdateCallback
+from contactcenter.core.lifecycle import CallbackState as CoreState
+from contactcenter.live.channels import Channels
+from contactcenter.live.executor import Executor
+from contactcenter.live.translator import CallbackChoice
+from contactcenter.numbers import BadNumber, CallbackNumber, is_withheld, parse_callback_number
+from contactcenter.privacy import mask_number
+from contactcenter.store import (
+    AttemptOutcome,
+    CallbackRecord,
+    CallbackState,
+    CallbackStore,
+    StoreError,
+    new_callback_id,
+)
+
+log = logging.getLogger("contactcenter.callbacks")
+
+MAX_NUMBER_TRIES = 2  # keyed numbers refused before the offer politely ends
+_FINAL = {
+    CoreState.COMPLETED: CallbackState.COMPLETED,
+    CoreState.FAILED: CallbackState.FAILED,
+    CoreState.EXPIRED: CallbackState.EXPIRED,
+    CoreState.CANCELLED: CallbackState.CANCELLED,
+}
+
+
+def number_secret(store: Path) -> bytes:
+    """The key of number keys, kept beside the store (made once, readable by us only): the
+    same number gives the same key across restarts, and a key cannot be reversed."""
+    path = store.with_name(store.name + ".key")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+class CallbackDesk:
+    def __init__(
+        self,
+        cfg: Config,
+        store: CallbackStore,
+        secret: bytes,
+        executor: Executor,
+        channels: Channels,
+        report: Callable[[ev.Event], object],
+        clock: Callable[[], float],
+        epoch: float,
+        counters: Counter[str],
+    ) -> None:
+        assert cfg.callbacks is not None
+        self.cfg, self.callbacks_cfg = cfg, cfg.callbacks
+        self.store, self._secret = store, secret
+        self.executor, self.channels = executor, channels
+        self._report, self._clock, self.epoch, self.counters = report, clock, epoch, counters
+        self._chosen: dict[str, CallbackNumber] = {}  # call id -> number, until committed
+        self._tries: Counter[str] = Counter()  # call id -> numbers refused so far
+        self._live_attempt: dict[str, int] = {}  # callback id -> its attempt being dialled
+        self.in_doubt: set[str] = set()  # callbacks whose legs outlived a restart
+
+    def wall(self, t: float) -> float:
+        return self.epoch + t
+
+    # --- the caller's choice ----------------------------------------------------------------
+
+    def choice(self, choice: CallbackChoice) -> None:
+        call_id = choice.call_id
+        now = self._clock()
+        if choice.key == "0":
+            self._report(ev.CallbackDeclined(now=now, call_id=call_id))
+            return
+        raw = self.channels.numbers.get(call_id) if choice.key == "1" else choice.digits
+        if choice.key == "1" and is_withheld(raw):
+            self.counters["callback_withheld_number"] += 1
+            self.executor.submit(
+                call_id, lambda: self.executor.redirect_caller(call_id, "cc-callback-offer", "digits")
+            )
+            return
+        try:
+            number = parse_callback_number(raw or "", secret=self._secret)
+        except BadNumber as bad:
+            self.counters[f"callback_bad_number_{bad.reason}"] += 1
+            log.info("call %s: callback number %s refused (%s)", call_id, mask_number(raw), bad.reason)
+            self._tries[call_id] += 1
+            if self._tries[call_id] >= MAX_NUMBER_TRIES:
+                # A polite end: they keep waiting, and are told why.
+                del self._tries[call_id]
+                self._report(ev.CallbackDeclined(now=now, call_id=call_id))
+                self.executor.submit(
+                    call_id, lambda: self.executor.redirect_caller(call_id, "cc-callback-done", "refused")
+                )
+            else:
+                self.executor.submit(
+                    call_id, lambda: self.executor.redirect_caller(call_id, "cc-callback-offer", "invalid")
+                )
+            return
+        self._tries.pop(call_id, None)
+        self._chosen[call_id] = number
+        callback_id = new_callback_id()
+        log.info("call %s: callback %s asked for, to %s", call_id, callback_id, mask_number(number.e164))
+        self._report(
+            ev.CallbackAccepted(now=now, call_id=call_id, callback_id=callback_id, number_key=number.key)
+        )
+        # The core has replied by now (PersistCallback took the number with it; a merge or a
+        # stale choice did not need it): it is not kept.
+        self._chosen.pop(call_id, None)
+
+    def forget_call(self, call_id: str) -> None:
+        """The live call ended: nothing of its number stays in memory."""
+        self._chosen.pop(call_id, None)
+        self._tries.pop(call_id, None)
+
+    # --- the core's commands ------------------------------------------------------------------
+
+    HANDLES = (PersistCallback, DialCitizen, UpdateCallback)
+
+    def carry_out(self, cmd: Command) -> None:
+        if isinstance(cmd, PersistCallback):
+            number = self._chosen.pop(cmd.call_id, None)
+            self.executor.submit(cmd.call_id, lambda: self._persist(cmd, number))
+        elif isinstance(cmd, DialCitizen):
+            self.executor.submit(cmd.call_id, lambda: self._dial_citizen(cmd))
+        elif isinstance(cmd, UpdateCallback):
+            self.executor.submit(cmd.call_id, lambda: self._update(cmd))
+
+    async def _persist(self, cmd: PersistCallback, number: CallbackNumber | None) -> None:
+        now = self._clock()
+        if number is None:  # (cannot happen: the core asks to persist only what was chosen)
+            self._report(ev.CallbackStoreFailed(now=now, callback_id=cmd.callback_id, reason="no number"))
+            return
+        record = CallbackRecord(
+            callback_id=cmd.callback_id,
+            number=number.e164,
+            number_key=number.key,
+            skill=cmd.skill,
+            language=cmd.language,
+            priority=cmd.priority,
+            arrived_at=self.wall(cmd.queued_at),
+            queue_seq=0,
+            requested_at=self.wall(now),
+            ivr_path=f"{cmd.language}/{cmd.skill}",
+            due_at=None,
+            expires_at=self.wall(cmd.expires_at),
+            state=CallbackState.PENDING,
+            attempts=0,
+            next_attempt_at=None,
+            last_outcome=None,
+            operator_id=None,
+            updated_at=self.wall(now),
+        )
+        try:
+            await self.store.add(record)
+        except StoreError as exc:
+            self.counters["callback_store_failures"] += 1
+            log.error("callback %s not stored: %s", cmd.callback_id, exc)
+            self._report(
+                ev.CallbackStoreFailed(now=self._clock(), callback_id=cmd.callback_id, reason="store")
+            )
+            return
+        self.counters["callbacks_stored"] += 1
+        self._report(ev.CallbackStored(now=self._clock(), callback_id=cmd.callback_id))
+
+    async def _dial_citizen(self, cmd: DialCitizen) -> None:
+        cb_id = cmd.call_id
+        try:
+            record = await self.store.get(cb_id)
+            if record is None or record.number is None:
+                raise StoreError(f"callback {cb_id} has no number in the store")
+            n = await self.store.start_attempt(cb_id, cmd.operator_id, self.wall(self._clock()))
+        except StoreError as exc:
+            # Not recorded, so not dialled: at most one live attempt, and none unrecorded.
+            self.counters["callback_store_failures"] += 1
+            log.error("callback %s: attempt not recorded, not dialled: %s", cb_id, exc)
+            self._report(ev.CitizenNotReached(now=self._clock(), callback_id=cb_id, outcome="failed"))
+            return
+        self._live_attempt[cb_id] = n
+        leg = self.channels.new_callback_leg(cb_id, cmd.operator_id, local=True, citizen=True)
+        c = self.callbacks_cfg
+        # E.164 from the store, digits only for the Local channel's extension.
+        exten = record.number.removeprefix("+")
+        await self.executor.originate_citizen(
+            leg,
+            channel=f"Local/{exten}@cc-sim-callee/n",
+            ring_timeout=c.ring_timeout,
+            variables=[f"CC_ANSWER_AFTER={c.answer_after:g}", f"CC_TALK_SECONDS={c.talk_seconds:g}"],
+        )
+
+    async def _update(self, cmd: UpdateCallback) -> None:
+        cb_id, now = cmd.call_id, self.wall(self._clock())
+        outcome = None if cmd.outcome is None else AttemptOutcome(cmd.outcome)
+        n = self._live_attempt.get(cb_id)
+        try:
+            if cmd.state in _FINAL:
+                self._live_attempt.pop(cb_id, None)
+                await self.store.finish(cb_id, _FINAL[cmd.state], now, outcome)
+            elif n is not None and outcome is not None:
+                if cmd.state is CoreState.TALKING:  # answered: completed when it ends
+                    await self.store.end_attempt(cb_id, n, outcome, now, None)
+                elif cmd.state is CoreState.SCHEDULED and cmd.next_attempt_at is not None:
+                    del self._live_attempt[cb_id]
+                    await self.store.end_attempt(cb_id, n, outcome, now, self.wall(cmd.next_attempt_at))
+            # (A deferral with no attempt in progress, to the next opening or for a free
+            # line, is not written: restored, the core defers it again.)
+        except StoreError as exc:
+            self.counters["callback_store_failures"] += 1
+            log.error("callback %s: state %s not stored: %s", cb_id, cmd.state.value, exc)
+
+    # --- restart --------------------------------------------------------------------------------
+
+    async def restore(self, alive: Iterable[str] | None) -> int:
+        """Give the core every open callback in the store; `alive`: the Uniqueids of the
+        channels Asterisk has now (None: unknown, so every attempt in progress is left in
+        doubt until they are known). Returns how many were given back."""
+        alive_ids = None if alive is None else list(alive)
+        given = 0
+        for stored in await self.store.pending():
+            record: CallbackRecord | None = stored
+            if stored.state is CallbackState.DIALLING:
+                if alive_ids is None or any(uid.startswith(stored.callback_id) for uid in alive_ids):
+                    self.in_doubt.add(stored.callback_id)
+                    log.warning(
+                        "callback %s is still on the line after a restart: left alone", stored.callback_id
+                    )
+                    continue
+                record = await self._settle_in_doubt(stored)
+            if record is not None:
+                self._report(self._restored(record))
+                given += 1
+        return given
+
+    async def _settle_in_doubt(self, record: CallbackRecord) -> CallbackRecord | None:
+        """An attempt in progress when we stopped, with no channel left: it counts as made."""
+        policy = self.callbacks_cfg.policy
+        now = self.wall(self._clock())
+        attempts = await self.store.attempts(record.callback_id)
+        last = attempts[-1] if attempts else None
+        if last is not None and last.outcome is AttemptOutcome.ANSWERED:
+            await self.store.finish(record.callback_id, CallbackState.COMPLETED, now, AttemptOutcome.ANSWERED)
+            return None
+        if record.attempts >= policy.attempts:
+            await self.store.finish(record.callback_id, CallbackState.FAILED, now, AttemptOutcome.UNKNOWN)
+            return None
+        retry_at = now + policy.retry_delay_s
+        if last is not None and last.ended_at is None:
+            await self.store.end_attempt(record.callback_id, last.n, AttemptOutcome.UNKNOWN, now, retry_at)
+        return await self.store.get(record.callback_id)
+
+    async def recheck(self, alive: Iterable[str]) -> None:
+        """Callbacks left alone at restart whose channels are all gone now: settled, and
+        given back to the core."""
+        alive_ids = list(alive)
+        for cb_id in sorted(self.in_doubt):
+            if any(uid.startswith(cb_id) for uid in alive_ids):
+                continue
+            self.in_doubt.discard(cb_id)
+            record = await self.store.get(cb_id)
+            if record is None or record.state not in (CallbackState.PENDING, CallbackState.DIALLING):
+                continue
+            settled = (
+                await self._settle_in_doubt(record) if record.state is CallbackState.DIALLING else record
+            )
+            if settled is not None:
+                self._report(self._restored(settled))
+
+    def _restored(self, record: CallbackRecord) -> ev.CallbackRestored:
+        def core_time(wall: float | None) -> float | None:
+            return None if wall is None else wall - self.epoch
+
+        due = record.next_attempt_at if record.due_at is None else record.due_at
+        return ev.CallbackRestored(
+            now=self._clock(),
+            callback_id=record.callback_id,
+            skill=record.skill,
+            language=record.language,
+            priority=record.priority,
+            queued_at=record.arrived_at - self.epoch,
+            requested_at=record.requested_at - self.epoch,
+            number_key=record.number_key,
+            expires_at=record.expires_at - self.epoch,
+            attempts=record.attempts,
+            next_attempt_at=core_time(due),
+            booked=record.due_at is not None,
+        )
