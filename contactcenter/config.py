@@ -750,6 +750,7 @@ class _CallbackPrompts(Schema):
     merged: Texts  # "a callback for this number is already pending"
     refused: Texts  # "we could not take your number: please hold, you keep your place"
     hello: Texts  # to the citizen who answers the callback
+    pending: Texts  # to a caller whose number already has a callback waiting
 
 
 CALLBACK_PROMPTS = tuple(f.alias or name for name, f in _CallbackPrompts.model_fields.items())

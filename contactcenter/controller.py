@@ -247,6 +247,8 @@ class Controller:
             self.counters["ami_events_not_ours"] += 1
         for event in translation.events:
             self._feed_fact(event, translation.answered)
+            if self.desk is not None and type(event) is ev.CallArrived and event.call_id in self.engine.calls:
+                self.desk.arrived(event.call_id)
         if translation.choice is not None:
             if self.desk is None:
                 self.counters["dropped_callbacks_off"] += 1

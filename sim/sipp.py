@@ -17,7 +17,9 @@ from pathlib import Path
 from contactcenter.sim.dtmf import write_digits
 
 SCENARIO = Path(__file__).resolve().parent / "sipp" / "citizen.xml"
-_NUMBER = re.compile(r"^\+?[0-9]{3,15}$")
+# A caller's SIP user: a number; `anonymous` (a withheld caller ID, as phones send it); or, for
+# tests of hostile input, digits with the `&` and `,` a SIP user part may hold (RFC 3261).
+_NUMBER = re.compile(r"^(\+?[0-9]{3,15}|anonymous|\+?[0-9&,]{3,20})$")
 # What a SIP From display name may hold here (it is quoted in the INVITE): no quote, no
 # angle bracket, no line break. A colon is allowed: "Event: Hangup" is a test's hostile name.
 _DISPLAY = re.compile(r"^[A-Za-z0-9 .,:;'()+_-]{0,40}$")
@@ -40,7 +42,7 @@ def render_scenario(
     SIPp numbers each call), IVR key presses, display name and time on the line."""
     number = caller.removesuffix("[call_number]")
     if not _NUMBER.match(number):
-        raise ValueError(f"caller number must be digits with an optional +, got {caller!r}")
+        raise ValueError(f"caller must be a number (digits, optional +) or anonymous, got {caller!r}")
     if not _DISPLAY.match(display):
         raise ValueError(f"display name must be plain text without quotes, got {display!r}")
     steps = []
@@ -52,7 +54,7 @@ def render_scenario(
     steps.append('  <pause milliseconds="500"/>')
     text = SCENARIO.read_text()
     return (
-        text.replace("@CALLER@", caller)
+        text.replace("@CALLER@", caller)  # (inside CDATA: `&` as it is)
         .replace("@DISPLAY@", display)
         .replace("@DIGITS@", "\n".join(steps))
         .replace("@STAY_MS@", str(int(stay_s * 1000)))
@@ -97,6 +99,7 @@ class _SippProcess:
     service: str
     workdir: Path
     process: asyncio.subprocess.Process | None
+    started_at: float | None = None  # the event loop's time when SIPp was (last) started
 
     def _scenario(self) -> Path:
         raise NotImplementedError
@@ -109,6 +112,7 @@ class _SippProcess:
         """Start SIPp; if it could not bind the ports chosen for it (taken meanwhile by
         another process), start it again on fresh ones, a bounded number of times."""
         scenario = self._scenario()
+        self.started_at = asyncio.get_running_loop().time()
         for _ in range(_BIND_ATTEMPTS):
             (self.workdir / "errors.log").unlink(missing_ok=True)
             self.process = await self._spawn(scenario)
@@ -182,13 +186,18 @@ class SippCall(_SippProcess):
     target_host: str = "127.0.0.1"
     service: str = "010"
     display: str = "Citizen"
+    digit_gap_s: float = 1.5  # between key presses (a prompt before a menu may need more)
     process: asyncio.subprocess.Process | None = None
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cc-sipp-")))
 
     def _scenario(self) -> Path:
         scenario = self.workdir / "citizen.xml"
         pcaps = write_digits(self.workdir, self.digits, ssrc=random.getrandbits(32))
-        scenario.write_text(render_scenario(self.caller, pcaps, self.stay_s, display=self.display))
+        scenario.write_text(
+            render_scenario(
+                self.caller, pcaps, self.stay_s, between_digits_s=self.digit_gap_s, display=self.display
+            )
+        )
         return scenario
 
     def _limits(self) -> list[str]:

@@ -14,11 +14,13 @@ from contactcenter.sandbox import SandboxState
 from contactcenter.sim.sipp import SippCall
 
 Event = dict[str, Any]
+RECORDED_AT = "_recorded_at"  # the event loop's time when an event was recorded
 
 
 class AmiRecorder:
     def __init__(self, state: SandboxState) -> None:
         self.events: list[Event] = []
+        self._channels: dict[int, str] = {}  # id(SippCall) -> its citizen's channel
         self._changed = asyncio.Condition()
         self.link = AmiLink(
             host=state.ami_host,
@@ -35,7 +37,9 @@ class AmiRecorder:
         self.link.close()
 
     def _record(self, message: Message) -> None:
-        self.events.append({k: v for k, v in message.items() if k != "content"})
+        event = {k: v for k, v in message.items() if k != "content"}
+        event[RECORDED_AT] = asyncio.get_running_loop().time()  # (not an AMI header: no capital)
+        self.events.append(event)
         asyncio.get_running_loop().create_task(self._notify())
 
     async def _notify(self) -> None:
@@ -73,7 +77,14 @@ class AmiRecorder:
         return found
 
     async def channel_of(self, call: SippCall, timeout: float = 15) -> str:
-        """The Asterisk channel of the citizen of SIPp call `call` (from its CcArrived)."""
+        """The Asterisk channel of the citizen of SIPp call `call` (from its CcArrived; a
+        caller who calls again is a new channel, not the one their first call had)."""
+        known = self._channels.get(id(call))
+        if known is not None:
+            return known
+        # Only what arrived once this SIPp ran: a caller who calls again from the same
+        # number has a new channel (the first call's CcArrived is in the record too).
+        since = call.started_at if call.started_at is not None else 0.0
 
         def gone() -> str | None:
             if call.running:
@@ -82,12 +93,17 @@ class AmiRecorder:
             return f"SIPp exited ({call.process.returncode}): {call.errors() or 'no errors logged'}"
 
         e = await self.wait_for(
-            lambda e: e.get("UserEvent") == "CcArrived" and e.get("CallerIDNum") == call.caller,
+            lambda e: (
+                e.get("UserEvent") == "CcArrived"
+                and e.get("CallerIDNum") == call.caller
+                and e[RECORDED_AT] >= since
+            ),
             timeout,
             f"CcArrived from {call.caller}",
             gone,
         )
-        return str(e["Channel"])
+        self._channels[id(call)] = channel = str(e["Channel"])
+        return channel
 
     async def bridged_with(self, channel: str, timeout: float) -> tuple[Event, Event]:
         """(caller's BridgeEnter, the other leg's BridgeEnter) for `channel`."""

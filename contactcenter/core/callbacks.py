@@ -85,6 +85,7 @@ class Callback:
     booked: bool = False  # a slot booked for a time ("cita previa"), not a waiting caller's
     outcome: str | None = None  # of the last call to the citizen
     offer_deadline: float | None = None  # of the ring in progress, when the engine has one
+    served_live: bool = False  # its caller reached an operator while it was being stored
     answered_at: float | None = None  # the citizen picked up: served
     ended_at: float | None = None  # it reached a final state
 

@@ -642,19 +642,21 @@ class Engine:
         if call.state is CallState.TALKING:
             return self._end_conversation(call, CallTrigger.CALLER_HANGUP, e.now)
         out: list[Command] = []
+        freed: Operator | None = None
         if call.state is CallState.QUEUED:
             self._route_of(call).queue.remove(call.call_id)
         elif call.state is CallState.OFFERED:
             assert call.operator_id is not None
-            op = self.operators[call.operator_id]
-            out.append(CancelOffer(call_id=call.call_id, operator_id=op.operator_id))
-            op.call_id = None
-            out += self._make_available(op, OperatorTrigger.CANCEL, e.now)
+            freed = self.operators[call.operator_id]
+            out.append(CancelOffer(call_id=call.call_id, operator_id=freed.operator_id))
+            freed.call_id = None
         call.operator_id = None
         # Whoever left their number (and heard the confirmation, or hung up while it was
         # being stored) did not abandon: their callback holds, or will hold, the place.
         outcome = CallOutcome.ABANDONED if call.callback_id is None else CallOutcome.CALLBACK
         self._finish(call, outcome, CallTrigger.CALLER_HANGUP, e.now)
+        if freed is not None:  # (after their line is free: a callback may need it)
+            out += self._make_available(freed, OperatorTrigger.CANCEL, e.now)
         return out
 
     def _operator_answered(self, e: OperatorAnswered) -> list[Command]:
@@ -971,6 +973,10 @@ class Engine:
         assert call.skill is not None and call.language is not None
         assert call.queue_key is not None and call.queued_at is not None
         existing = self._open_numbers.get((e.number_key, call.skill))
+        if existing is not None and self.callbacks[existing].state is _B.REQUESTED:
+            # The same number's request is being stored right now: nothing can be promised
+            # on it yet (the store may fail); this caller keeps their place, and hears why.
+            return [RefuseCallback(call_id=call.call_id, reason="request for this number in progress")]
         if existing is not None:
             # The same number already waits for a callback for this service: one callback,
             # at the earlier place; this caller hears so and leaves.
@@ -1023,12 +1029,20 @@ class Engine:
 
     def _callback_stored(self, e: CallbackStored) -> list[Command]:
         cb = self._callback(e.callback_id, _BT.STORED)
-        call = None if cb.call_id is None else self.calls.get(cb.call_id)
-        if call is not None and call.state is not CallState.QUEUED:
-            # Served live while the store wrote (their operator rings or talks): no callback.
-            call.callback_id = None
+        if cb.served_live:
+            # Served live while the store wrote (their operator rang, they may have talked
+            # and gone already): no callback.
             return self._end_callback(cb, _BT.CANCEL, e.now)
+        call = None if cb.call_id is None else self.calls.get(cb.call_id)
         self._move_callback(cb, _BT.STORED, e.now)
+        if cb.expires_at <= e.now:
+            # Stored too late to be kept (its expiry came while the store wrote): no promise;
+            # a caller still waiting keeps their place and hears why.
+            ended = self._end_callback(cb, _BT.EXPIRE, e.now)
+            if call is not None and call.callback_id == cb.callback_id:
+                call.callback_id = None
+                ended.append(RefuseCallback(call_id=call.call_id, reason="expired"))
+            return ended
         out: list[Command] = []
         if call is not None:
             # The callback takes the caller's place (same key: same position) and the
@@ -1050,7 +1064,11 @@ class Engine:
         return []
 
     def _enqueue_callback(self, cb: Callback, now: float) -> list[Command]:
-        """A PENDING callback joins its queue at its place; served now if someone can."""
+        """A PENDING callback joins its queue at its place; served now if someone can. One
+        whose expiry passed meanwhile (it was ringing its operator, or being stored, when
+        its expiry timer came) ends EXPIRED instead."""
+        if cb.expires_at <= now:
+            return self._end_callback(cb, _BT.EXPIRE, now)
         route = self._route(cb.skill, cb.language)
         route.queue.push(cb.callback_id, cb.queue_key)
         for after, _ in self.relaxation[1:]:
@@ -1250,6 +1268,8 @@ class Engine:
 
     def _callback_cancelled(self, e: CallbackCancelled) -> list[Command]:
         cb = self._callback(e.callback_id, _BT.CANCEL)
+        if cb.state is _B.REQUESTED:
+            raise Stale("callback being stored")  # (the store's answer settles it first)
         return self._end_callback(cb, _BT.CANCEL, e.now)
 
     # --- routing ------------------------------------------------------------------------
@@ -1333,6 +1353,11 @@ class Engine:
     def _offer(self, call: Call, op: Operator, now: float) -> ConnectCall:
         if call.offered_at is None:
             call.offered_at = now
+        if call.callback_id is not None:
+            # Served live while their request was being stored (a queued call with a
+            # callback is only ever one whose callback is REQUESTED): no callback for them.
+            self.callbacks[call.callback_id].served_live = True
+            call.callback_id = None
         call.operator_id, op.call_id = op.operator_id, call.call_id
         self._move_call(call, CallTrigger.OFFER, now)
         self._move_op(op, OperatorTrigger.RESERVE, now)

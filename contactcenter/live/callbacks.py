@@ -104,15 +104,19 @@ class CallbackDesk:
             self._report(ev.CallbackDeclined(now=now, call_id=call_id))
             return
         raw = self.channels.numbers.get(call_id) if choice.key == "1" else choice.digits
-        if choice.key == "1" and is_withheld(raw):
-            self.counters["callback_withheld_number"] += 1
-            self.executor.submit(
-                call_id, lambda: self.executor.redirect_caller(call_id, "cc-callback-offer", "digits")
-            )
-            return
         try:
+            if choice.key == "1" and is_withheld(raw):
+                raise BadNumber("withheld")
             number = parse_callback_number(raw or "", secret=self._secret)
         except BadNumber as bad:
+            if choice.key == "1":
+                # Their caller ID is withheld or no number we may call: they key one instead
+                # (not counted as a try: it was not theirs to get wrong).
+                self.counters[f"callback_caller_id_{bad.reason}"] += 1
+                self.executor.submit(
+                    call_id, lambda: self.executor.redirect_caller(call_id, "cc-callback-offer", "digits")
+                )
+                return
             self.counters[f"callback_bad_number_{bad.reason}"] += 1
             log.info("call %s: callback number %s refused (%s)", call_id, mask_number(raw), bad.reason)
             self._tries[call_id] += 1
@@ -138,6 +142,31 @@ class CallbackDesk:
         # The core has replied by now (PersistCallback took the number with it; a merge or a
         # stale choice did not need it): it is not kept.
         self._chosen.pop(call_id, None)
+
+    def arrived(self, call_id: str) -> None:
+        """A call came in: if its number already has a callback waiting, the IVR says so
+        (CC_CALLBACK_PENDING, read before the caller queues)."""
+        raw = self.channels.numbers.get(call_id)
+        if raw is None or is_withheld(raw):
+            return
+        try:
+            number = parse_callback_number(raw, secret=self._secret)
+        except BadNumber:
+            return
+        self.executor.submit(call_id, lambda: self._tell_if_pending(call_id, number.key))
+
+    async def _tell_if_pending(self, call_id: str, key: str) -> None:
+        try:
+            found = [await self.store.find_open(key, skill) for skill in self.cfg.skills]
+        except StoreError as exc:
+            log.warning("call %s: pending callbacks not looked up: %s", call_id, exc)
+            return
+        channel = self.channels.callers.get(call_id)
+        if channel is not None and any(found):
+            self.counters["callers_told_of_pending_callback"] += 1
+            await self.executor.ami.send(
+                {"Action": "Setvar", "Channel": channel, "Variable": "CC_CALLBACK_PENDING", "Value": "1"}
+            )
 
     def forget_call(self, call_id: str) -> None:
         """The live call ended: nothing of its number stays in memory."""

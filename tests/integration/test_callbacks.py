@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from contactcenter.config import Config
 from contactcenter.controller import Controller
 from contactcenter.core.lifecycle import CallOutcome
 from contactcenter.sim.sipp import SippCall
+from tests.conftest import TEST_CONFIG
 from tests.polling import until
 from tests.recorder import AmiRecorder
 
@@ -176,3 +180,217 @@ async def test_callers_a_b_c_b_takes_a_callback_and_is_served_between_a_and_c(
     assert observer.events.index(room_b) < observer.events.index(c_joins)
     c.stop()
     await asyncio.sleep(0)
+
+
+async def _run_controller(config: Path) -> asyncio.subprocess.Process:
+    """`contactcenter run` in its own process, once it says it is ready."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "contactcenter.cli",
+        "run",
+        "--config",
+        str(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    async with asyncio.timeout(20):
+        while b"controller ready" not in (line := await proc.stdout.readline()):
+            assert line, "the controller exited before it was ready"
+    return proc
+
+
+def _citizen_legs(observer: AmiRecorder, callback_id: str) -> set[str]:
+    return {e["Uniqueid"].rsplit("-", 1)[0] for e in observer.events if new_channel(callback_id, "c")(e)}
+
+
+async def test_a_controller_killed_with_pending_callbacks_loses_none_and_dials_each_once(
+    asterisk, observer: AmiRecorder, tmp_path: Path
+) -> None:
+    store = tmp_path / "callbacks.sqlite"
+    data = yaml.safe_load(TEST_CONFIG.read_text())
+    data["callbacks"].update(offer_after_ewt_s=0, store=str(store))
+    config = tmp_path / "010-callbacks.yaml"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+    port = asterisk.sip_port
+    first = await _run_controller(config)
+    second = None
+    try:
+        # A keeps Ana busy; three callers behind A leave their numbers.
+        a = SippCall(caller="+34600000721", digits="11", stay_s=25, target_port=port)
+        await a.start()
+        await observer.bridged_with(await observer.channel_of(a), timeout=20)
+        waiting = [
+            SippCall(caller=f"+3460000072{i}", digits="111", stay_s=60, target_port=port) for i in (2, 3, 4)
+        ]
+        for caller in waiting:
+            await caller.start()
+            await asyncio.sleep(1.0)
+        await until(
+            lambda: len(rows(store, "SELECT 1 FROM callbacks")) == len(waiting), 40, "3 callbacks stored"
+        )
+        for caller in waiting:
+            assert await caller.wait(40) == 0, caller.errors()  # promised, then hung up
+        ids = [r["callback_id"] for r in rows(store, "SELECT callback_id FROM callbacks ORDER BY arrived_at")]
+        # SIGKILL: no goodbye, nothing flushed.
+        first.kill()
+        await first.wait()
+        assert first.returncode == -9
+        assert await a.wait(40) == 0, a.errors()  # A's conversation ends while no controller runs
+        assert all(not _citizen_legs(observer, cb) for cb in ids)
+        # A new controller finds every callback in the file and calls each citizen once.
+        second = await _run_controller(config)
+        await until(
+            lambda: (
+                [r["state"] for r in rows(store, "SELECT state FROM callbacks")] == ["completed"] * len(ids)
+            ),
+            90,
+            "every callback completed after the restart",
+        )
+        for cb in ids:
+            assert len(_citizen_legs(observer, cb)) == 1, cb  # Asterisk's own count: one each
+        # In their places: called back in the order they asked.
+        first_leg = [next(i for i, e in enumerate(observer.events) if new_channel(cb, "c")(e)) for cb in ids]
+        assert first_leg == sorted(first_leg)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(proc.wait(), 15)
+
+
+async def _callee_behaves(observer: AmiRecorder, number: str, behaviour: str | None) -> None:
+    """How the sandbox's simulated phone of `number` (E.164) answers: noanswer, busy, or
+    (None) it answers."""
+    key = number.removeprefix("+")
+    if behaviour is None:
+        await observer.link.send({"Action": "DBDel", "Family": "cc-callee", "Key": key})
+    else:
+        await observer.link.send({"Action": "DBPut", "Family": "cc-callee", "Key": key, "Val": behaviour})
+
+
+async def test_an_unanswered_callback_is_retried_after_the_delay_then_ends_failed(
+    asterisk, observer: AmiRecorder, centre: tuple[Controller, Path]
+) -> None:
+    controller, store = centre
+    policy = controller.engine.callback_policy
+    assert policy is not None and policy.attempts == 2  # (the test centre's)
+    port = asterisk.sip_port
+    number = "+34600000731"
+    await _callee_behaves(observer, number, "noanswer")
+    try:
+        a = SippCall(caller="+34600000730", digits="11", stay_s=8, target_port=port)
+        await a.start()
+        await observer.bridged_with(await observer.channel_of(a), timeout=20)
+        b = SippCall(caller=number, digits="111", stay_s=60, target_port=port)
+        await b.start()
+        await until(lambda: len(rows(store, "SELECT 1 FROM callbacks")) == 1, 30, "the callback stored")
+        (row,) = rows(store, "SELECT callback_id FROM callbacks")
+        cb = row["callback_id"]
+        # Attempt 1 rings out (8 s); then the phone is busy for attempt 2, after the delay.
+        await until(lambda: len(_citizen_legs(observer, cb)) == 1, 40, "attempt 1")
+        await until(
+            lambda: (
+                [r["outcome"] for r in rows(store, "SELECT outcome FROM attempts ORDER BY n")]
+                == ["no_answer"]
+            ),
+            30,
+            "attempt 1 unanswered, in the store",
+        )
+        ended_1 = controller.now()
+        await _callee_behaves(observer, number, "busy")
+        await until(lambda: len(_citizen_legs(observer, cb)) == 2, 40, "attempt 2")
+        assert controller.now() - ended_1 >= policy.retry_delay_s - 0.5  # not before the delay
+        await until(
+            lambda: rows(store, "SELECT state FROM callbacks")[0]["state"] == "failed",
+            30,
+            "the callback failed",
+        )
+    finally:
+        await _callee_behaves(observer, number, None)
+    (final,) = rows(store, "SELECT number, attempts, last_outcome FROM callbacks")
+    assert (final["number"], final["attempts"], final["last_outcome"]) == (None, 2, "busy")
+    assert [r["outcome"] for r in rows(store, "SELECT outcome FROM attempts ORDER BY n")] == [
+        "no_answer",
+        "busy",
+    ]
+    assert len(_citizen_legs(observer, cb)) == 2  # the bound: no third call
+
+
+async def test_a_withheld_caller_keys_their_number_and_a_hostile_one_is_refused_politely(
+    asterisk, observer: AmiRecorder, centre: tuple[Controller, Path]
+) -> None:
+    _, store = centre
+    port = asterisk.sip_port
+    a = SippCall(caller="+34600000740", digits="11", stay_s=40, target_port=port)
+    await a.start()
+    await observer.bridged_with(await observer.channel_of(a), timeout=20)
+    # Withheld: 1 (this number) cannot be; they are asked to key one, and do (then #).
+    withheld = SippCall(caller="anonymous", digits="111934123456#", stay_s=60, target_port=port)
+    await withheld.start()
+    await until(lambda: len(rows(store, "SELECT 1 FROM callbacks")) == 1, 60, "the keyed number stored")
+    assert rows(store, "SELECT number FROM callbacks")[0]["number"] == "+34934123456"
+    # A caller ID that is no number (`&`, `,`) is never used: they are asked for digits,
+    # key an emergency number twice, and the offer ends politely: they keep waiting.
+    hostile = SippCall(caller="600&1,2", digits="111112#112#", stay_s=60, target_port=port)
+    await hostile.start()
+    ch = await observer.channel_of(hostile)
+    await observer.wait_for(
+        lambda e: (
+            e.get("Event") == "Newexten"
+            and e.get("Channel") == ch
+            and e.get("AppData") == "cc/callback-refused"
+        ),
+        60,
+        "the polite end of the offer",
+    )
+    assert len(rows(store, "SELECT 1 FROM callbacks")) == 1  # nothing stored for them
+    await observer.wait_for(
+        lambda e: e.get("Event") == "MusicOnHoldStart" and e.get("Channel") == ch, 20, "back on hold"
+    )
+    # No AMI action ever carried their caller ID.
+    assert not any("600&1,2" in str(e.get("Variable", "")) for e in observer.events)
+    hostile.stop()
+    withheld.stop()
+    a.stop()
+
+
+async def test_calling_again_with_a_callback_waiting_is_told_so_and_merges_into_it(
+    asterisk, observer: AmiRecorder, centre: tuple[Controller, Path]
+) -> None:
+    _, store = centre
+    port = asterisk.sip_port
+    a = SippCall(caller="+34600000750", digits="11", stay_s=45, target_port=port)
+    await a.start()
+    await observer.bridged_with(await observer.channel_of(a), timeout=20)
+    b = SippCall(caller="+34600000751", digits="111", stay_s=60, target_port=port)
+    await b.start()
+    await until(lambda: len(rows(store, "SELECT 1 FROM callbacks")) == 1, 30, "B's callback stored")
+    assert await b.wait(40) == 0, b.errors()
+    # B calls again: told a callback is waiting; asks again: one callback, at the first place.
+    # (Keys 3.5 s apart: the notice plays between the menus and the offer.)
+    again = SippCall(caller="+34600000751", digits="111", stay_s=60, target_port=port, digit_gap_s=3.5)
+    await again.start()
+    ch = await observer.channel_of(again)
+    await observer.wait_for(
+        lambda e: (
+            e.get("Event") == "Newexten"
+            and e.get("Channel") == ch
+            and e.get("AppData") == "1?Playback(cc/callback-pending)"
+        ),
+        30,
+        "told of the callback waiting",
+    )
+    await observer.wait_for(
+        lambda e: (
+            e.get("Event") == "Newexten"
+            and e.get("Channel") == ch
+            and e.get("AppData") == "cc/callback-merged"
+        ),
+        30,
+        "told it keeps its place",
+    )
+    assert await again.wait(40) == 0, again.errors()
+    assert len(rows(store, "SELECT 1 FROM callbacks")) == 1
+    a.stop()

@@ -467,3 +467,23 @@ def test_the_policy_refuses_nonsense() -> None:
         CallbackPolicy(retry_delay_s=math.inf)
     with pytest.raises(ValueError, match="offer_after_ewt_s of info"):
         CallbackPolicy(offer_after_ewt_by_skill={"info": -1})
+
+
+def test_a_request_stored_after_its_expiry_is_no_promise_and_the_caller_keeps_waiting() -> None:
+    engine = busy_centre(CallbackPolicy(offer_after_ewt_s=0, expire_after_s=60))
+    arrive(engine, "b", 10)
+    accept(engine, "b", 20)  # expires at 80
+    got = stored(engine, "b", 90)  # the store answered late
+    assert got == [update("cb-b", B.EXPIRED), RefuseCallback(call_id="b", reason="expired")]
+    assert engine.calls["b"].state is CallState.QUEUED and engine.position("b") == 1
+    assert engine.calls["b"].callback_id is None
+
+
+def test_a_second_request_while_the_first_for_that_number_is_being_stored_is_refused() -> None:
+    engine = busy_centre()
+    arrive(engine, "b", 10)
+    arrive(engine, "b2", 11)
+    accept(engine, "b", 12, number_key="same")  # being stored
+    got = accept(engine, "b2", 13, number_key="same")
+    assert got == [RefuseCallback(call_id="b2", reason="request for this number in progress")]
+    assert engine.calls["b2"].state is CallState.QUEUED and engine.calls["b2"].callback_id is None

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from contactcenter import cli
-from contactcenter.config import Config, ConfigError, load_config, parse_config
+from contactcenter.config import CALLBACK_PROMPTS, Config, ConfigError, load_config, parse_config
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "010.yaml"
 
@@ -75,7 +75,11 @@ def test_shipped_config_loads() -> None:
         "position",
         "wait-about",
         "minutes",
-    }
+    } | {f"callback-{name}" for name in CALLBACK_PROMPTS}
+    # Callbacks: on, with the policy the file states.
+    assert cfg.callbacks is not None
+    assert cfg.callbacks.policy.offer_after_ewt_s == 120 and cfg.callbacks.policy.attempts == 3
+    assert cfg.callbacks.policy.expire_after_s == 8 * 3600 and cfg.callbacks.dial == "sim"
     assert cfg.hours is not None and cfg.hours.open.hour == 7 and cfg.hours.close.hour == 23
     assert cfg.routing.relaxation == ((0, 1), (30, 2), (90, 9))
     with pytest.raises(KeyError):
@@ -742,3 +746,27 @@ def test_one_relaxation_rule_for_the_centre_and_the_scenarios(shipped_raw: Raw) 
         parse_scenario({**scenario, "relaxation": bad})
     assert centre.value.field == "routing.relaxation[1]" and sim.value.field == "relaxation[1]"
     assert centre.value.problem == sim.value.problem and centre.value.value == sim.value.value == bad[1]
+
+
+def test_callbacks_section_errors_name_the_field() -> None:
+    import yaml
+
+    raw = yaml.safe_load(SHIPPED.read_text())
+    raw["callbacks"]["by_skill"] = {"infos": 60}
+    with pytest.raises(ConfigError) as e:
+        parse_config(raw, "010.yaml")
+    assert (e.value.field, e.value.value) == ("callbacks.by_skill", "infos")
+    raw = yaml.safe_load(SHIPPED.read_text())
+    del raw["callbacks"]["prompts"]["confirm"]["es"]
+    with pytest.raises(ConfigError) as e:
+        parse_config(raw, "010.yaml")
+    assert e.value.field == "callbacks.prompts.confirm.es"
+    raw = yaml.safe_load(SHIPPED.read_text())
+    raw["callbacks"]["atempts"] = 3
+    with pytest.raises(ConfigError, match="attempts"):
+        parse_config(raw, "010.yaml")
+    raw = yaml.safe_load(SHIPPED.read_text())
+    raw["callbacks"]["dial"] = "pstn"
+    with pytest.raises(ConfigError) as e:
+        parse_config(raw, "010.yaml")
+    assert e.value.field == "callbacks.dial"

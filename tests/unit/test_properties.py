@@ -11,9 +11,8 @@
 # operator first with at most one live attempt, its attempts bounded, never beyond the lines.
 # Expectations come from the driver's own records of what it sent and was told, never from
 # the engine's inner bookkeeping. A seeded queueing run checks Little's law on the engine's
-# own waits and queue lengths. Core bugs found by the driver are pinned as minimal xfail
-# (strict) tests at the end; until they are fixed the driver steers around them (see
-# KNOWN_BUGS: the moves it avoids, the two checks it relaxes).
+# own waits and queue lengths. Core bugs the driver found are kept at the end as minimal
+# regression tests, each the shortest sequence that showed it.
 from __future__ import annotations
 
 import heapq
@@ -61,36 +60,11 @@ ON_CALL = (OperatorState.RESERVED, OperatorState.TALKING)
 # Where an operator whose ring got no outcome in time ends up (or what they asked for meanwhile).
 NOT_REACHED = (OperatorState.UNREACHABLE, OperatorState.PAUSED, OperatorState.LOGGED_OUT)
 B = CallbackState
+MERGE_IN_PROGRESS = "request for this number in progress"
 NUMBERS = ("n0", "n1", "n2")  # a small pool of callers' numbers, so duplicates merge
 # Phases of a callback's dial, as the driver saw them: its operator's phone rings, the
 # citizen's phone rings (the operator on the line), the two talk. Each holds a line.
 DIAL_STATES = {"operator": B.RINGING_OPERATOR, "citizen": B.RINGING_CITIZEN, "talking": B.TALKING}
-
-# Core bugs the xfail tests at the end pin down (by name). While one is open, the driver
-# avoids the move that triggers it (A, B, D) or relaxes the one check it breaks (C, E), so
-# the property test keeps checking everything else; undo that once the bug is fixed.
-KNOWN_BUGS = {
-    # A: a caller merged into a callback not yet stored hears the promise before the store
-    # committed it (and keeps it if the store then fails). The driver never gives a number
-    # whose callback for that skill still waits for the store.
-    "merge_into_unstored": "test_no_promise_by_merging_into_a_callback_the_store_has_not_committed",
-    # B: a call answered live whose conversation ends before the store answers gets its
-    # callback all the same. The driver lets the store answer before such a call ends.
-    "stored_after_served_live": "test_a_caller_served_live_before_the_store_answered_is_not_called_back",
-    # C: a callback that is ringing its operator (or waits for the store) when its expiry
-    # comes never expires: back in its queue, it is dialled after its expiry, or waits for
-    # ever. The driver exempts such callbacks (`expiry_missed`) from the expiry checks.
-    "expiry_missed_while_busy": "test_a_callback_whose_operator_ring_fails_after_its_expiry_expires"
-    " and test_a_callback_stored_after_its_expiry_expires",
-    # D: cancelling a callback still being stored leaves its caller waiting with a dead
-    # request (no refusal, and counted as a callback when they hang up). The driver cancels
-    # only callbacks the store has committed.
-    "cancel_unstored": "test_cancelling_a_callback_being_stored_releases_its_caller",
-    # E: a caller who hangs up while their operator's phone rings frees that operator while
-    # their own line still counts: a callback the operator would dial steps out "for want of
-    # a line" with a line free. The driver's line check allows that one line in that event.
-    "line_of_a_leaving_caller": "test_a_caller_leaving_while_rung_frees_their_line_for_a_callback",
-}
 
 # --- the driver ---------------------------------------------------------------------------
 
@@ -133,6 +107,7 @@ class CallbackRecord:
     attempts: int = 0  # calls to the citizen (DialCitizen) so far
     outcome: str | None = None  # of the last call to the citizen
     citizen_answered: bool = False
+    served_live: bool = False  # its caller reached an operator while it was being stored
 
 
 @dataclass
@@ -157,7 +132,6 @@ class Harness:
     drained: Counter[str] = field(default_factory=Counter)  # from drain_completed_callbacks
     dials: dict[str, tuple[str, str]] = field(default_factory=dict)  # callback -> (operator, phase)
     final_updates: Counter[str] = field(default_factory=Counter)  # UpdateCallback to a final state
-    expiry_missed: set[str] = field(default_factory=set)  # KNOWN_BUGS["expiry_missed_while_busy"]
     next_cb: int = 0
     callbacks_served: int = 0  # completed ones (for the test's own coverage figures)
 
@@ -191,9 +165,6 @@ class Harness:
             if o.state is OperatorState.AVAILABLE
         }
         before_callbacks = {cid: (cb.state, cb.next_attempt_at) for cid, cb in engine.callbacks.items()}
-        for cid, cb in engine.callbacks.items():
-            if cb.state in (B.REQUESTED, B.RINGING_OPERATOR) and cb.expires_at <= event.now:
-                self.expiry_missed.add(cid)  # its expiry fires in this event, while it is busy
         lines_in_use = len(engine.calls) + len(self.dials)  # the driver's own count
         self.before(event)
         cmds = engine.handle(event)
@@ -220,7 +191,12 @@ class Harness:
     def before(self, event: ev.Event) -> None:
         """What the driver learns by sending `event` (a fact it reports), before the reply."""
         if isinstance(event, ev.CallbackStored):
-            self.records[event.callback_id].stored = True
+            rec = self.records[event.callback_id]
+            rec.stored = True
+            waiting = rec.call_id is not None and rec.call_id not in self.completed
+            if waiting and not rec.served_live and event.now >= rec.expires_at:
+                assert rec.call_id is not None
+                del self.asked[rec.call_id]  # stored too late to be kept: a live caller again
         elif isinstance(event, ev.CallbackStoreFailed):
             rec = self.records[event.callback_id]
             rec.store_failed = True
@@ -292,16 +268,12 @@ class Harness:
             and cid not in updated
             and not (isinstance(event, ev.CallbackRestored) and event.callback_id == cid)
         }
-        leaving_rung = (
-            isinstance(event, ev.CallerHungUp)
-            and CancelOffer(call_id=event.call_id, operator_id=self.offers.get(event.call_id, "")) in cmds
-        )  # (KNOWN_BUGS["line_of_a_leaving_caller"])
         for cid in stepped_out:
             assert engine.callbacks[cid].next_attempt_at == now + self.policy.line_wait_s, cid
             if not isinstance(event, ev.Tick):
                 # (Within one event, lines are only ever taken after the first are freed; a
                 # Tick may free and take them in turns.)
-                in_use = len(engine.calls) + self.lines_held() + (1 if leaving_rung else 0)
+                in_use = len(engine.calls) + self.lines_held()
                 assert in_use == engine.lines, ("stepped out with a line free", cid)
             waiting.pop(cid, None)
 
@@ -410,6 +382,12 @@ class Harness:
                 waiting.pop(cmd.call_id)  # the caller leaves the queue; the callback holds the place
                 continue
             if isinstance(cmd, RefuseCallback):
+                if isinstance(event, ev.CallbackAccepted):  # a merge into a request not stored
+                    assert cmd == RefuseCallback(call_id=event.call_id, reason=MERGE_IN_PROGRESS)
+                    continue
+                if isinstance(event, ev.CallbackStored):  # stored after its expiry
+                    assert cmd.reason == "expired" and self.records[event.callback_id].call_id == cmd.call_id
+                    continue
                 assert isinstance(event, ev.CallbackStoreFailed) and cmd.reason == event.reason
                 assert self.records[event.callback_id].call_id == cmd.call_id
                 continue
@@ -432,13 +410,16 @@ class Harness:
                 assert cmd.call_id not in self.offers, "a call offered twice at once"
                 self.offers[cmd.call_id] = cmd.operator_id
                 self.offered_total += 1
+                if (requested := self.asked.pop(cmd.call_id, None)) is not None:
+                    # Served live while their request is being stored: it will be cancelled.
+                    assert not self.records[requested].stored
+                    self.records[requested].served_live = True
             else:
                 # At most one live attempt per callback; only a stored one, before its expiry.
                 assert cmd.call_id not in self.dials, "a callback dialled while its last dial lives"
                 rec = self.records[cmd.call_id]
                 assert rec.stored and not self.drained[cmd.call_id]
-                if cmd.call_id not in self.expiry_missed:
-                    assert now <= rec.expires_at, "a callback dialled after its expiry"
+                assert now <= rec.expires_at, "a callback dialled after its expiry"
                 self.dials[cmd.call_id] = (cmd.operator_id, "operator")
             assert cmd.call_id in waiting or cmd.call_id in newly, "routed what was not waiting"
             w = waiting.pop(cmd.call_id, None)
@@ -551,9 +532,8 @@ class Harness:
         else:
             assert cmd.state is B.CANCELLED and phase is None
             if isinstance(event, ev.CallbackStored):
-                # Stored while its caller was being served live: no callback for them.
-                assert rec.call_id is not None and (rec.call_id in self.offers or rec.call_id in self.bridged)
-                assert self.asked.pop(rec.call_id) == cid
+                # Stored after its caller reached an operator live: no callback for them.
+                assert rec.served_live
             else:
                 assert isinstance(event, ev.CallbackCancelled) and event.callback_id == cid
 
@@ -681,7 +661,7 @@ class Harness:
                 assert cb.next_attempt_at is not None and cb.next_attempt_at > self.now
                 deadline = engine.next_deadline()
                 assert deadline is not None and deadline <= cb.next_attempt_at
-            if cb.state in (B.PENDING, B.SCHEDULED) and cid not in self.expiry_missed:
+            if cb.state in (B.PENDING, B.SCHEDULED):
                 assert cb.expires_at > self.now, ("open after its expiry", cid)
             # A citizen served live is never called back as well.
             if rec.call_id is not None and rec.call_id in self.bridged:
@@ -706,9 +686,6 @@ class Harness:
                 for w in waiting_now:
                     if w.skill in op.skills and w.language in op.languages:
                         assert op.skills[w.skill] > self.reach(w, self.now), (oid, w)
-        for cid, cb in callbacks.items():
-            if cb.state in (B.REQUESTED, B.RINGING_OPERATOR) and cb.expires_at <= self.now:
-                self.expiry_missed.add(cid)  # (dialled at its very expiry, in a Tick)
 
     # -- the driver's moves --
 
@@ -784,12 +761,10 @@ class Harness:
                 self.stale(ev.CallerHungUp(now=now, call_id=gone))
             elif ids := sorted(engine.calls):
                 cid = ids[pick % len(ids)]
-                self.before_conversation_ends(cid)
                 self.apply(ev.CallerHungUp(now=now, call_id=cid))
         elif kind == "end":
             if ids := self.live(CallState.TALKING):
                 cid = ids[pick % len(ids)]
-                self.before_conversation_ends(cid)
                 self.apply(ev.CallEnded(now=now, call_id=cid))
                 if pick % 3 == 0:  # the caller's leg reports the same end
                     self.stale(ev.CallerHungUp(now=now, call_id=cid))
@@ -846,7 +821,8 @@ class Harness:
                 if pick % 3 == 0:  # the other leg reports the same end
                     self.stale((ev.CallerHungUp if pick % 2 else ev.CallEnded)(now=now, call_id=cid))
         elif kind == "cb_cancel":
-            # A supervisor calls off a waiting callback (one the store holds: KNOWN_BUGS).
+            # A supervisor calls off a waiting callback (one the store holds; calling off one
+            # being stored is stale, see test_cancelling_a_callback_being_stored_is_stale).
             if ids := sorted(c for c, r in self.open_records().items() if r.stored and c not in self.dials):
                 cid = ids[pick % len(ids)]
                 rec = self.records[cid]
@@ -913,16 +889,15 @@ class Harness:
             return
         cid = ids[pick % len(ids)]
         skill = self.queued[cid].skill
-        numbers = [
-            n
-            for n in NUMBERS
-            if (open_cb := self.open_number(n, skill)) is None or self.records[open_cb].stored
-        ]  # (KNOWN_BUGS["merge_into_unstored"])
-        number = numbers[(pick // 3) % len(numbers)] if numbers else f"u{self.next_cb}"
+        number = NUMBERS[(pick // 3) % len(NUMBERS)]
         existing = self.open_number(number, skill)
         cb_id = self.fresh_callback_id()
         got = self.apply(ev.CallbackAccepted(now=self.now, call_id=cid, callback_id=cb_id, number_key=number))
-        if existing is not None:
+        if existing is not None and not self.records[existing].stored:
+            # That number's request is still being stored: no promise can rest on it yet.
+            assert got == [RefuseCallback(call_id=cid, reason=MERGE_IN_PROGRESS)]
+            assert self.engine.calls[cid].state is CallState.QUEUED
+        elif existing is not None:
             assert got == [ConfirmCallback(call_id=cid, callback_id=existing, merged=True)]
         else:
             w = self.queued[cid]
@@ -944,25 +919,22 @@ class Harness:
         origin = rec.call_id
         assert origin is not None
         gone = origin in self.completed
-        served_live = not gone and (origin in self.offers or origin in self.bridged)
+        served_live = rec.served_live
         if not ok:
             got = self.apply(ev.CallbackStoreFailed(now=self.now, callback_id=cb_id, reason="disk full"))
             waits = not gone and not served_live
             assert got == ([RefuseCallback(call_id=origin, reason="disk full")] if waits else [])
             return
         got = self.apply(ev.CallbackStored(now=self.now, callback_id=cb_id))
-        if served_live:  # their operator rings or talks: no callback
+        if served_live:  # their operator rang (they may have talked and gone): no callback
             assert got == [UpdateCallback(call_id=cb_id, state=B.CANCELLED)]
+        elif self.now >= rec.expires_at:  # stored too late to be kept: no promise
+            refused = [] if gone else [RefuseCallback(call_id=origin, reason="expired")]
+            assert got == [UpdateCallback(call_id=cb_id, state=B.EXPIRED), *refused]
         elif not gone:  # the promise, now; the callback takes their place
             assert got == [ConfirmCallback(call_id=origin, callback_id=cb_id)]
         else:  # they hung up meanwhile: nobody to tell; the callback takes the place
             assert all(isinstance(c, DialCallback) and c.call_id == cb_id for c in got), got
-
-    def before_conversation_ends(self, cid: str) -> None:
-        """KNOWN_BUGS["stored_after_served_live"]: the store answers first."""
-        cb_id = self.asked.get(cid)
-        if cb_id is not None and cid in self.bridged and not self.records[cb_id].stored:
-            self.store(cb_id, ok=True)
 
     def citizen(self, pick: int) -> None:
         """The citizen's phone, rung for a callback: answered, not reached, or the operator
@@ -1450,8 +1422,8 @@ def test_random_event_sequences_with_callbacks_keep_the_invariants(
     assert not harness.live(CallState.TALKING, CallState.OFFERED, CallState.CALLBACK_CONFIRMED)
     assert all(o.state is OperatorState.AVAILABLE for o in engine.operators.values())
     # With the clock run out, every callback has reached a final state (its expiry at the
-    # latest), but those KNOWN_BUGS["expiry_missed_while_busy"] leaves waiting for ever.
-    assert set(engine.callbacks) <= harness.expiry_missed, sorted(engine.callbacks)
+    # latest).
+    assert not engine.callbacks, sorted(engine.callbacks)
     assert all(
         harness.final_updates[c] == 1 for c, r in harness.records.items() if r.stored and harness.drained[c]
     )
@@ -1493,11 +1465,6 @@ def accepts(engine: Engine, call_id: str, now: float, number_key: str) -> list[C
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a caller merged into a callback the store has not committed yet hears "
-    "ConfirmCallback at once, and keeps that promise when the store then fails",
-)
 def test_no_promise_by_merging_into_a_callback_the_store_has_not_committed() -> None:
     engine = ana_busy()
     waits(engine, "b", 2)
@@ -1512,11 +1479,6 @@ def test_no_promise_by_merging_into_a_callback_the_store_has_not_committed() -> 
     assert engine.calls["c"].state is CallState.QUEUED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: CallbackStored after the caller was answered live and their conversation "
-    "ended opens the callback (PENDING, dialled) instead of cancelling it",
-)
 def test_a_caller_served_live_before_the_store_answered_is_not_called_back() -> None:
     engine = ana_busy()
     waits(engine, "b", 2)
@@ -1532,11 +1494,6 @@ def test_a_caller_served_live_before_the_store_answered_is_not_called_back() -> 
     assert "cb-b" not in engine.callbacks
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a callback ringing its operator at its expiry, whose operator then does not "
-    "answer, goes back to PENDING after its expiry with no expiry timer left (dialled late, or never ends)",
-)
 def test_a_callback_whose_operator_ring_fails_after_its_expiry_expires() -> None:
     engine = ana_busy()
     waits(engine, "b", 2)
@@ -1553,11 +1510,6 @@ def test_a_callback_whose_operator_ring_fails_after_its_expiry_expires() -> None
     assert [cb.state for cb in engine.drain_completed_callbacks()] == [CallbackState.EXPIRED]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a callback whose store commit arrives after its expiry becomes PENDING with "
-    "no expiry timer left (the timer fired while it was REQUESTED and was dropped)",
-)
 def test_a_callback_stored_after_its_expiry_expires() -> None:
     engine = ana_busy()
     waits(engine, "b", 2)
@@ -1569,11 +1521,6 @@ def test_a_callback_stored_after_its_expiry_expires() -> None:
     assert [cb.state for cb in engine.drain_completed_callbacks()] == [CallbackState.EXPIRED]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: CallbackCancelled of a callback still being stored (REQUESTED) leaves its "
-    "caller holding the dead request: no refusal, and their hang-up counted CALLBACK, not ABANDONED",
-)
 def test_cancelling_a_callback_being_stored_releases_its_caller() -> None:
     engine = ana_busy()
     waits(engine, "b", 2)
@@ -1585,11 +1532,6 @@ def test_cancelling_a_callback_being_stored_releases_its_caller() -> None:
     assert (b.outcome is CallOutcome.CALLBACK) == ("cb-b" in engine.callbacks), b.outcome
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: CallerHungUp of a call whose operator is being rung frees the operator before "
-    "the call leaves `calls`, so a callback they would dial finds its line taken and steps out",
-)
 def test_a_caller_leaving_while_rung_frees_their_line_for_a_callback() -> None:
     engine = Engine(lines=2, callback_policy=BUG_POLICY)
     engine.handle(ev.OperatorLoggedIn(now=0, operator_id="ana", skills=(("info", 1),), languages=("ca",)))
@@ -1612,18 +1554,6 @@ def test_a_caller_leaving_while_rung_frees_their_line_for_a_callback() -> None:
         CancelOffer(call_id="a", operator_id="ana"),
         DialCallback(call_id="cb-r", operator_id="ana"),
     ]
-
-
-def test_every_known_bug_names_its_strict_xfail_test() -> None:
-    """KNOWN_BUGS and the xfail tests stay in step: fixing a bug flips its test (strict), and
-    the entry (and the driver's steering around it) then goes too."""
-    for names in KNOWN_BUGS.values():
-        for name in names.split(" and "):
-            marks = [m for m in getattr(globals()[name], "pytestmark", []) if m.name == "xfail"]
-            assert marks and marks[0].kwargs.get("strict") is True, name
-
-
-# --- Little's law ---------------------------------------------------------------------------
 
 
 def test_littles_law_on_a_long_seeded_run() -> None:
