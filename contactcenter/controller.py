@@ -141,7 +141,12 @@ class Controller:
                 await self.store.open()
             except StoreError as exc:
                 raise UserError(f"callbacks.store: {exc}") from None
-        await self.ami.connect()
+        try:
+            await self.ami.connect()
+        except BaseException:
+            if self.store is not None:  # (its worker thread would keep the process alive)
+                await self.store.close()
+            raise
         for op in self.cfg.operators:
             self.feed(
                 ev.OperatorLoggedIn(

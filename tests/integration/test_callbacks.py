@@ -9,7 +9,6 @@ import asyncio
 import dataclasses
 import signal
 import sqlite3
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from contactcenter.controller import Controller
 from contactcenter.core.lifecycle import CallOutcome
 from contactcenter.sim.sipp import SippCall
 from tests.conftest import TEST_CONFIG
+from tests.controllerproc import run_controller
 from tests.polling import until
 from tests.recorder import AmiRecorder
 
@@ -182,25 +182,6 @@ async def test_callers_a_b_c_b_takes_a_callback_and_is_served_between_a_and_c(
     await asyncio.sleep(0)
 
 
-async def _run_controller(config: Path) -> asyncio.subprocess.Process:
-    """`contactcenter run` in its own process, once it says it is ready."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "contactcenter.cli",
-        "run",
-        "--config",
-        str(config),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    async with asyncio.timeout(20):
-        while b"controller ready" not in (line := await proc.stdout.readline()):
-            assert line, "the controller exited before it was ready"
-    return proc
-
-
 def _citizen_legs(observer: AmiRecorder, callback_id: str) -> set[str]:
     return {e["Uniqueid"].rsplit("-", 1)[0] for e in observer.events if new_channel(callback_id, "c")(e)}
 
@@ -214,7 +195,7 @@ async def test_a_controller_killed_with_pending_callbacks_loses_none_and_dials_e
     config = tmp_path / "010-callbacks.yaml"
     config.write_text(yaml.safe_dump(data, allow_unicode=True))
     port = asterisk.sip_port
-    first = await _run_controller(config)
+    first = await run_controller(config)
     second = None
     try:
         # A keeps Ana busy; three callers behind A leave their numbers.
@@ -240,7 +221,7 @@ async def test_a_controller_killed_with_pending_callbacks_loses_none_and_dials_e
         assert await a.wait(40) == 0, a.errors()  # A's conversation ends while no controller runs
         assert all(not _citizen_legs(observer, cb) for cb in ids)
         # A new controller finds every callback in the file and calls each citizen once.
-        second = await _run_controller(config)
+        second = await run_controller(config)
         await until(
             lambda: (
                 [r["state"] for r in rows(store, "SELECT state FROM callbacks")] == ["completed"] * len(ids)

@@ -9,25 +9,14 @@ import sys
 
 from contactcenter.sim.sipp import SippCall
 from tests.conftest import TEST_CONFIG
+from tests.controllerproc import run_controller
 from tests.recorder import AmiRecorder
 
 
 async def test_run_command_routes_a_call_and_stops_on_sigterm(asterisk, observer: AmiRecorder) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "contactcenter.cli",
-        "run",
-        "--config",
-        str(TEST_CONFIG),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    proc = await run_controller(TEST_CONFIG)
     try:
         assert proc.stdout is not None
-        async with asyncio.timeout(20):
-            while b"controller ready" not in (line := await proc.stdout.readline()):
-                assert line, "the controller exited before it was ready"
         call = SippCall(caller="+34600000501", digits="32", stay_s=6, target_port=asterisk.sip_port)
         await call.start()
         ch = await observer.channel_of(call)
