@@ -210,6 +210,8 @@ class Controller:
             self.executor.release(call)
             if desk is not None:
                 desk.forget_call(call.call_id)
+        if self.engine.completed_callbacks:
+            self.today.add_callbacks(event.now, self.engine.drain_completed_callbacks())
         self._timer_changed.set()
         return commands
 

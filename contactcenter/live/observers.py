@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from contactcenter.core.callbacks import Callback
 from contactcenter.core.engine import Call
 from contactcenter.core.kpis import BUSY_STATES, STAFFED_STATES, KpiCollector
 from contactcenter.core.lifecycle import CallState, OperatorState
@@ -108,6 +109,11 @@ class TodayKpis:
                 self._integrate(change.operator_id, change.at)
                 self._states[change.operator_id] = (change.state, change.at)
         self.collector.add_all(completed)
+
+    def add_callbacks(self, now: float, callbacks: Sequence[Callback]) -> None:
+        """Callbacks that reached a final state: today's callback figures (by request)."""
+        self._roll(now)
+        self.collector.add_callbacks(callbacks)
 
     def _integrate(self, operator_id: str, until: float) -> None:
         state, since = self._states.get(operator_id, (OperatorState.LOGGED_OUT, until))

@@ -147,6 +147,13 @@ async def test_a_caller_who_finds_everyone_busy_takes_a_callback_and_is_called_b
     legs = {e["Uniqueid"].rsplit("-", 1)[0] for e in observer.events if new_channel(callback_id, "c")(e)}
     assert len(legs) == 1, legs
     await until(lambda: not controller.engine.callbacks, 10, "no open callback in the core")
+    # Today's KPIs, live: B is a called-back call (not in ASA, not an abandon), and the
+    # callback's own figures say how long B really waited to be served.
+    today = controller.today.kpis(controller.now())
+    assert (today["called_back"], today["abandoned"], today["answered"]) == (1, 0, 1)  # (A answered)
+    cb = today["callbacks"]
+    assert (cb["accepted"], cb["completed"], cb["attempts"]) == (1, 1, 1)
+    assert cb["mean_delay_s"] > 0 and cb["mean_wait_total_s"] > cb["mean_delay_s"]
 
 
 async def test_callers_a_b_c_b_takes_a_callback_and_is_served_between_a_and_c(
