@@ -26,7 +26,7 @@ import signal
 import time
 import zoneinfo
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from panoramisk.message import Message
@@ -157,7 +157,7 @@ class Controller:
             # Every callback the store holds comes back, at its place, before anything else
             # is routed by the timers below (checked against the channels alive now).
             try:
-                alive: list[str] | None = await self._alive()
+                alive: Iterable[str] | None = await self._alive()
             except AmiError as exc:
                 log.warning("channels not listed at start (%s): callbacks in progress wait", exc)
                 alive = None
@@ -270,10 +270,10 @@ class Controller:
         if leg is not None and not any(isinstance(c, BridgeCall | DialCitizen) for c in commands):
             self.executor.refuse_leg(leg)
 
-    async def _alive(self) -> list[str]:
-        """The Uniqueids of the channels Asterisk has now."""
+    async def _alive(self) -> dict[str, Message]:
+        """The channels Asterisk has now, by Uniqueid (its CoreShowChannel items)."""
         items = await self.ami.list_items({"Action": "CoreShowChannels"}, "CoreShowChannel")
-        return [str(m.get("Uniqueid")) for m in items]
+        return {str(m.get("Uniqueid")): m for m in items}
 
     async def _callbacks_in_doubt(self) -> None:
         """Callbacks whose legs outlived a restart are given back once those legs are gone."""
@@ -292,11 +292,10 @@ class Controller:
         alive: dict[str, Message] = {}
         if self.channels.callers or self.channels.legs:
             try:
-                items = await self.ami.list_items({"Action": "CoreShowChannels"}, "CoreShowChannel")
+                alive = await self._alive()
             except AmiError as exc:
                 log.error("resync after reconnect failed: %s", exc)
                 return
-            alive = {str(m.get("Uniqueid")): m for m in items}
         facts = reconcile(self.channels, alive, self.now())
         for event, leg in facts:
             self._feed_fact(event, leg)

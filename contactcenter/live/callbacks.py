@@ -199,6 +199,8 @@ class CallbackDesk:
             language=cmd.language,
             priority=cmd.priority,
             arrived_at=self.wall(cmd.queued_at),
+            # (The core's tie-breaking sequence is this process's own; across a restart the
+            # store orders callbacks by arrival, then by id.)
             queue_seq=0,
             requested_at=self.wall(now),
             ivr_path=f"{cmd.language}/{cmd.skill}",

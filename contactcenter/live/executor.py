@@ -46,6 +46,12 @@ log = logging.getLogger("contactcenter.executor")
 Job = Callable[[], Awaitable[None]]
 
 
+def wait_minutes(ewt_s: float) -> str:
+    """An expected wait as callers hear it: whole minutes, rounded up (never promise less
+    than the estimate), at least 1; nothing when nobody who can take the call is logged in."""
+    return "" if math.isinf(ewt_s) else str(max(1, math.ceil(ewt_s / 60)))
+
+
 class Executor:
     def __init__(
         self,
@@ -242,9 +248,8 @@ class Executor:
         channel = self.channels.callers.get(call_id)
         if channel is None:
             return
-        minutes = "" if math.isinf(ewt_s) else str(max(1, math.ceil(ewt_s / 60)))
         await self.ami.send(
-            {"Action": "Setvar", "Channel": channel, "Variable": "CC_EWT_MIN", "Value": minutes}
+            {"Action": "Setvar", "Channel": channel, "Variable": "CC_EWT_MIN", "Value": wait_minutes(ewt_s)}
         )
         await self._redirect(channel, "cc-callback-offer")
 
@@ -282,10 +287,7 @@ class Executor:
         channel = self.channels.callers.get(call_id)
         if channel is None:
             return
-        # Whole minutes, rounded up (never promise less than the estimate), at least 1;
-        # no figure at all when nobody who can take the call is logged in.
-        minutes = "" if math.isinf(ewt_s) else str(max(1, math.ceil(ewt_s / 60)))
-        values = (str(position), minutes)
+        values = (str(position), wait_minutes(ewt_s))
         if self.announced.get(call_id) == values:
             return
         self.announced[call_id] = values
