@@ -56,6 +56,15 @@ def rows(store: Path, sql: str) -> list[sqlite3.Row]:
         db.close()
 
 
+async def ana_talking(observer: AmiRecorder, caller: str, stay_s: int, port: int) -> SippCall:
+    """A SIPp caller for `info` ("11": Catalan, information), connected to Ana, the only
+    operator of that skill, and staying `stay_s` s: everyone behind them must wait."""
+    a = SippCall(caller=caller, digits="11", stay_s=stay_s, target_port=port)
+    await a.start()
+    await observer.bridged_with(await observer.channel_of(a), timeout=20)
+    return a
+
+
 def new_channel(prefix: str, kind: str):  # type: ignore[no-untyped-def]
     return lambda e: (
         e.get("Event") == "Newchannel" and str(e.get("Uniqueid", "")).startswith(f"{prefix}-{kind}-")
@@ -68,9 +77,7 @@ async def test_a_caller_who_finds_everyone_busy_takes_a_callback_and_is_called_b
     controller, store = centre
     port = asterisk.sip_port
     # A keeps Ana (the only `info` operator) busy for 12 s.
-    a = SippCall(caller="+34600000701", digits="11", stay_s=12, target_port=port)
-    await a.start()
-    await observer.bridged_with(await observer.channel_of(a), timeout=20)
+    a = await ana_talking(observer, "+34600000701", 12, port)
     # B must wait: offered a callback, B presses 1 (this number), then hangs up when told.
     b = SippCall(caller="+34600000702", digits="111", stay_s=60, target_port=port)
     await b.start()
@@ -161,9 +168,7 @@ async def test_callers_a_b_c_b_takes_a_callback_and_is_served_between_a_and_c(
 ) -> None:
     _, store = centre
     port = asterisk.sip_port
-    a = SippCall(caller="+34600000711", digits="11", stay_s=14, target_port=port)
-    await a.start()
-    await observer.bridged_with(await observer.channel_of(a), timeout=20)
+    a = await ana_talking(observer, "+34600000711", 14, port)
     b = SippCall(caller="+34600000712", digits="111", stay_s=60, target_port=port)
     await b.start()
     await observer.channel_of(b)
@@ -186,7 +191,6 @@ async def test_callers_a_b_c_b_takes_a_callback_and_is_served_between_a_and_c(
     )
     assert observer.events.index(room_b) < observer.events.index(c_joins)
     c.stop()
-    await asyncio.sleep(0)
 
 
 def _citizen_legs(observer: AmiRecorder, callback_id: str) -> set[str]:
@@ -206,9 +210,7 @@ async def test_a_controller_killed_with_pending_callbacks_loses_none_and_dials_e
     second = None
     try:
         # A keeps Ana busy; three callers behind A leave their numbers.
-        a = SippCall(caller="+34600000721", digits="11", stay_s=25, target_port=port)
-        await a.start()
-        await observer.bridged_with(await observer.channel_of(a), timeout=20)
+        a = await ana_talking(observer, "+34600000721", 25, port)
         waiting = [
             SippCall(caller=f"+3460000072{i}", digits="111", stay_s=60, target_port=port) for i in (2, 3, 4)
         ]
@@ -268,9 +270,7 @@ async def test_an_unanswered_callback_is_retried_after_the_delay_then_ends_faile
     number = "+34600000731"
     await _callee_behaves(observer, number, "noanswer")
     try:
-        a = SippCall(caller="+34600000730", digits="11", stay_s=8, target_port=port)
-        await a.start()
-        await observer.bridged_with(await observer.channel_of(a), timeout=20)
+        await ana_talking(observer, "+34600000730", 8, port)
         b = SippCall(caller=number, digits="111", stay_s=60, target_port=port)
         await b.start()
         await until(lambda: len(rows(store, "SELECT 1 FROM callbacks")) == 1, 30, "the callback stored")
@@ -311,9 +311,7 @@ async def test_a_withheld_caller_keys_their_number_and_a_hostile_one_is_refused_
 ) -> None:
     _, store = centre
     port = asterisk.sip_port
-    a = SippCall(caller="+34600000740", digits="11", stay_s=40, target_port=port)
-    await a.start()
-    await observer.bridged_with(await observer.channel_of(a), timeout=20)
+    a = await ana_talking(observer, "+34600000740", 40, port)
     # Withheld: 1 (this number) cannot be; they are asked to key one, and do (then #).
     withheld = SippCall(caller="anonymous", digits="111934123456#", stay_s=60, target_port=port)
     await withheld.start()
@@ -349,9 +347,7 @@ async def test_calling_again_with_a_callback_waiting_is_told_so_and_merges_into_
 ) -> None:
     _, store = centre
     port = asterisk.sip_port
-    a = SippCall(caller="+34600000750", digits="11", stay_s=45, target_port=port)
-    await a.start()
-    await observer.bridged_with(await observer.channel_of(a), timeout=20)
+    a = await ana_talking(observer, "+34600000750", 45, port)
     b = SippCall(caller="+34600000751", digits="111", stay_s=60, target_port=port)
     await b.start()
     await until(lambda: len(rows(store, "SELECT 1 FROM callbacks")) == 1, 30, "B's callback stored")
