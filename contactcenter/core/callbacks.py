@@ -9,6 +9,10 @@
 #   is the citizen called (DialCitizen); a call to the citizen is an attempt. Attempts are
 #   bounded; a retry waits `retry_delay_s` and only within opening hours; a callback not
 #   served by `expires_at` ends EXPIRED. Every callback ends in a final state.
+# - A booked callback ("cita previa", booking.py) is restored for its time: it joins its
+#   queue then, at the place of a caller who joined at that time (never ahead of those who
+#   were waiting before), and its delay counts from then. Bookings have their own limit (the
+#   slot's capacity), not `max_pending`, the cap on callbacks offered to waiting callers.
 # - The core holds no phone number: `number_key` (opaque, the driver's) finds duplicates,
 #   which merge into the callback already pending for that number and skill.
 # - State changes are moves of CALLBACK_TRANSITIONS (lifecycle.py), made by the engine's
@@ -32,7 +36,7 @@ class CallbackPolicy:
     offer_after_ewt_by_skill: Mapping[str, float] = field(default_factory=dict)
     # ... or when more than this many callers are ahead of them (None: no such rule).
     offer_queue_length: int | None = None
-    max_pending: int = 100  # per skill: beyond this many open callbacks, no offer
+    max_pending: int = 100  # per skill: beyond this many open callbacks (bookings aside), no offer
     attempts: int = 3  # calls to the citizen at most
     retry_delay_s: float = 600.0
     expire_after_s: float = 8 * 3600.0
@@ -72,7 +76,7 @@ class Callback:
     skill: str
     language: str
     priority: int
-    queued_at: float  # of the call it came from: its place
+    queued_at: float  # of the call it came from: its place (a booked one's: its time)
     queue_key: QueueKey
     number_key: str
     requested_at: float
@@ -90,9 +94,16 @@ class Callback:
     ended_at: float | None = None  # it reached a final state
 
     @property
+    def waiting_since(self) -> float:
+        """When the citizen began to wait for this callback: the request; for a booked one,
+        its time (booked days ahead, nobody waits for it before then), which is its place."""
+        return self.queued_at if self.booked else self.requested_at
+
+    @property
     def time_to_serve(self) -> float | None:
-        """Seconds from the request to the conversation (None if never served)."""
-        return None if self.answered_at is None else self.answered_at - self.requested_at
+        """Seconds from the request (a booked one: from its time) to the conversation (None
+        if never served)."""
+        return None if self.answered_at is None else self.answered_at - self.waiting_since
 
     @property
     def time_from_queue(self) -> float | None:

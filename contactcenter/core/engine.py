@@ -320,6 +320,7 @@ class Engine:
     completed_callbacks: list[Callback] = field(default_factory=list)  # final, for the driver
     _open_numbers: dict[tuple[str, str], str] = field(default_factory=dict)  # (number_key, skill) -> id
     _open_by_skill: dict[str, int] = field(default_factory=dict)
+    _booked_by_skill: dict[str, int] = field(default_factory=dict)  # of those, booked ones
     _callback_lines: int = 0  # lines held by callbacks being dialled or talking
     _changes: list[Change] | None = None
     _pool: OperatorPool = field(default_factory=OperatorPool)
@@ -910,6 +911,8 @@ class Engine:
             if self._open_numbers.get(key) == cb.callback_id:
                 del self._open_numbers[key]
             self._open_by_skill[cb.skill] -= 1
+            if cb.booked:
+                self._booked_by_skill[cb.skill] -= 1
             self.completed_callbacks.append(cb)
         changes = self._changes
         if changes is not None:
@@ -944,10 +947,14 @@ class Engine:
         already), if the policy says so and the callback could be kept."""
         policy = self.callback_policy
         assert policy is not None and call.skill is not None
-        if call.callback_offered or self._open_by_skill.get(call.skill, 0) >= policy.max_pending:
+        # (Bookings are not in the cap: their slots' capacity limits them, and a day's
+        # bookings must not stop the offers to today's callers.)
+        skill = call.skill
+        offered = self._open_by_skill.get(skill, 0) - self._booked_by_skill.get(skill, 0)
+        if call.callback_offered or offered >= policy.max_pending:
             return None
         next_opening = None
-        worth = waited or policy.worth_offering(call.skill, position - 1, ewt)
+        worth = waited or policy.worth_offering(skill, position - 1, ewt)
         if self.hours is not None:
             wall = self.epoch + now
             closes = self.hours.closes_at(wall)
@@ -1014,8 +1021,13 @@ class Engine:
 
     def _open_callback(self, cb: Callback, now: float) -> None:
         self.callbacks[cb.callback_id] = cb
-        self._open_numbers.setdefault((cb.number_key, cb.skill), cb.callback_id)
+        if not cb.booked:
+            # A caller who needs help now is not merged into an appointment days ahead: only
+            # waiting callers' callbacks take duplicates.
+            self._open_numbers.setdefault((cb.number_key, cb.skill), cb.callback_id)
         self._open_by_skill[cb.skill] = self._open_by_skill.get(cb.skill, 0) + 1
+        if cb.booked:
+            self._booked_by_skill[cb.skill] = self._booked_by_skill.get(cb.skill, 0) + 1
         _heappush(self._timers, (cb.expires_at, self._next_seq(), _CB_EXPIRE, cb.callback_id))
         changes = self._changes
         if changes is not None:
@@ -1262,6 +1274,8 @@ class Engine:
         if cb.expires_at <= e.now:
             return self._end_callback(cb, _BT.EXPIRE, e.now)
         if e.next_attempt_at is not None and e.next_attempt_at > e.now:
+            # (A booked one waits so for its time, which is also its place: it joins its queue
+            # behind the callers who queued before then, ahead of those who come later.)
             self._schedule_callback(cb, _BT.DEFER, e.next_attempt_at, e.now)  # (stored so already)
             return []
         return self._enqueue_callback(cb, e.now)

@@ -35,14 +35,17 @@
 #                operator's idle time belongs to no single skill).
 #   max_concurrent_calls  most calls in the system (lines in use) seen by an arriving call.
 #   repeat_calls  calls that were a citizen's second or later try (counted by the driver).
-# Callbacks (KPI key `callbacks`, by the time they were requested; only what ended is
-# counted: a run's callbacks all end, by completion, failure or expiry):
+# Callbacks (KPI key `callbacks`, by the time they were requested, a booked one by its time:
+# booked days ahead, it is demand of the day it is due; only what ended is counted: a run's
+# callbacks all end, by completion, failure or expiry):
 #   offered      calls offered a callback (by arrival, as above); accepted: of those, callers
 #                who left their number (merged duplicates included); requested: callbacks
 #                made (accepted minus merges), ending completed, failed, expired or cancelled.
 #   attempts     calls placed to citizens.
 #   mean_delay_s   request -> conversation, over completed callbacks: what the citizen
-#                waited after leaving their number, said as it is (never 0 s of waiting).
+#                waited after leaving their number, said as it is (never 0 s of waiting);
+#                for a booked callback, its time -> conversation (the days between the
+#                booking and its time are no wait).
 #   mean_wait_total_s  first queued -> conversation: the whole wait, hold time included.
 #   mean_on_phone_s    of called-back callers: arrival -> hanging up after the promise.
 # Ratios with an empty denominator are None (JSON null), never 0.
@@ -281,9 +284,10 @@ class KpiCollector:
                 self.add(call)
 
     def add_callbacks(self, callbacks: Iterable[Callback]) -> None:
-        """Count callbacks that reached a final state, by the time they were requested."""
+        """Count callbacks that reached a final state, by the time they were requested (a
+        booked one: by its time)."""
         for cb in callbacks:
-            if not self.start <= cb.requested_at < self.end:
+            if not self.start <= cb.waiting_since < self.end:
                 continue
             self._callbacks_by_state[cb.state] = self._callbacks_by_state.get(cb.state, 0) + 1
             self._callback_attempts += cb.attempts

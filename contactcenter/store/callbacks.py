@@ -10,6 +10,10 @@
 #   database, or a write the record's state does not allow): the write did not happen, so
 #   the caller makes no promise and dials nothing. Misuse (a final state to `add`, an
 #   "answered" attempt to retry) is a ValueError.
+# - A booking ("cita previa", `book`) is counted and inserted in one write transaction:
+#   BEGIN IMMEDIATE holds the file's write lock from the count to the commit, so two bookings
+#   at once, from this process or another, never put more in a slot than its capacity. A
+#   booked record's place is its time (arrived_at = due_at) and it expires after it.
 # - A number is kept only while a callback needs it: `finish` sets it to NULL, and
 #   secure_delete overwrites the freed bytes in the database file (older copies stay in the
 #   WAL until SQLite reuses it). Never a number in a message; the record's repr omits it.
@@ -74,6 +78,10 @@ class StoreError(Exception):
 class CallbackConflict(StoreError):
     """The write is not allowed in the callback's current state (an unknown or duplicate id,
     an attempt on a callback that is not pending, the end of an attempt that is not live)."""
+
+
+class SlotFull(StoreError):
+    """A booking's slot has no place left for its skill (nothing was written)."""
 
 
 def new_callback_id() -> str:
@@ -167,6 +175,19 @@ class CallbackStore(Protocol):
     async def add(self, record: CallbackRecord) -> None:
         """Store a new, pending callback; a callback_id already stored is a CallbackConflict."""
 
+    async def book(
+        self, record: CallbackRecord, *, slot_start: float, slot_end: float, capacity: int
+    ) -> None:
+        """Store a new, pending booked callback (`due_at` its time, in [slot_start,
+        slot_end)) if fewer than `capacity` open booked callbacks for its skill are due in
+        that slot, else SlotFull; counted and written in one transaction. An open booking
+        for the same number and skill, or a callback_id already stored, is a
+        CallbackConflict (a waiting caller's callback for that number is not)."""
+
+    async def bookings(self, skill: str, start: float, end: float) -> list[float]:
+        """The due times of the open booked callbacks for `skill` due in [start, end), in
+        order (a listing's `booked`)."""
+
     async def get(self, callback_id: str) -> CallbackRecord | None: ...
 
     async def pending(self) -> list[CallbackRecord]:
@@ -174,8 +195,9 @@ class CallbackStore(Protocol):
         first), then the original call's arrival, then its queue sequence."""
 
     async def find_open(self, number_key: str, skill: str) -> CallbackRecord | None:
-        """The open callback for this number and skill (the first in queue order, should
-        there be several), to merge a duplicate request into."""
+        """The open callback of a waiting caller for this number and skill (the first in
+        queue order, should there be several), to merge a duplicate request into; bookings
+        are not looked at (a caller who needs help now is not merged into an appointment)."""
 
     async def start_attempt(self, callback_id: str, operator_id: str, now: float) -> int:
         """Mark a pending callback dialling and record attempt n = attempts + 1, returned.
@@ -235,6 +257,10 @@ _SCHEMA: Final = (
         CHECK ((number IS NULL) = (state IN {_in(FINAL_STATES)}))
     )""",
     f"CREATE INDEX IF NOT EXISTS callbacks_open ON callbacks (number_key, skill) WHERE {_OPEN_SQL}",
+    # (Bookings are counted per skill and slot; an index, not a new layout: files of this
+    # schema version written before it get it when opened.)
+    "CREATE INDEX IF NOT EXISTS callbacks_booked ON callbacks (skill, due_at)"
+    f" WHERE due_at IS NOT NULL AND {_OPEN_SQL}",
     f"""CREATE TABLE IF NOT EXISTS attempts (
         callback_id TEXT NOT NULL REFERENCES callbacks (callback_id),
         n INTEGER NOT NULL CHECK (n >= 1),
@@ -333,14 +359,71 @@ class SqliteCallbackStore:
             raise ValueError(f"a callback is added pending, not {record.state.value} ({record.callback_id})")
         doing = f"add callback {record.callback_id}"
         async with self._write(doing) as tx:
-            if await tx.execute_fetchall(
-                "SELECT 1 FROM callbacks WHERE callback_id = ?", (record.callback_id,)
-            ):
-                raise CallbackConflict(f"callback store {self.path}: could not {doing}: it is already stored")
-            await tx.execute(
-                f"INSERT INTO callbacks ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})",
-                tuple(getattr(record, name) for name in _FIELDS),
+            await self._insert(tx, doing, record)
+
+    async def book(
+        self, record: CallbackRecord, *, slot_start: float, slot_end: float, capacity: int
+    ) -> None:
+        due = record.due_at
+        if due is None:
+            raise ValueError(f"a booked callback needs its time, due_at ({record.callback_id})")
+        _check_time(slot_start, "slot_start")
+        _check_time(slot_end, "slot_end")
+        if not slot_start <= due < slot_end:
+            raise ValueError(
+                f"due_at {due} is not in the slot [{slot_start}, {slot_end}) ({record.callback_id})"
             )
+        if type(capacity) is not int or capacity < 0:
+            raise ValueError(f"capacity must be an integer >= 0, got {capacity!r}")
+        if record.state is not CallbackState.PENDING or record.attempts or record.next_attempt_at is not None:
+            raise ValueError(f"a callback is booked pending, with no attempt yet ({record.callback_id})")
+        if record.arrived_at != due:
+            # Its place in the queue: restored, it joins at its time, behind those before it.
+            raise ValueError(f"a booked callback's place is its time: arrived_at must be due_at ({due})")
+        if not record.expires_at > due:
+            raise ValueError(f"a booked callback must expire after its time ({record.callback_id})")
+        doing = f"book callback {record.callback_id}"
+        async with self._write(doing) as tx:
+            # One open booking per number and service. (A callback for a caller waiting now
+            # is another matter: it neither blocks a booking nor merges into one.)
+            open_ids = [
+                row[0]
+                for row in await tx.execute_fetchall(
+                    "SELECT callback_id FROM callbacks WHERE number_key = ? AND skill = ?"
+                    f" AND due_at IS NOT NULL AND {_OPEN_SQL} {_QUEUE_ORDER} LIMIT 1",
+                    (record.number_key, record.skill),
+                )
+            ]
+            if open_ids:
+                raise CallbackConflict(
+                    f"callback store {self.path}: could not {doing}: callback {open_ids[0]}"
+                    f" is booked for this number and {record.skill}"
+                )
+            rows = list(
+                await tx.execute_fetchall(
+                    "SELECT COUNT(*) FROM callbacks WHERE skill = ? AND due_at >= ? AND due_at < ?"
+                    f" AND {_OPEN_SQL}",
+                    (record.skill, slot_start, slot_end),
+                )
+            )
+            taken: int = rows[0][0]
+            if taken >= capacity:
+                raise SlotFull(
+                    f"callback store {self.path}: could not {doing}: the {record.skill} slot"
+                    f" [{slot_start}, {slot_end}) is full ({taken} of {capacity} booked)"
+                )
+            await self._insert(tx, doing, record)
+
+    async def bookings(self, skill: str, start: float, end: float) -> list[float]:
+        _check_time(start, "start")
+        _check_time(end, "end")
+        rows = await self._read(
+            f"list the bookings of {skill}",
+            f"SELECT due_at FROM callbacks WHERE skill = ? AND due_at >= ? AND due_at < ? AND {_OPEN_SQL}"
+            " ORDER BY due_at",
+            (skill, start, end),
+        )
+        return [row[0] for row in rows]
 
     async def get(self, callback_id: str) -> CallbackRecord | None:
         rows = await self._read(
@@ -355,7 +438,8 @@ class SqliteCallbackStore:
     async def find_open(self, number_key: str, skill: str) -> CallbackRecord | None:
         rows = await self._read(
             "look for an open callback",
-            f"{_SELECT} WHERE number_key = ? AND skill = ? AND {_OPEN_SQL} {_QUEUE_ORDER} LIMIT 1",
+            f"{_SELECT} WHERE number_key = ? AND skill = ? AND due_at IS NULL AND {_OPEN_SQL}"
+            f" {_QUEUE_ORDER} LIMIT 1",
             (number_key, skill),
         )
         return _record(rows[0]) if rows else None
@@ -492,6 +576,15 @@ class SqliteCallbackStore:
                 raise
         except sqlite3.Error as exc:
             raise self._error(doing, exc) from exc
+
+    async def _insert(self, tx: aiosqlite.Connection, doing: str, record: CallbackRecord) -> None:
+        """Insert a new record, within the caller's transaction (an id stored: a conflict)."""
+        if await tx.execute_fetchall("SELECT 1 FROM callbacks WHERE callback_id = ?", (record.callback_id,)):
+            raise CallbackConflict(f"callback store {self.path}: could not {doing}: it is already stored")
+        await tx.execute(
+            f"INSERT INTO callbacks ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})",
+            tuple(getattr(record, name) for name in _FIELDS),
+        )
 
     async def _conflict(
         self, db: aiosqlite.Connection, doing: str, callback_id: str, needed: str

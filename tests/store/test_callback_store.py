@@ -2,12 +2,14 @@
 # every field as written; queue order; at most one live attempt; numbers only while open
 # (gone from the file too); every callback `add` returned for still there after the writer
 # is killed; and a StoreError naming the file whenever it cannot write (read-only file or
-# directory, not a database, locked, full). Processes of their own (child.py) are killed,
+# directory, not a database, locked, full); a booking never beyond its slot's capacity, even
+# when two stores on the file book at once. Processes of their own (child.py) are killed,
 # run without root's override of file modes, or run under a file-size limit.
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import os
 import random
 import re
@@ -25,6 +27,7 @@ from contactcenter.store import (
     CallbackConflict,
     CallbackRecord,
     CallbackState,
+    SlotFull,
     SqliteCallbackStore,
     StoreError,
     new_callback_id,
@@ -424,3 +427,152 @@ def test_new_callback_ids_and_a_record_s_repr_without_the_number() -> None:
     assert all(len(i) == 15 and i.startswith("cb-") and int(i[3:], 16) >= 0 for i in ids)
     r = record(1)
     assert r.number is not None and r.number not in repr(r)
+
+
+# --- bookings ("cita previa") ----------------------------------------------------------------------
+
+SLOT = (T0 + 36_000.0, T0 + 37_800.0)  # a 30-min slot
+EXPIRE_AFTER = 4 * 3600.0
+
+
+def booking(i: int, due: float = SLOT[0], **change: object) -> CallbackRecord:
+    """The i-th record, booked for `due`: its place is its time, and it expires after it."""
+    fields: dict[str, object] = {
+        "skill": "info",
+        "due_at": due,
+        "arrived_at": due,
+        "expires_at": due + EXPIRE_AFTER,
+    }
+    return dataclasses.replace(record(i), **{**fields, **change})  # type: ignore[arg-type]
+
+
+async def book(
+    store: SqliteCallbackStore, r: CallbackRecord, capacity: int, slot: tuple[float, float] = SLOT
+) -> None:
+    await store.book(r, slot_start=slot[0], slot_end=slot[1], capacity=capacity)
+
+
+async def test_a_booked_callback_comes_back_with_every_field_and_is_pending(tmp_path: Path) -> None:
+    live = dataclasses.replace(record(1), skill="info")  # a caller's callback, due_at None
+    booked = booking(2, SLOT[0] + 600.5)
+    async with SqliteCallbackStore(tmp_path / "cb.db") as store:
+        await store.add(live)
+        await book(store, booked, capacity=1)
+        assert await store.get(booked.callback_id) == booked
+    async with SqliteCallbackStore(tmp_path / "cb.db") as store:
+        assert await store.pending() == [live, booked]  # (queue order: its place is its time)
+        assert await store.find_open(booked.number_key, "info") is None  # (no merging into it)
+        assert await store.bookings("info", *SLOT) == [booked.due_at]
+
+
+async def test_a_slot_takes_bookings_up_to_its_capacity_and_a_full_one_writes_nothing(tmp_path: Path) -> None:
+    capacity = 3
+    inside = [booking(i, SLOT[0] + i * 60) for i in range(capacity)]
+    before_slot, next_slot = (SLOT[0] - 1800, SLOT[0]), (SLOT[1], SLOT[1] + 1800)
+    elsewhere = [  # (a booking, its slot), each the first there
+        (booking(10, SLOT[1]), next_slot),  # (a slot is [start, end))
+        (booking(11, SLOT[0] - 1), before_slot),
+        (booking(12, SLOT[0], skill="tributs"), SLOT),  # another skill's bookings are its own
+    ]
+    async with SqliteCallbackStore(tmp_path / "cb.db") as store:
+        await store.add(dataclasses.replace(record(20), skill="info"))  # not a booking: not counted
+        for r in inside:
+            await book(store, r, capacity)
+        for r, slot in elsewhere:
+            await book(store, r, capacity=1, slot=slot)
+        before = await store.counts()
+        late = booking(30, SLOT[1] - 0.5)
+        with pytest.raises(SlotFull, match=f"slot .* is full \\({capacity} of {capacity} booked\\)"):
+            await book(store, late, capacity)
+        assert await store.get(late.callback_id) is None
+        assert await store.counts() == before
+        with pytest.raises(SlotFull):  # (a lower capacity after a change of staffing: full too)
+            await book(store, late, capacity - 1)
+        # A booking that ends frees its place.
+        await store.finish(inside[0].callback_id, CallbackState.CANCELLED, T0 + 100)
+        await book(store, late, capacity)
+        assert await store.bookings("info", *SLOT) == sorted([r.due_at for r in inside[1:]] + [late.due_at])
+        # (inside: one cancelled, `late` in its place; and the caller's callback)
+        assert await store.counts() == counts(pending=len(inside) + len(elsewhere) + 1, cancelled=1)
+
+
+async def test_one_open_booking_per_number_and_skill_and_a_waiting_callers_callback_apart(
+    tmp_path: Path,
+) -> None:
+    live = dataclasses.replace(record(1), skill="info", number_key="k1")
+    async with SqliteCallbackStore(tmp_path / "cb.db") as store:
+        await store.add(live)
+        # A callback asked for while waiting does not stop the same number booking one...
+        first = booking(2, number_key="k1")
+        await book(store, first, capacity=5)
+        # ...but a second booking for the same number and service is refused.
+        again = booking(3, number_key="k1")
+        with pytest.raises(
+            CallbackConflict, match=f"callback {first.callback_id} is booked for this number and info"
+        ):
+            await book(store, again, capacity=5)
+        await book(store, booking(4, number_key="k1", skill="tributs"), capacity=5)  # another service
+        await book(store, booking(5, number_key="k2"), capacity=5)
+        with pytest.raises(CallbackConflict, match="already stored"):
+            await book(store, booking(5, number_key="k3"), capacity=5)
+        assert await store.find_open("k1", "info") == live  # duplicates merge into the caller's
+        await store.finish(first.callback_id, CallbackState.CANCELLED, T0 + 50)
+        await book(store, again, capacity=5)  # once the first is over, the number may book
+        assert await store.bookings("info", *SLOT) == [SLOT[0], SLOT[0]]
+
+
+@pytest.mark.parametrize(
+    ("change", "slot", "capacity", "message"),
+    [
+        ({"due_at": None}, SLOT, 1, "needs its time"),
+        ({}, (SLOT[0] + 1, SLOT[1]), 1, "not in the slot"),
+        ({}, (SLOT[0] - 1800, SLOT[0]), 1, "not in the slot"),
+        ({"arrived_at": T0}, SLOT, 1, "place is its time"),
+        ({"expires_at": SLOT[0]}, SLOT, 1, "expire after its time"),
+        ({"attempts": 1}, SLOT, 1, "no attempt yet"),
+        ({"state": CallbackState.DIALLING}, SLOT, 1, "booked pending"),
+        ({}, SLOT, -1, "capacity"),
+        ({}, SLOT, 1.5, "capacity"),
+        ({}, (SLOT[0], math.inf), 1, "slot_end must be a finite"),
+    ],
+)
+async def test_a_booking_that_makes_no_sense_is_refused_before_anything_is_written(
+    tmp_path: Path, change: dict[str, object], slot: tuple[float, float], capacity: int, message: str
+) -> None:
+    async with SqliteCallbackStore(tmp_path / "cb.db") as store:
+        with pytest.raises(ValueError, match=message):
+            await book(store, booking(1, **change), capacity, slot)
+        assert await store.counts() == counts()
+
+
+async def test_two_stores_racing_for_the_last_place_of_a_slot_one_wins(tmp_path: Path) -> None:
+    path = tmp_path / "cb.db"
+    capacity = 4
+    async with SqliteCallbackStore(path) as first, SqliteCallbackStore(path) as second:
+        for i in range(capacity - 1):
+            await book(first, booking(i), capacity)
+        racers = [booking(100), booking(101)]
+        results = await asyncio.gather(
+            book(first, racers[0], capacity), book(second, racers[1], capacity), return_exceptions=True
+        )
+        assert sorted(type(r).__name__ for r in results) == ["NoneType", "SlotFull"]
+        winner = racers[results.index(None)].callback_id
+        racing = {r.callback_id for r in racers}
+        assert [r.callback_id for r in await second.pending() if r.callback_id in racing] == [winner]
+        assert len(await first.bookings("info", *SLOT)) == capacity
+
+
+async def test_many_bookings_at_once_from_two_stores_never_overfill_a_slot(tmp_path: Path) -> None:
+    path = tmp_path / "cb.db"
+    capacity, per_store = 5, 12
+    async with SqliteCallbackStore(path) as first, SqliteCallbackStore(path) as second:
+        tries = [
+            book(store, booking(n * per_store + i, SLOT[0] + i), capacity)
+            for n, store in enumerate((first, second))
+            for i in range(per_store)
+        ]
+        results = await asyncio.gather(*tries, return_exceptions=True)
+        assert all(r is None or isinstance(r, SlotFull) for r in results), results
+        assert sum(r is None for r in results) == capacity
+        assert len(await second.bookings("info", *SLOT)) == capacity
+        assert await first.counts() == counts(pending=capacity)

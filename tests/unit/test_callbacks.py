@@ -23,6 +23,7 @@ from contactcenter.core.commands import (
     RejectBusy,
     UpdateCallback,
 )
+from contactcenter.core.kpis import KpiCollector
 from contactcenter.core.lifecycle import (
     CALLBACK_TRANSITIONS,
     FINAL_CALLBACK_STATES,
@@ -487,3 +488,142 @@ def test_a_second_request_while_the_first_for_that_number_is_being_stored_is_ref
     got = accept(engine, "b2", 13, number_key="same")
     assert got == [RefuseCallback(call_id="b2", reason="request for this number in progress")]
     assert engine.calls["b2"].state is CallState.QUEUED and engine.calls["b2"].callback_id is None
+
+
+# --- booked callbacks ("cita previa") -------------------------------------------------------------
+# A booked callback is given to the core as restored (the store holds it): booked=True, its time
+# both when it is due (next_attempt_at) and its place (queued_at). Booked days before its time.
+
+BOOKED_AT = -3 * 24 * 3600.0  # when the citizen booked it: days before the core's t = 0
+# No offers to live callers in these tests (an offer would only add to the command lists).
+QUIET = CallbackPolicy(offer_after_ewt_s=10_000, attempts=2, retry_delay_s=600, expire_after_s=4 * 3600)
+
+
+def booked(cb_id: str, due: float, now: float = 0.0, policy: CallbackPolicy = QUIET) -> ev.CallbackRestored:
+    return ev.CallbackRestored(
+        now=now,
+        callback_id=cb_id,
+        skill="info",
+        language="ca",
+        queued_at=due,
+        requested_at=BOOKED_AT,
+        number_key=f"n-{cb_id}",
+        expires_at=due + policy.expire_after_s,  # from its time, as the booking computes it
+        next_attempt_at=due,
+        booked=True,
+    )
+
+
+def test_a_booked_callback_does_nothing_before_its_time_then_rings_a_free_operator_first() -> None:
+    engine = engine_with(QUIET)
+    login(engine, "ana", 0, {"info": 1})
+    due = 1000.0
+    assert engine.handle(booked("cb-k", due)) == []
+    cb = engine.callbacks["cb-k"]
+    assert (cb.state, cb.booked, cb.call_id, cb.next_attempt_at) == (B.SCHEDULED, True, None, due)
+    assert engine.next_deadline() == due
+    assert engine.handle(ev.Tick(now=due - 1)) == []
+    assert "cb-k" not in engine.queues[("info", "ca")]  # (not a waiting caller before its time)
+    assert engine.operators["ana"].state is OperatorState.AVAILABLE
+    assert engine.handle(ev.Tick(now=due)) == [DialCallback(call_id="cb-k", operator_id="ana")]
+    assert answer(engine, "cb-k", "ana", due + 2) == [
+        DialCitizen(call_id="cb-k", operator_id="ana", attempt=1)
+    ]
+    answered = due + 15
+    assert engine.handle(ev.CitizenAnswered(now=answered, callback_id="cb-k")) == [
+        update("cb-k", B.TALKING, "answered", 1)
+    ]
+    assert end(engine, "cb-k", answered + 200) == [update("cb-k", B.COMPLETED, "answered", 1)]
+    (done,) = engine.drain_completed_callbacks()
+    # Its delay counts from its time, not from the booking three days before.
+    assert (done.time_to_serve, done.time_from_queue) == (answered - due, answered - due)
+
+
+def test_a_booked_callback_waits_behind_callers_queued_before_its_time_and_ahead_of_later_ones() -> None:
+    engine = busy_centre(QUIET)  # Ana talks to "a"
+    due = 100.0
+    assert engine.handle(booked("cb-k", due)) == []
+    assert arrive(engine, "b", due - 50) == []  # queued before its time
+    assert engine.handle(ev.Tick(now=due)) == []  # its time: it joins, behind b (Ana is busy)
+    assert engine.queues[("info", "ca")].in_order() == ["b", "cb-k"]
+    assert engine.callbacks["cb-k"].state is B.PENDING
+    assert arrive(engine, "c", due + 50) == []  # queued after its time
+    assert engine.queues[("info", "ca")].in_order() == ["b", "cb-k", "c"]
+    assert engine.position("c") == 3  # (counted in c's place)
+    assert end(engine, "a", 200) == [connect("b", "ana")]
+    answer(engine, "b", "ana", 201)
+    assert end(engine, "b", 300) == [DialCallback(call_id="cb-k", operator_id="ana")]
+    assert answer(engine, "cb-k", "ana", 301) == [DialCitizen(call_id="cb-k", operator_id="ana", attempt=1)]
+    engine.handle(ev.CitizenAnswered(now=310, callback_id="cb-k"))
+    assert end(engine, "cb-k", 400) == [update("cb-k", B.COMPLETED, "answered", 1), connect("c", "ana")]
+    (done,) = engine.drain_completed_callbacks()
+    assert done.time_to_serve == 310 - due
+
+
+def test_a_booked_callback_expires_counting_from_its_time() -> None:
+    engine = busy_centre(QUIET)  # Ana talks to "a" all along
+    due = 100.0
+    assert engine.handle(booked("cb-k", due)) == []
+    assert engine.handle(ev.Tick(now=due)) == []
+    expiry = due + QUIET.expire_after_s
+    assert engine.next_deadline() == expiry
+    assert engine.handle(ev.Tick(now=expiry)) == [update("cb-k", B.EXPIRED)]
+    assert "cb-k" not in engine.queues[("info", "ca")] and not engine.callbacks
+
+
+def test_bookings_do_not_use_up_the_cap_on_callbacks_offered_to_callers() -> None:
+    policy = CallbackPolicy(offer_after_ewt_s=0, max_pending=1)
+    engine = busy_centre(policy)
+    assert engine.handle(booked("cb-k", 5000, policy=policy)) == []
+    assert engine.handle(booked("cb-l", 6000, policy=policy)) == []
+    assert arrive(engine, "b", 10) == [OfferCallback(call_id="b", ewt_s=AHT, next_opening=None)]
+    assert accept(engine, "b", 11)[0] == PersistCallback(
+        call_id="b",
+        callback_id="cb-b",
+        skill="info",
+        language="ca",
+        priority=0,
+        queued_at=10,
+        expires_at=11 + policy.expire_after_s,
+    )
+    assert arrive(engine, "c", 12) == []  # b's callback: the cap
+    assert engine.snapshot(13).skill("info").callbacks == 3  # (the wallboard counts every one)
+
+
+def test_the_kpis_count_a_booked_callback_s_delay_and_day_from_its_time() -> None:
+    engine = engine_with(QUIET)
+    login(engine, "ana", 0, {"info": 1})
+    due = 1000.0
+    engine.handle(booked("cb-k", due))
+    engine.handle(ev.Tick(now=due))
+    answer(engine, "cb-k", "ana", due + 2)
+    engine.handle(ev.CitizenAnswered(now=due + 30, callback_id="cb-k"))
+    end(engine, "cb-k", due + 230)
+    kpis = KpiCollector(start=0.0)  # the booking (days before 0) is outside the window; its time is in
+    kpis.add_callbacks(engine.drain_completed_callbacks())
+    figures = kpis.callback_kpis()
+    assert (figures["requested"], figures["completed"]) == (1, 1)
+    assert figures["mean_delay_s"] == figures["max_delay_s"] == figures["mean_wait_total_s"] == 30
+
+
+def test_a_caller_with_an_appointment_later_is_not_merged_into_it() -> None:
+    # The citizen booked for tomorrow and calls today needing help now: their callback is
+    # their own (in their place today), not folded into the appointment.
+    policy = CallbackPolicy(offer_after_ewt_s=0)
+    engine = busy_centre(policy)
+    tomorrow = 24 * 3600.0
+    appointment = booked("cb-k", tomorrow, policy=policy)
+    assert engine.handle(appointment) == []
+    assert arrive(engine, "b", 10) == [OfferCallback(call_id="b", ewt_s=AHT, next_opening=None)]
+    assert accept(engine, "b", 11, number_key=appointment.number_key) == [
+        PersistCallback(
+            call_id="b",
+            callback_id="cb-b",
+            skill="info",
+            language="ca",
+            priority=0,
+            queued_at=10,
+            expires_at=11 + policy.expire_after_s,
+        )
+    ]
+    assert set(engine.callbacks) == {"cb-k", "cb-b"}

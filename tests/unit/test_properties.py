@@ -94,7 +94,7 @@ class Waiting(NamedTuple):
 class CallbackRecord:
     """What the driver knows of a callback: what it asked for and what it was told."""
 
-    call_id: str | None  # the call it came from (None: restored)
+    call_id: str | None  # the call it came from (None: restored or booked)
     skill: str
     language: str
     priority: int
@@ -108,6 +108,7 @@ class CallbackRecord:
     outcome: str | None = None  # of the last call to the citizen
     citizen_answered: bool = False
     served_live: bool = False  # its caller reached an operator while it was being stored
+    booked: bool = False  # booked for a time ("cita previa"): not in the cap on offers
 
 
 @dataclass
@@ -227,6 +228,7 @@ class Harness:
                 expires_at=event.expires_at,
                 stored=True,
                 attempts=event.attempts,
+                booked=event.booked,
             )
 
     def reach(self, w: Waiting, now: float) -> float:
@@ -476,7 +478,7 @@ class Harness:
 
     def check_offer(self, event: ev.Event, cmd: OfferCallback) -> None:
         """A callback is offered once, to a caller who has to wait, while the skill's open
-        callbacks are under the cap: when they join, if the wait (or the queue) is long; else
+        callbacks (bookings aside) are under the cap: when they join, if the wait (or the queue) is long; else
         once they have waited the threshold."""
         engine, policy = self.engine, self.policy
         assert cmd.call_id not in self.cb_offered, "offered a callback twice"
@@ -484,7 +486,7 @@ class Harness:
         call = engine.calls[cmd.call_id]
         assert call.state is CallState.QUEUED and cmd.call_id in engine.queues[w.queue]
         assert cmd.call_id not in self.asked
-        open_for_skill = sum(1 for r in self.open_records().values() if r.skill == w.skill)
+        open_for_skill = sum(1 for r in self.open_records().values() if r.skill == w.skill and not r.booked)
         assert open_for_skill < policy.max_pending
         assert cmd.next_opening is None  # (no opening hours)
         threshold = policy.offer_after_ewt_by_skill.get(w.skill, policy.offer_after_ewt_s)
@@ -870,9 +872,12 @@ class Harness:
         return [c for c in self.live(CallState.QUEUED) if c in self.cb_offered and c not in self.asked]
 
     def open_number(self, number_key: str, skill: str) -> str | None:
-        """The open callback for this number and skill, if the driver knows of one."""
+        """The open callback of a waiting caller (not a booking: those take no duplicates)
+        for this number and skill, if the driver knows of one."""
         found = [
-            cid for cid, r in self.open_records().items() if (r.number_key, r.skill) == (number_key, skill)
+            cid
+            for cid, r in self.open_records().items()
+            if (r.number_key, r.skill) == (number_key, skill) and not r.booked
         ]
         assert len(found) <= 1
         return found[0] if found else None
@@ -989,16 +994,24 @@ class Harness:
 
     def restore_callback(self, pick: int) -> None:
         """A callback the store holds, given back to the core (as after a restart): placed
-        in the past, sometimes already expired, sometimes due later, some attempts made."""
+        in the past, sometimes already expired, sometimes due later, some attempts made; or
+        booked for a time to come (its place and when it is due), expiring after it."""
         policy, now = self.policy, self.now
         served = self.served()
         skill, language = served[pick % len(served)] if pick % 4 else ("tributs", "es")
         numbers = [n for n in NUMBERS if self.open_number(n, skill) is None]
         number = numbers[pick % len(numbers)] if numbers else f"u{self.next_cb}"
-        queued_at = now - 1 - pick % 40
-        expires_at = now - 0.5 if pick % 7 == 0 else now + policy.expire_after_s / (1 + pick % 3)
-        attempts = (pick // 7) % policy.attempts
-        next_attempt_at = now + 1.5 if pick % 3 == 0 else None
+        booked = pick % 5 == 4
+        if booked:  # booked a while ago for a time to come
+            queued_at = next_attempt_at = now + 0.5 + pick % 6
+            requested_at, attempts = now - 100, 0
+            expires_at = queued_at + policy.expire_after_s / (1 + pick % 3)
+        else:
+            queued_at = now - 1 - pick % 40
+            requested_at = queued_at + 0.5
+            expires_at = now - 0.5 if pick % 7 == 0 else now + policy.expire_after_s / (1 + pick % 3)
+            attempts = (pick // 7) % policy.attempts
+            next_attempt_at = now + 1.5 if pick % 3 == 0 else None
         cb_id = self.fresh_callback_id()
         got = self.apply(
             ev.CallbackRestored(
@@ -1008,11 +1021,12 @@ class Harness:
                 language=language,
                 priority=(pick // 5) % 2,
                 queued_at=queued_at,
-                requested_at=queued_at + 0.5,
+                requested_at=requested_at,
                 number_key=number,
                 expires_at=expires_at,
                 attempts=attempts,
                 next_attempt_at=next_attempt_at,
+                booked=booked,
             )
         )
         if expires_at <= now:
@@ -1339,7 +1353,8 @@ def test_random_event_sequences_keep_the_invariants(
 
 # The moves of the plain test, and the callback's: offers accepted (numbers from a small pool,
 # so duplicates merge), declined, stored or not, the citizen's phone, callers who heard the
-# promise hanging up, conversations ending, supervisors cancelling, callbacks restored.
+# promise hanging up, conversations ending, supervisors cancelling, callbacks restored (or
+# booked for a time to come).
 CALLBACK_KINDS = (
     KINDS
     + ["cb_accept", "cb_store", "citizen", "cb_hangup"] * 3
