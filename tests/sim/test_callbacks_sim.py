@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
 
 from contactcenter.resources import scenario as scenario_path
 from contactcenter.sim.scenario import Scenario, load_scenario
-from contactcenter.sim.virtual import simulate
+from contactcenter.sim.virtual import SimResult, simulate
 
 OVERLOADED = "010-overloaded"
 
@@ -84,3 +88,91 @@ def test_repeat_calls_come_from_callers_who_gave_up() -> None:
     assert 0 < with_redial["repeat_calls"] <= with_redial["abandoned"]
     # Every repeat call is one more call offered, on top of the same day's first calls.
     assert with_redial["offered"] - with_redial["repeat_calls"] == without["offered"]
+
+
+# --- a peak followed by spare capacity: where callbacks pay --------------------------------
+# On 010-deadline (a tax deadline's morning, then an ordinary afternoon) callbacks pile up in
+# the peak, beyond what operators can serve then, and are served in the afternoon by
+# operators who would otherwise be idle; on 010-overloaded the few callbacks taken are served
+# within the peak they were taken in, in their callers' place, one for one instead of a live
+# caller. Each day is run with and without callbacks on the same draws.
+
+DEADLINE = "010-deadline"
+# Five days: if callbacks changed nothing, a cut in every one of them would have a chance of
+# (1/2)**5 = 1 in 32 (a sign test), so "in every seed" is the margin, not a figure written in.
+SEEDS = range(1, 6)
+
+
+@dataclass(frozen=True)
+class SameDay:
+    seed: int
+    with_callbacks: SimResult
+    without: SimResult
+
+
+def same_days(name: str) -> list[SameDay]:
+    base = load_scenario(scenario_path(name))
+    days = []
+    for seed in SEEDS:
+        sc = dataclasses.replace(base, seed=seed)
+        days.append(SameDay(seed, simulate(sc), simulate(sc.with_callbacks(False))))
+    return days
+
+
+@pytest.fixture(scope="module")
+def deadline_days() -> list[SameDay]:
+    return same_days(DEADLINE)
+
+
+@pytest.fixture(scope="module")
+def overloaded_days() -> list[SameDay]:
+    return same_days(OVERLOADED)
+
+
+def citizens(k: dict[str, Any]) -> int:
+    """Citizens who called: first calls (a repeat call is a citizen calling again)."""
+    return int(k["offered"] - k["repeat_calls"])
+
+
+def served(k: dict[str, Any]) -> int:
+    """Citizens served: a call answered, or a callback that reached a conversation (a
+    citizen is answered once: who is served does not call again)."""
+    return int(k["answered"] + k["callbacks"]["completed"])
+
+
+def test_on_a_deadline_day_callbacks_cut_abandonment_and_citizens_never_served(
+    deadline_days: list[SameDay],
+) -> None:
+    for day in deadline_days:
+        on, off = day.with_callbacks.kpis, day.without.kpis
+        assert citizens(on) == citizens(off), day.seed  # the same citizens call on both days
+        never_on, never_off = citizens(on) - served(on), citizens(off) - served(off)
+        assert on["abandoned"] < off["abandoned"], day.seed
+        assert never_on < never_off, day.seed
+        # Who took a callback does not call again: fewer repeat calls.
+        assert on["repeat_calls"] < off["repeat_calls"], day.seed
+        # The citizens served on top were served with operator time left idle without them.
+        assert on["occupancy"] > off["occupancy"], day.seed
+
+
+def test_on_a_deadline_day_every_accepted_callback_ends(deadline_days: list[SameDay]) -> None:
+    for day in deadline_days:
+        result = day.with_callbacks
+        cb = result.kpis["callbacks"]
+        assert cb["completed"] > 0, day.seed
+        assert cb["requested"] == cb["accepted"], day.seed  # (no merges in the simulator)
+        assert cb["requested"] == cb["completed"] + cb["failed"] + cb["expired"] + cb["cancelled"], day.seed
+        assert result.kpis["called_back"] == cb["accepted"], day.seed
+        assert result.unfinished == 0 and not result.unknown_commands, day.seed
+
+
+def test_on_010_overloaded_callbacks_serve_fewer_extra_citizens_than_on_the_deadline(
+    overloaded_days: list[SameDay], deadline_days: list[SameDay]
+) -> None:
+    # Served in the peak they were taken in, callbacks there replace live callers one for one
+    # (and cost the ringing of citizens' phones): whatever they change in the number served on
+    # any overloaded day is less than what they add on any deadline day.
+    def extra(days: list[SameDay]) -> list[int]:
+        return [served(d.with_callbacks.kpis) - served(d.without.kpis) for d in days]
+
+    assert max(extra(overloaded_days)) < min(extra(deadline_days))
