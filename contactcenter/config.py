@@ -751,6 +751,19 @@ class _CallbackPrompts(Schema):
     refused: Texts  # "we could not take your number: please hold, you keep your place"
     hello: Texts  # to the citizen who answers the callback
     pending: Texts  # to a caller whose number already has a callback waiting
+    # When the caller's turn would come after closing: "we close before your turn; we can
+    # call you back when we open again," + when: "tomorrow at" (or today, or "on Monday
+    # at") + the hour, then the offer.
+    after_hours: Texts = Field(alias="after-hours")
+    opens_today: Texts = Field(alias="opens-today")
+    opens_tomorrow: Texts = Field(alias="opens-tomorrow")
+    opens_mon: Texts = Field(alias="opens-mon")
+    opens_tue: Texts = Field(alias="opens-tue")
+    opens_wed: Texts = Field(alias="opens-wed")
+    opens_thu: Texts = Field(alias="opens-thu")
+    opens_fri: Texts = Field(alias="opens-fri")
+    opens_sat: Texts = Field(alias="opens-sat")
+    opens_sun: Texts = Field(alias="opens-sun")
 
 
 CALLBACK_PROMPTS = tuple(f.alias or name for name, f in _CallbackPrompts.model_fields.items())
@@ -761,14 +774,55 @@ class _SimulatedCitizens(Schema):
     talk_seconds: Annotated[float, Strict(), Bound(0.1, 86_400)] = 20.0
 
 
+def _dial_prefix(value: str) -> str:
+    if not re.fullmatch(r"[0-9]{0,4}", value):
+        raise problem("expected up to 4 digits (e.g. 0 for an outside line), or empty")
+    return value
+
+
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
+
+
+def _host(value: str) -> str:
+    # It goes into Asterisk's dial string: an address or a host name, nothing else.
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _HOSTNAME.fullmatch(value):
+            raise problem("expected an IP address or a host name") from None
+    return value
+
+
+class _Trunk(Schema):
+    """The SIP gateway to the public network that callbacks are dialled through: Asterisk's
+    `pstn` endpoint (the one citizens' calls come in on) sends the INVITE to host:port."""
+
+    host: Annotated[str, Strict(), AfterValidator(_host)]
+    port: Annotated[int, Strict(), Bound(1, 65_535)] = 5060
+    # How the gateway wants the number: "+34600123456" (e164) or as dialled in Spain
+    # ("600123456"; "00" and the country code for a number abroad).
+    number_format: Literal["e164", "national"] = "e164"
+    prefix: Annotated[str, Strict(), AfterValidator(_dial_prefix)] = ""  # dialled before it
+
+
 class _Callbacks(CallbackPolicyFile):
     store: Annotated[str, Strict(), AfterValidator(_text)] = "/var/lib/contactcenter/callbacks.sqlite"
     # How citizens are called back: "sim", a Local channel in the sandbox that answers as the
-    # citizen (the only way here: a trunk to the public network is the city's to configure).
-    dial: Literal["sim"] = "sim"
+    # citizen (no public network here), or "trunk": through the SIP gateway of `trunk`.
+    dial: Literal["sim", "trunk"] = "sim"
+    trunk: _Trunk | None = None
     ring_timeout: Annotated[float, Strict(), Bound(5, 120)] = 30.0  # the citizen's phone
     simulated_citizens: _SimulatedCitizens = _SimulatedCitizens()
     prompts: _CallbackPrompts
+
+    @model_validator(mode="after")
+    def _gateway(self) -> Self:
+        if self.dial == "trunk" and self.trunk is None:
+            raise problem("missing required field (dial: trunk calls through it)", at=("trunk",), value=None)
+        if self.dial == "sim" and self.trunk is not None:
+            raise problem("a trunk is for dial: trunk", at=("dial",), value="sim")
+        return self
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -1011,6 +1065,14 @@ class _CentreFile(Schema):
                 policy=self.callbacks.policy(),
                 store=Path(self.callbacks.store),
                 dial=self.callbacks.dial,
+                trunk=None
+                if self.callbacks.trunk is None
+                else TrunkConfig(
+                    host=self.callbacks.trunk.host,
+                    port=self.callbacks.trunk.port,
+                    number_format=self.callbacks.trunk.number_format,
+                    prefix=self.callbacks.trunk.prefix,
+                ),
                 ring_timeout=self.callbacks.ring_timeout,
                 answer_after=self.callbacks.simulated_citizens.answer_after,
                 talk_seconds=self.callbacks.simulated_citizens.talk_seconds,
@@ -1092,13 +1154,22 @@ class SimulatedOperators:
 
 
 @dataclass(frozen=True, slots=True)
+class TrunkConfig:
+    host: str
+    port: int
+    number_format: str  # "e164" or "national"
+    prefix: str  # digits dialled before the number
+
+
+@dataclass(frozen=True, slots=True)
 class CallbacksConfig:
     policy: CallbackPolicy
     store: Path  # the SQLite file of callbacks (and, beside it, the key for number keys)
-    dial: str  # "sim": a Local channel in the sandbox answers as the citizen
+    dial: str  # "sim": a Local channel in the sandbox answers as the citizen; "trunk": `trunk`
     ring_timeout: float  # seconds the citizen's phone rings before the attempt is unanswered
     answer_after: float  # simulated citizens: seconds of ringing before they answer
     talk_seconds: float  # simulated citizens: how long they talk
+    trunk: TrunkConfig | None = None  # with dial "trunk"
 
 
 @dataclass(frozen=True, slots=True)

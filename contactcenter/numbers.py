@@ -172,3 +172,22 @@ def _shown(raw: str) -> str:
     # mask_number keeps what is not a digit: a CR/LF would forge a log line. Digits only.
     text = raw.strip(" \t")
     return mask_number(text) if _TEXT.fullmatch(text) else f"<{len(raw)} characters>"
+
+
+def as_dialled(e164: str, number_format: str, prefix: str = "", region: str = "ES") -> str:
+    """What a gateway is sent for `e164`: the E.164 itself ("e164"), or the number as dialled
+    in `region` ("national": its national number at home, "00" and the country code for one
+    abroad), after `prefix` (an outside line's digit, say). Only digits and a leading '+'
+    come out, so the result is as safe in a dial string as the E.164 it came from."""
+    if not (type(e164) is str and E164_PATTERN.fullmatch(e164)):
+        raise ValueError("as_dialled needs an E.164 number")
+    if not re.fullmatch(r"[0-9]*", prefix):
+        raise ValueError("a dial prefix is digits only")
+    if number_format == "e164":
+        return prefix + e164
+    if number_format != "national":
+        raise ValueError(f"number_format must be e164 or national, got {number_format!r}")
+    number = phonenumbers.parse(e164, None)
+    if phonenumbers.region_code_for_country_code(number.country_code or 0) == region:
+        return prefix + phonenumbers.national_significant_number(number)
+    return prefix + "00" + e164.removeprefix("+")

@@ -17,6 +17,7 @@ from pathlib import Path
 from contactcenter.sim.dtmf import write_digits
 
 SCENARIO = Path(__file__).resolve().parent / "sipp" / "citizen.xml"
+CALLEE_SCENARIO = SCENARIO.with_name("callee.xml")
 # A caller's SIP user: a number; `anonymous` (a withheld caller ID, as phones send it); or, for
 # tests of hostile input, digits with the `&` and `,` a SIP user part may hold (RFC 3261).
 _NUMBER = re.compile(r"^(\+?[0-9]{3,15}|anonymous|\+?[0-9&,]{3,20})$")
@@ -123,18 +124,23 @@ class _SippProcess:
                 return
         raise OSError(f"SIPp could not bind its ports in {_BIND_ATTEMPTS} attempts: {self.errors()}")
 
+    def _target(self) -> list[str]:
+        """Whom it calls (SIPp's remote host and service)."""
+        return [f"{self.target_host}:{self.target_port}", "-s", self.service]
+
+    def _local_port(self) -> int:
+        return _free_port()
+
     async def _spawn(self, scenario: Path) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
             "sipp",
-            f"{self.target_host}:{self.target_port}",
+            *self._target(),
             "-sf",
             str(scenario),
-            "-s",
-            self.service,
             "-i",
             "127.0.0.1",
             "-p",
-            str(_free_port()),
+            str(self._local_port()),
             "-mi",
             "127.0.0.1",
             "-mp",
@@ -242,3 +248,143 @@ class SippBurst(_SippProcess):
             "-timeout",
             f"{deadline}s",
         ]
+
+
+def _reply(status: str, *, tagged: bool, cseq: str = "[last_CSeq:]", attrs: str = "") -> str:
+    """A SIPp <send> of a response to the last request: `tagged` adds our To tag (a
+    response to the INVITE; a 200 to a BYE or CANCEL echoes their To as it came)."""
+    to = "[last_To:];tag=[pid]SIPpTag01[call_number]" if tagged else "[last_To:]"
+    return f"""  <send{attrs}>
+    <![CDATA[
+      SIP/2.0 {status}
+      [last_Via:]
+      [last_From:]
+      {to}
+      [last_Call-ID:]
+      {cseq}
+      Content-Length: 0
+    ]]>
+  </send>"""
+
+
+# How a called-back citizen's phone behaves, as SIPp scenario steps after the 180 Ringing.
+_ANSWERS = {
+    "answer": """  <pause milliseconds="@RING_MS@"/>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:callee@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=callee 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=sendrecv
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  <!-- Talk, then hang up; or the system hangs up first (the operator ended it). -->
+  <recv request="BYE" timeout="@STAY_MS@" ontimeout="hangup"/>
+"""
+    + _reply("200 OK", tagged=False, attrs=' next="end"'),
+    "busy": """  <pause milliseconds="@RING_MS@"/>
+"""
+    + _reply("486 Busy Here", tagged=True)
+    + """
+  <recv request="ACK" crlf="true"/>""",
+    # Rings until the caller gives up: CANCEL answered 200, then the INVITE 487.
+    "noanswer": """  <recv request="CANCEL" timeout="@STAY_MS@"/>
+"""
+    + _reply("200 OK", tagged=False)
+    + "\n"
+    + _reply("487 Request Terminated", tagged=True, cseq="CSeq: [$invite_cseq] INVITE")
+    + """
+  <recv request="ACK" crlf="true"/>""",
+}
+# The citizen hangs up (only an answered call reaches this label).
+_HANGUP = """  <label id="hangup"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$their_to];tag=[pid]SIPpTag01[call_number]
+      To: [$their_from]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>"""
+_REQUEST_URI = re.compile(r"^INVITE sip:([^@;> ]+)@", re.MULTILINE)
+
+
+@dataclass
+class SippCallee(_SippProcess):
+    """A citizen's phone behind the trunk: a SIPp UAS on `port` that takes up to `calls`
+    calls, each behaving as `behaviour` (answer, busy, noanswer) after `ring_s` of ringing
+    (answered, it talks `stay_s`, then hangs up), and records the number each INVITE was
+    for (`dialled()`)."""
+
+    port: int = field(default_factory=_free_port)
+    behaviour: str = "answer"
+    ring_s: float = 1.0
+    stay_s: float = 4.0  # answered: the conversation; unanswered: the longest it may ring
+    calls: int = 1
+    process: asyncio.subprocess.Process | None = None
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cc-sipp-callee-")))
+
+    def __post_init__(self) -> None:
+        if self.behaviour not in _ANSWERS:
+            raise ValueError(f"behaviour must be one of {sorted(_ANSWERS)}, got {self.behaviour!r}")
+        if not 1 <= self.calls <= 100:
+            raise ValueError(f"a callee takes 1 to 100 calls, not {self.calls}")
+
+    def _scenario(self) -> Path:
+        scenario = self.workdir / "callee.xml"
+        steps = _ANSWERS[self.behaviour]
+        hangup = _HANGUP if self.behaviour == "answer" else ""
+        text = CALLEE_SCENARIO.read_text().replace("@ANSWER@", steps).replace("@HANGUP@", hangup)
+        scenario.write_text(
+            text.replace("@RING_MS@", str(int(self.ring_s * 1000))).replace(
+                "@STAY_MS@", str(int(self.stay_s * 1000))
+            )
+        )
+        return scenario
+
+    def _target(self) -> list[str]:
+        return []  # a UAS: it is called
+
+    def _local_port(self) -> int:
+        return self.port
+
+    def _limits(self) -> list[str]:
+        deadline = int(self.calls * (self.ring_s + self.stay_s) + 60)
+        messages = self.workdir / "messages.log"
+        return [
+            "-m",
+            str(self.calls),
+            "-timeout",
+            f"{deadline}s",
+            "-trace_msg",
+            "-message_file",
+            str(messages),
+        ]
+
+    def dialled(self) -> list[str]:
+        """The user part of each INVITE's Request-URI received so far: the numbers dialled."""
+        path = self.workdir / "messages.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return _REQUEST_URI.findall(text)

@@ -32,7 +32,7 @@ from contactcenter.core.lifecycle import CallbackState as CoreState
 from contactcenter.live.channels import Channels
 from contactcenter.live.executor import Executor
 from contactcenter.live.translator import CallbackChoice
-from contactcenter.numbers import BadNumber, CallbackNumber, is_withheld, parse_callback_number
+from contactcenter.numbers import BadNumber, CallbackNumber, as_dialled, is_withheld, parse_callback_number
 from contactcenter.privacy import mask_number
 from contactcenter.store import (
     AttemptOutcome,
@@ -52,6 +52,11 @@ _FINAL = {
     CoreState.EXPIRED: CallbackState.EXPIRED,
     CoreState.CANCELLED: CallbackState.CANCELLED,
 }
+
+
+def _host_in_uri(host: str) -> str:
+    """A gateway's host as a SIP URI writes it (an IPv6 address in brackets)."""
+    return f"[{host}]" if ":" in host else host
 
 
 def number_secret(store: Path) -> bytes:
@@ -239,15 +244,20 @@ class CallbackDesk:
             self._report(ev.CitizenNotReached(now=self._clock(), callback_id=cb_id, outcome="failed"))
             return
         self._live_attempt[cb_id] = n
-        leg = self.channels.new_callback_leg(cb_id, cmd.operator_id, local=True, citizen=True)
         c = self.callbacks_cfg
-        # E.164 from the store, digits only for the Local channel's extension.
-        exten = record.number.removeprefix("+")
+        trunk = c.trunk
+        leg = self.channels.new_callback_leg(cb_id, cmd.operator_id, local=trunk is None, citizen=True)
+        # The number is the store's E.164 (checked when it was taken): only '+' and digits
+        # reach the dial string.
+        if trunk is None:  # the sandbox's simulated phone: digits as the Local extension
+            channel = f"Local/{record.number.removeprefix('+')}@cc-sim-callee/n"
+            variables = [f"CC_ANSWER_AFTER={c.answer_after:g}", f"CC_TALK_SECONDS={c.talk_seconds:g}"]
+        else:  # through the gateway: Asterisk's pstn endpoint, to the gateway's address
+            dialled = as_dialled(record.number, trunk.number_format, trunk.prefix)
+            channel = f"PJSIP/pstn/sip:{dialled}@{_host_in_uri(trunk.host)}:{trunk.port}"
+            variables = []
         await self.executor.originate_citizen(
-            leg,
-            channel=f"Local/{exten}@cc-sim-callee/n",
-            ring_timeout=c.ring_timeout,
-            variables=[f"CC_ANSWER_AFTER={c.answer_after:g}", f"CC_TALK_SECONDS={c.talk_seconds:g}"],
+            leg, channel=channel, ring_timeout=c.ring_timeout, variables=variables
         )
 
     async def _update(self, cmd: UpdateCallback) -> None:
@@ -331,7 +341,8 @@ class CallbackDesk:
         def core_time(wall: float | None) -> float | None:
             return None if wall is None else wall - self.epoch
 
-        due = record.next_attempt_at if record.due_at is None else record.due_at
+        # Not before a retry's delay, if one is running; else, if booked, not before its time.
+        due = record.due_at if record.next_attempt_at is None else record.next_attempt_at
         return ev.CallbackRestored(
             now=self._clock(),
             callback_id=record.callback_id,

@@ -40,6 +40,7 @@ class Leg:
     answered: bool = False
     citizen: bool = False  # the citizen's leg of a callback (not the operator's)
     halves_gone: set[str] = field(default_factory=set)
+    ring_cause: str | None = None  # the Q.850 cause of a hangup while it rang (HangupRequest)
 
     @property
     def channel_id(self) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -40,16 +40,11 @@ from contactcenter.core.commands import (
 from contactcenter.core.engine import Call
 from contactcenter.core.lifecycle import CallOutcome
 from contactcenter.live.channels import Channels, Leg
+from contactcenter.live.speech import opening_files, wait_minutes
 
 log = logging.getLogger("contactcenter.executor")
 
 Job = Callable[[], Awaitable[None]]
-
-
-def wait_minutes(ewt_s: float) -> str:
-    """An expected wait as callers hear it: whole minutes, rounded up (never promise less
-    than the estimate), at least 1; nothing when nobody who can take the call is logged in."""
-    return "" if math.isinf(ewt_s) else str(max(1, math.ceil(ewt_s / 60)))
 
 
 class Executor:
@@ -115,7 +110,7 @@ class Executor:
             )
             self.submit(cmd.call_id, lambda: self._originate(leg))
         elif isinstance(cmd, OfferCallback):
-            self.submit(cmd.call_id, lambda: self._offer_callback(cmd.call_id, cmd.ewt_s))
+            self.submit(cmd.call_id, lambda: self._offer_callback(cmd.call_id, cmd.ewt_s, cmd.next_opening))
         elif isinstance(cmd, ConfirmCallback):
             exten = "merged" if cmd.merged else "s"
             self.submit(cmd.call_id, lambda: self.redirect_caller(cmd.call_id, "cc-callback-done", exten))
@@ -243,14 +238,17 @@ class Executor:
         if channel is not None:
             await self._redirect(channel, context, exten)
 
-    async def _offer_callback(self, call_id: str, ewt_s: float) -> None:
-        """The offer: their expected wait (read by the offer context), then the choice."""
+    async def _offer_callback(self, call_id: str, ewt_s: float, next_opening: float | None) -> None:
+        """The offer: their expected wait and, if their turn would come after closing, when
+        the line opens again (both read by the offer context), then the choice."""
         channel = self.channels.callers.get(call_id)
         if channel is None:
             return
-        await self.ami.send(
-            {"Action": "Setvar", "Channel": channel, "Variable": "CC_EWT_MIN", "Value": wait_minutes(ewt_s)}
-        )
+        opens = ""
+        if next_opening is not None and self.cfg.hours is not None:
+            opens = "&".join(opening_files(next_opening, time.time(), self.cfg.hours.tz))
+        for name, value in (("CC_EWT_MIN", wait_minutes(ewt_s)), ("CC_CB_OPENS", opens)):
+            await self.ami.send({"Action": "Setvar", "Channel": channel, "Variable": name, "Value": value})
         await self._redirect(channel, "cc-callback-offer")
 
     async def originate_citizen(

@@ -2,7 +2,7 @@
 # - Pure: no I/O, no clock (`now` is passed in), no reading of the core's state. It keeps the
 #   channel registry (Channels) current and nothing else.
 # - It reads only what the controller's AMI user is sent (manager.conf's filters): our own
-#   UserEvents (CcArrived, CcQueued), Hangup and OriginateResponse. Anything else, and any
+#   UserEvents (CcArrived, CcQueued), Hangup, HangupRequest and OriginateResponse. Anything else, and any
 #   event about channels that are not ours, is not an error: it is `foreign`, and ignored.
 # - Malformed input (a missing or empty header, a channel name of a shape Asterisk does not
 #   make, an unknown skill or language) is `dropped` with a reason, and logged and counted by
@@ -12,7 +12,8 @@
 #   Asterisk's OriginateResponse Reason: an unanswered, busy or declined ring is the
 #   operator's (OperatorRingTimeout); a call Asterisk could not place is the system's
 #   (OperatorUnreachable). A callback's citizen leg answers with CitizenAnswered or
-#   CitizenNotReached (no_answer, busy, failed), from the same Reason codes.
+#   CitizenNotReached (no_answer, busy, failed), from the same Reason codes. A SIP peer's
+#   486/480/603 comes as Reason 0: the cause of the ring's HangupRequest says which it was.
 # - A caller's choice in the callback offer (CcCallbackChoice) is not a core fact yet: the
 #   number must be validated first. It is handed on as `choice`, digits filtered.
 from __future__ import annotations
@@ -32,6 +33,10 @@ log = logging.getLogger("contactcenter.translator")
 # of the system.
 OPERATORS_DOING = {"1": "declined", "3": "no-answer", "5": "busy"}
 SYSTEMS_DOING = {"0": "failed", "8": "congestion"}
+# A SIP phone or gateway that answers 486/480/603 hangs the channel up before Asterisk sees a
+# control frame: the OriginateResponse then says only Reason 0, and the HangupRequest before
+# it carries the cause (Q.850). These causes are the callee's doing, as the codes above.
+CAUSE_AS_REASON = {"17": "5", "18": "3", "19": "3", "21": "1"}  # busy; no answer (x2); rejected
 
 
 @dataclass
@@ -90,6 +95,8 @@ class Translator:
             return Translation(foreign=True)
         if name == "Hangup":
             return self._hangup(message, now)
+        if name == "HangupRequest":
+            return self._hangup_request(message)
         if name == "OriginateResponse":
             return self._originate_response(message, now)
         return Translation(foreign=True)
@@ -174,6 +181,26 @@ class Translator:
             return Translation([ev.CallEnded(now=now, call_id=leg.call_id)])
         return Translation()
 
+    def _hangup_request(self, message: Mapping[str, object]) -> Translation:
+        """Why a leg that is still ringing is being hung up (its OriginateResponse follows);
+        for anything else, its Hangup will tell."""
+        uid = message.get("Uniqueid")
+        leg = self.channels.leg_by_uniqueid(uid) if isinstance(uid, str) else None
+        if leg is None or leg.answered:
+            return Translation(foreign=True)
+        cause = message.get("Cause")
+        if isinstance(cause, str) and cause in CAUSE_AS_REASON:
+            leg.ring_cause = cause
+        return Translation()
+
+    def _reason(self, leg: Leg, message: Mapping[str, object]) -> str:
+        """An OriginateResponse's Reason, or, when it says only 0 (failed), what the cause of
+        the leg's hangup while ringing says."""
+        reason = str(message.get("Reason", ""))
+        if reason == "0" and leg.ring_cause is not None:
+            return CAUSE_AS_REASON[leg.ring_cause]
+        return reason
+
     def _originate_response(self, message: Mapping[str, object], now: float) -> Translation:
         action_id = message.get("ActionID")
         leg = self.channels.legs.get(action_id) if isinstance(action_id, str) else None
@@ -188,7 +215,7 @@ class Translator:
             leg.answered = True
             answered = ev.OperatorAnswered(now=now, call_id=leg.call_id, operator_id=leg.operator_id)
             return Translation([answered], answered=leg)
-        reason = str(message.get("Reason", ""))
+        reason = self._reason(leg, message)
         self.channels.forget_leg(leg)
         if reason in OPERATORS_DOING:
             return Translation(
@@ -213,8 +240,8 @@ class Translator:
         if response == "Success":
             leg.answered = True
             return Translation([ev.CitizenAnswered(now=now, callback_id=leg.call_id)])
+        reason = self._reason(leg, message)
         self.channels.forget_leg(leg)
-        reason = str(message.get("Reason", ""))
         outcome = {"3": "no_answer", "1": "no_answer", "5": "busy"}.get(reason, "failed")
         return Translation(
             [ev.CitizenNotReached(now=now, callback_id=leg.call_id, outcome=outcome)],

@@ -155,6 +155,40 @@ def test_a_ringing_legs_hangup_waits_for_its_originate_response(translator: Tran
     assert t.events == [ev.OperatorRingTimeout(now=3.1, call_id=CALL, operator_id="ana", reason="no-answer")]
 
 
+@pytest.mark.parametrize(
+    ("cause", "fact", "why"),
+    [
+        ("17", ev.OperatorRingTimeout, "busy"),  # SIP 486 from a real phone
+        ("19", ev.OperatorRingTimeout, "no-answer"),  # 480 after ringing
+        ("21", ev.OperatorRingTimeout, "declined"),  # 603: the operator pressed decline
+        ("38", ev.OperatorUnreachable, "failed"),  # network out of order: the system's
+        ("x17", ev.OperatorUnreachable, "failed"),  # malformed: no guess
+    ],
+)
+def test_a_sip_peers_refusal_is_read_from_the_cause_of_its_hangup_request(
+    translator: Translator, cause: str, fact: type[ev.Event], why: str
+) -> None:
+    # As recorded from Asterisk 22 and a SIPp peer answering 486 (tests/integration/
+    # test_callback_trunk.py): HangupRequest with the cause, then OriginateResponse Reason 0,
+    # then the Hangup.
+    leg = translator.channels.new_leg(CALL, "ana", local=False)
+    request = ami(
+        f"Event: HangupRequest\nChannel: PJSIP/ana-00000002\nUniqueid: {leg.channel_id}\nCause: {cause}"
+    )
+    assert translator.translate(request, 3.0).events == []
+    t = translator.translate(ami(_response(leg.leg_id, "Failure", "0")), 3.1)
+    assert t.events == [fact(now=3.1, call_id=CALL, operator_id="ana", reason=why)]  # type: ignore[call-arg]
+    late = translator.translate(ami(f"Event: Hangup\nUniqueid: {leg.channel_id}\nCause: {cause}"), 3.2)
+    assert (late.events, late.foreign) == ([], True)  # (forgotten with its response)
+
+
+def test_a_hangup_request_of_a_call_in_progress_says_nothing(translator: Translator) -> None:
+    translator.translate(ami(ARRIVED), 1.0)
+    t = translator.translate(ami(f"Event: HangupRequest\nUniqueid: {CALL}\nCause: 16"), 2.0)
+    assert (t.events, t.foreign, t.dropped) == ([], True, [])  # its Hangup tells
+    assert CALL in translator.channels.callers
+
+
 def test_leg_ids_are_fixed_width_so_no_id_is_a_prefix_of_another() -> None:
     channels = Channels(prefix="00c0ffee")
     ids = [uid for _ in range(120) for uid in channels.new_leg("c", "a", local=True).uniqueids]
@@ -219,6 +253,8 @@ def test_a_callback_choice_is_handed_on_with_digits_only(translator: Translator)
         ("Failure", "5", "busy"),
         ("Failure", "0", "failed"),
         ("Failure", "8", "failed"),
+        ("Failure", "0 17", "busy"),  # a gateway's 486: Reason 0 after a HangupRequest, cause 17
+        ("Failure", "0 18", "no_answer"),
     ],
 )
 def test_the_citizens_leg_of_a_callback_answers_or_is_not_reached(
@@ -227,6 +263,10 @@ def test_the_citizens_leg_of_a_callback_answers_or_is_not_reached(
     cb = "cb-0123456789ab"
     leg = translator.channels.new_callback_leg(cb, "ana", local=True, citizen=True)
     assert leg.leg_id.startswith(f"{cb}-c-") and leg.channel_id == f"{leg.leg_id}-1"
+    reason, _, cause = reason.partition(" ")
+    if cause:
+        request = f"Event: HangupRequest\nUniqueid: {leg.channel_id}\nCause: {cause}"
+        assert translator.translate(ami(request), 4.9).events == []
     t = translator.translate(
         ami(f"Event: OriginateResponse\nActionID: {leg.leg_id}\nResponse: {response}\nReason: {reason}"), 5.0
     )

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import signal
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import yaml
 
 from contactcenter.config import Config
 from contactcenter.controller import Controller
+from contactcenter.core.calendar import OpeningHours
 from contactcenter.core.lifecycle import CallOutcome
 from contactcenter.sim.sipp import SippCall
 from tests.conftest import TEST_CONFIG
@@ -378,3 +381,60 @@ async def test_calling_again_with_a_callback_waiting_is_told_so_and_merges_into_
     assert await again.wait(40) == 0, again.errors()
     assert len(rows(store, "SELECT 1 FROM callbacks")) == 1
     a.stop()
+
+
+async def test_a_caller_whose_turn_would_come_after_closing_hears_when_we_open_and_is_not_called_while_closed(
+    asterisk, observer: AmiRecorder, test_config: Config, tmp_path: Path
+) -> None:
+    # A zone where it is about noon now, so that today's closing (in 40 s) and tomorrow's
+    # opening (at a whole hour) fall on the days the words say, whenever the test runs.
+    utc = dt.datetime.now(dt.UTC)
+    zone = dt.timezone(dt.timedelta(hours=12 - utc.hour))
+    local = utc.astimezone(zone)
+    opens = (local - dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    closes = local + dt.timedelta(seconds=40)
+    hours = OpeningHours(tz=zone, open=opens.time(), close=closes.time().replace(microsecond=0))
+    cfg = callback_config(test_config, tmp_path / "callbacks.sqlite")
+    assert cfg.callbacks is not None
+    # Offered only for the closing (no wait is long enough otherwise); tomorrow's opening is
+    # within the callback's life, so the offer can be kept.
+    policy = dataclasses.replace(
+        cfg.callbacks.policy, offer_after_ewt_s=86_400.0, expire_after_s=2 * 86_400.0
+    )
+    cfg = dataclasses.replace(cfg, hours=hours, callbacks=dataclasses.replace(cfg.callbacks, policy=policy))
+    controller = Controller(cfg)
+    await controller.start()
+    try:
+        store = cfg.callbacks.store
+        port = asterisk.sip_port
+        a = await ana_talking(observer, "+34600000901", 55, port)  # past closing time
+        b = SippCall(caller="+34600000902", digits="111", stay_s=60, target_port=port)
+        await b.start()
+        ch_b = await observer.channel_of(b)
+        # Their turn (EWT: one caller ahead, one operator) would come after closing: they
+        # hear so, and when the line opens again, before the offer itself.
+        said = f"cc/callback-after-hours&cc/callback-opens-tomorrow&digits/{opens.hour}&cc/callback-offer"
+        offer = await observer.wait_for(
+            lambda e: (
+                e.get("Event") == "Newexten"
+                and e.get("Channel") == ch_b
+                and e.get("Context") == "cc-callback-offer"
+                and e.get("Application") == "Read"
+            ),
+            20,
+            "B hears the offer",
+        )
+        assert offer["AppData"].startswith(f"CC_CB_CHOICE,{said},")
+        await until(lambda: len(rows(store, "SELECT 1 FROM callbacks")) == 1, 30, "B's callback stored")
+        (row,) = rows(store, "SELECT callback_id, state FROM callbacks")
+        assert row["state"] == "pending"
+        assert await b.wait(40) == 0, b.errors()
+        # A leaves after closing: Ana is free, and the callback is not dialled while closed.
+        assert await a.wait(70) == 0, a.errors()
+        assert not hours.is_open(time.time())
+        await asyncio.sleep(6)
+        assert not observer.find(new_channel(row["callback_id"], "o"))
+        assert rows(store, "SELECT state, attempts FROM callbacks")[0]["state"] == "pending"
+        assert row["callback_id"] in controller.engine.callbacks  # waiting for the opening
+    finally:
+        await controller.stop()

@@ -770,3 +770,33 @@ def test_callbacks_section_errors_name_the_field() -> None:
     with pytest.raises(ConfigError) as e:
         parse_config(raw, "010.yaml")
     assert e.value.field == "callbacks.dial"
+
+
+def test_a_trunk_for_callbacks_is_checked_and_named() -> None:
+    import yaml
+
+    def load(callbacks: dict[str, object]) -> Config:
+        raw = yaml.safe_load(SHIPPED.read_text())
+        raw["callbacks"].update(callbacks)
+        return parse_config(raw, "010.yaml")
+
+    cfg = load({"dial": "trunk", "trunk": {"host": "::1", "port": 5070, "number_format": "national"}})
+    assert cfg.callbacks is not None and cfg.callbacks.trunk is not None
+    assert (cfg.callbacks.dial, cfg.callbacks.trunk.host, cfg.callbacks.trunk.port) == ("trunk", "::1", 5070)
+    assert (cfg.callbacks.trunk.number_format, cfg.callbacks.trunk.prefix) == ("national", "")
+    cases: list[tuple[dict[str, object], str, object]] = [
+        ({"dial": "trunk"}, "callbacks.trunk", None),  # dial: trunk needs one
+        ({"trunk": {"host": "127.0.0.1"}}, "callbacks.dial", "sim"),  # a trunk the sim ignores
+        ({"dial": "trunk", "trunk": {"host": "gw/../x&"}}, "callbacks.trunk.host", "gw/../x&"),
+        ({"dial": "trunk", "trunk": {"host": "gw", "port": 0}}, "callbacks.trunk.port", 0),
+        ({"dial": "trunk", "trunk": {"host": "gw", "prefix": "9,"}}, "callbacks.trunk.prefix", "9,"),
+        (
+            {"dial": "trunk", "trunk": {"host": "gw", "number_format": "e.164"}},
+            "callbacks.trunk.number_format",
+            "e.164",
+        ),
+    ]
+    for callbacks, field, value in cases:
+        with pytest.raises(ConfigError) as e:
+            load(callbacks)
+        assert (e.value.field, e.value.value) == (field, value), callbacks

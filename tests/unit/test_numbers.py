@@ -10,7 +10,14 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from contactcenter.numbers import BadNumber, CallbackNumber, is_withheld, number_key, parse_callback_number
+from contactcenter.numbers import (
+    BadNumber,
+    CallbackNumber,
+    as_dialled,
+    is_withheld,
+    number_key,
+    parse_callback_number,
+)
 
 SECRET = b"0123456789abcdef-test-secret"
 AMI_SAFE = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -177,3 +184,30 @@ def test_any_text_gives_an_ami_safe_number_or_bad_number(raw: str) -> None:
         }
     else:
         assert AMI_SAFE.fullmatch(number.e164)
+
+
+@pytest.mark.parametrize(
+    ("e164", "number_format", "prefix", "dialled"),
+    [
+        ("+34600123456", "e164", "", "+34600123456"),
+        ("+34600123456", "national", "", "600123456"),  # at home: the national number
+        ("+34932563400", "national", "0", "0932563400"),  # an outside line first
+        ("+447700900123", "national", "", "00447700900123"),  # abroad: 00 and the country
+    ],
+)
+def test_a_number_as_the_gateway_wants_it(e164: str, number_format: str, prefix: str, dialled: str) -> None:
+    assert as_dialled(e164, number_format, prefix) == dialled
+
+
+@pytest.mark.parametrize(
+    ("e164", "number_format", "prefix"),
+    [
+        ("600123456", "e164", ""),  # not E.164
+        ("+34600123456\r\n", "e164", ""),  # a line break
+        ("+34600123456", "sip", ""),  # no such format
+        ("+34600123456", "e164", "9&"),  # a prefix that is not digits
+    ],
+)
+def test_as_dialled_refuses_what_is_not_a_checked_number(e164: str, number_format: str, prefix: str) -> None:
+    with pytest.raises(ValueError):
+        as_dialled(e164, number_format, prefix)
