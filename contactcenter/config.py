@@ -806,6 +806,14 @@ class _Trunk(Schema):
     prefix: Annotated[str, Strict(), AfterValidator(_dial_prefix)] = ""  # dialled before it
 
 
+class _Booking(Schema):
+    """Booked callbacks ("cita previa"): slots of `slot_min` minutes, of whose handling time
+    (operators with the skill on shift x slot / AHT) bookings may take `share`."""
+
+    slot_min: Annotated[int, Strict(), Bound(5, 240)] = 30
+    share: Annotated[float, Strict(), Bound(0.01, 1)] = 0.25
+
+
 class _Callbacks(CallbackPolicyFile):
     store: Annotated[str, Strict(), AfterValidator(_text)] = "/var/lib/contactcenter/callbacks.sqlite"
     # How citizens are called back: "sim", a Local channel in the sandbox that answers as the
@@ -814,6 +822,7 @@ class _Callbacks(CallbackPolicyFile):
     trunk: _Trunk | None = None
     ring_timeout: Annotated[float, Strict(), Bound(5, 120)] = 30.0  # the citizen's phone
     simulated_citizens: _SimulatedCitizens = _SimulatedCitizens()
+    booking: _Booking = _Booking()
     prompts: _CallbackPrompts
 
     @model_validator(mode="after")
@@ -1076,6 +1085,8 @@ class _CentreFile(Schema):
                 ring_timeout=self.callbacks.ring_timeout,
                 answer_after=self.callbacks.simulated_citizens.answer_after,
                 talk_seconds=self.callbacks.simulated_citizens.talk_seconds,
+                booking_slot_s=self.callbacks.booking.slot_min * 60.0,
+                booking_share=self.callbacks.booking.share,
             ),
         )
 
@@ -1170,6 +1181,8 @@ class CallbacksConfig:
     answer_after: float  # simulated citizens: seconds of ringing before they answer
     talk_seconds: float  # simulated citizens: how long they talk
     trunk: TrunkConfig | None = None  # with dial "trunk"
+    booking_slot_s: float = 1800.0  # booked callbacks' slots
+    booking_share: float = 0.25  # of a slot's handling time that bookings may take
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@
 #   the callback is retried only if attempts remain, after the retry delay, never at once.
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import secrets
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from contactcenter.config import Config
 from contactcenter.core import events as ev
+from contactcenter.core.booking import BookingCalendar, NotBookable, SlotPlan, StaffedShift, Staffing
 from contactcenter.core.commands import Command, DialCitizen, PersistCallback, UpdateCallback
 from contactcenter.core.lifecycle import CallbackState as CoreState
 from contactcenter.live.channels import Channels
@@ -99,6 +101,78 @@ class CallbackDesk:
 
     def wall(self, t: float) -> float:
         return self.epoch + t
+
+    # --- booked callbacks ("cita previa") -----------------------------------------------------
+
+    def booking_calendar(self, around: float) -> BookingCalendar:
+        """The slots and their capacity for the day of `around` (wall-clock seconds): every
+        operator of the centre on shift through that day's opening (the config has no
+        roster yet), slots and share from `callbacks.booking`."""
+        c, hours = self.callbacks_cfg, self.cfg.hours
+        if hours is None:
+            start = around - around % 86_400.0
+            end = start + 86_400.0
+        else:
+            midnight = dt.datetime.fromtimestamp(around, hours.tz).replace(
+                hour=0, minute=0, second=0, microsecond=0
+            )
+            opens = hours.next_open(midnight.timestamp())
+            closes = None if opens is None else hours.closes_at(opens)
+            if opens is None or closes is None:
+                raise NotBookable("closed", "the line does not open that day")
+            start, end = opens, closes
+        shifts = tuple(
+            StaffedShift(start=start, end=end, skills=tuple(op.skills.items()), operator_id=op.id)
+            for op in self.cfg.operators
+        )
+        plan = SlotPlan(
+            slot_s=c.booking_slot_s, share=c.booking_share, default_aht_s=self.cfg.routing.default_aht
+        )
+        return BookingCalendar(plan=plan, staffing=Staffing(shifts), hours=hours)
+
+    async def book(self, raw_number: str, skill: str, language: str, due_at: float) -> str:
+        """Book a callback to `raw_number` for `skill` in `language` at `due_at` (wall-clock
+        seconds): committed to the store, then given to the core, which dials it at its time
+        in its place, operator first. Its id, or: BadNumber, NotBookable (past, closed,
+        unstaffed, full), ValueError (an unknown skill or language), SlotFull (filled by a
+        booking at the same moment), CallbackConflict (this number has a booking for this
+        service), StoreError."""
+        if skill not in self.cfg.skills or language not in self.cfg.languages:
+            raise ValueError(f"no such service and language: {skill}/{language}")
+        number = parse_callback_number(raw_number, secret=self._secret)
+        now = self.wall(self._clock())
+        calendar = self.booking_calendar(due_at)
+        slot = calendar.slot_at(due_at)
+        policy = self.callbacks_cfg.policy
+        booked = await self.store.bookings(skill, slot.start, slot.end)
+        terms = calendar.terms(skill, due_at, now=now, policy=policy, booked=booked)
+        record = CallbackRecord(
+            callback_id=new_callback_id(),
+            number=number.e164,
+            number_key=number.key,
+            skill=skill,
+            language=language,
+            priority=0,
+            arrived_at=terms.due_at,  # its place in the queue is its time
+            queue_seq=0,
+            requested_at=now,
+            ivr_path=f"{language}/{skill}/booked",
+            due_at=terms.due_at,
+            expires_at=terms.expires_at,
+            state=CallbackState.PENDING,
+            attempts=0,
+            next_attempt_at=None,
+            last_outcome=None,
+            operator_id=None,
+            updated_at=now,
+        )
+        await self.store.book(
+            record, slot_start=terms.slot.start, slot_end=terms.slot.end, capacity=terms.capacity
+        )
+        self.counters["callbacks_booked"] += 1
+        log.info("callback %s booked for %s at %s", record.callback_id, skill, terms.due_at)
+        self._report(self._restored(record))
+        return record.callback_id
 
     # --- the caller's choice ----------------------------------------------------------------
 

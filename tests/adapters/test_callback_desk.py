@@ -99,3 +99,36 @@ async def test_a_store_that_cannot_commit_makes_no_promise_and_the_caller_keeps_
     assert ("cc-callback-done", "s") not in redirects(ctl)  # never promised
     assert ctl.engine.calls[uid].state is CallState.QUEUED and ctl.engine.position(uid) == 1
     assert ctl.counters["callback_store_failures"] == 1
+
+
+async def test_the_booking_calendar_is_the_days_opening_staffed_by_the_centres_operators(
+    test_config: Config, tmp_path: Path
+) -> None:
+    # (Pure: the desk's calendar for a day, from the config; no Asterisk needed.)
+    import datetime as dt
+
+    from contactcenter.core.booking import NotBookable
+    from contactcenter.core.calendar import OpeningHours
+
+    zone = dt.timezone(dt.timedelta(hours=1))
+    hours = OpeningHours(tz=zone, open=dt.time(8), close=dt.time(14, 15), weekdays=frozenset(range(5)))
+    cfg = dataclasses.replace(test_config, hours=hours)
+    assert cfg.callbacks is not None
+    callbacks = dataclasses.replace(cfg.callbacks, store=tmp_path / "cb.sqlite")
+    ctl = Controller(dataclasses.replace(cfg, callbacks=callbacks), ami=FakeAmi)
+    assert ctl.desk is not None
+    monday_10 = dt.datetime(2026, 12, 7, 10, 5, tzinfo=zone).timestamp()
+    calendar = ctl.desk.booking_calendar(monday_10)
+    slot_s, share = callbacks.booking_slot_s, callbacks.booking_share
+    slots = calendar.slots("info", monday_10 - 3 * 3600, monday_10 + 12 * 3600)
+    opening = dt.datetime(2026, 12, 7, 8, tzinfo=zone).timestamp()
+    closing = dt.datetime(2026, 12, 7, 14, 15, tzinfo=zone).timestamp()
+    assert slots[0].slot.start == opening and slots[-1].slot.end == closing  # that day's opening
+    assert len(slots) == -(-(closing - opening) // slot_s)  # (the last one shorter)
+    with_info = sum(1 for op in cfg.operators if "info" in op.skills)
+    full = slots[0]
+    assert full.capacity == int(share * with_info * slot_s / cfg.routing.default_aht)
+    sunday = dt.datetime(2026, 12, 6, 10, tzinfo=zone).timestamp()
+    with pytest.raises(NotBookable) as closed:
+        ctl.desk.booking_calendar(sunday).slot_at(sunday)
+    assert closed.value.reason == "closed"

@@ -20,9 +20,12 @@ import yaml
 
 from contactcenter.config import Config
 from contactcenter.controller import Controller
+from contactcenter.core.booking import NotBookable
 from contactcenter.core.calendar import OpeningHours
 from contactcenter.core.lifecycle import CallOutcome
+from contactcenter.numbers import BadNumber
 from contactcenter.sim.sipp import SippCall
+from contactcenter.store import CallbackConflict
 from tests.conftest import TEST_CONFIG
 from tests.controllerproc import run_controller
 from tests.polling import until
@@ -438,3 +441,41 @@ async def test_a_caller_whose_turn_would_come_after_closing_hears_when_we_open_a
         assert row["callback_id"] in controller.engine.callbacks  # waiting for the opening
     finally:
         await controller.stop()
+
+
+async def test_a_booked_callback_is_dialled_at_its_time_operator_first_and_bookings_are_checked(
+    asterisk, observer: AmiRecorder, centre: tuple[Controller, Path]
+) -> None:
+    controller, store = centre
+    desk = controller.desk
+    assert desk is not None
+    number = "+34600000951"
+    due = time.time() + 6
+    callback_id = await desk.book(number, "info", "ca", due)
+    # Committed before it was given to the core: in the file, pending, at its time.
+    (row,) = rows(store, "SELECT callback_id, number, state, due_at, arrived_at FROM callbacks")
+    assert (row["callback_id"], row["number"], row["state"]) == (callback_id, number, "pending")
+    assert row["due_at"] == row["arrived_at"] == due
+    # What a booking refuses, with nothing written.
+    with pytest.raises(BadNumber):
+        await desk.book("+34 600\r\nAction: Originate", "info", "ca", due)
+    with pytest.raises(NotBookable) as past:
+        await desk.book("+34600000952", "info", "ca", time.time() - 60)
+    assert past.value.reason == "past"
+    with pytest.raises(CallbackConflict):  # one booking per number and service
+        await desk.book(number, "info", "ca", due + 60)
+    with pytest.raises(ValueError):
+        await desk.book("+34600000953", "infos", "ca", due)
+    assert len(rows(store, "SELECT 1 FROM callbacks")) == 1
+    # Nothing rings before its time; then Ana's phone, then the citizen's.
+    op_leg = await observer.wait_for(new_channel(callback_id, "o"), 20, "the operator's leg at its time")
+    assert time.time() >= due
+    citizen_leg = await observer.wait_for(new_channel(callback_id, "c"), 20, "the citizen's leg")
+    assert observer.events.index(op_leg) < observer.events.index(citizen_leg)
+    assert citizen_leg["Channel"].startswith("Local/34600000951@cc-sim-callee")
+    await until(
+        lambda: rows(store, "SELECT state FROM callbacks")[0]["state"] == "completed", 40, "completed"
+    )
+    cb = controller.today.kpis(controller.now())["callbacks"]
+    # Its delay counts from its time (a few seconds), not from when it was booked.
+    assert cb["completed"] == 1 and 0 < cb["mean_delay_s"] < 20
