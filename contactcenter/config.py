@@ -27,7 +27,7 @@ import re
 import types
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, Self, TypeVar, Union, get_args, get_origin
 
@@ -620,6 +620,49 @@ class _Http(Schema):
     port: Port
 
 
+def _topic_prefix(value: str) -> str:
+    # MQTT topic levels of letters, digits, '-' and '_': no wildcard, no empty level, no '$'.
+    if not re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", value):
+        raise problem("expected topic levels of letters, digits, - and _, joined by / (e.g. cc/010)")
+    return value
+
+
+class _Mqtt(Schema):
+    """The supervisors' live feed: the broker the controller publishes to (mosquitto)."""
+
+    host: Loopback
+    port: Port = 1883
+    username: Ident
+    password: Text | None = None
+    password_env: Text | None = None  # production: the password comes from this environment variable
+    topic_prefix: Annotated[str, Strict(), AfterValidator(_topic_prefix)] = "cc"
+    tls_ca: Text | None = None  # a CA file: connect with TLS, checking the broker against it
+    queue: Annotated[int, Strict(), Bound(10, 1_000_000)] = 10_000  # messages held while the broker lags
+    keepalive: Annotated[int, Strict(), Bound(5, 3600)] = 30
+
+    @model_validator(mode="after")
+    def _password_from_environment(self) -> Self:
+        if self.password is not None:
+            if self.password_env is not None:
+                raise problem(
+                    "give password or password_env, not both", at=("password_env",), value=self.password_env
+                )
+            return self
+        if self.password_env is None:
+            raise problem("missing required field (or password_env)", at=("password",), value=None)
+        password = os.environ.get(self.password_env)
+        if not password:
+            raise problem("environment variable is not set", at=("password_env",), value=self.password_env)
+        return self.model_copy(update={"password": password})
+
+
+class _Records(Schema):
+    """The centre's history: every call and operator state change, in SQLite."""
+
+    path: Annotated[str, Strict(), AfterValidator(_text)] = "/var/lib/contactcenter/records.sqlite"
+    retention_days: Annotated[int, Strict(), Bound(1, 36_500)] = 400
+
+
 class _Routing(Schema):
     ring_timeout: Annotated[float, Strict(), Bound(1, 300)]
     wrap_up: Annotated[float, Strict(), Bound(0, 3600)]
@@ -902,6 +945,8 @@ class _CentreFile(Schema):
     simulated_operators: _SimulatedOperators = _SimulatedOperators()
     hours: _Hours | None = None  # None: always open
     callbacks: _Callbacks | None = None  # None: never offered
+    mqtt: _Mqtt | None = None  # None: no live feed
+    records: _Records | None = None  # None: no history kept
 
     def operator_languages(self, op: _Operator) -> tuple[str, ...]:
         return op.languages if op.languages is not None else self.languages
@@ -1017,6 +1062,21 @@ class _CentreFile(Schema):
             ),
             sip=SipConfig(host=self.sip.host, port=self.sip.port, rtp_ports=self.sip.rtp_ports),
             http=HttpConfig(host=self.http.host, port=self.http.port),
+            mqtt=None
+            if self.mqtt is None
+            else MqttConfig(
+                host=self.mqtt.host,
+                port=self.mqtt.port,
+                username=self.mqtt.username,
+                password=self.mqtt.password or "",
+                topic_prefix=self.mqtt.topic_prefix,
+                tls_ca=None if self.mqtt.tls_ca is None else Path(self.mqtt.tls_ca),
+                queue=self.mqtt.queue,
+                keepalive=self.mqtt.keepalive,
+            ),
+            records=None
+            if self.records is None
+            else RecordsConfig(path=Path(self.records.path), retention_days=self.records.retention_days),
             languages=self.languages,
             skills={skill_id: dict(names) for skill_id, names in self.skills.items()},
             routing=RoutingConfig(
@@ -1119,6 +1179,24 @@ class HttpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MqttConfig:
+    host: str
+    port: int
+    username: str
+    password: str = field(repr=False)
+    topic_prefix: str  # topics are <prefix>/status, <prefix>/centre, <prefix>/skill/<id>, ...
+    tls_ca: Path | None  # None: no TLS
+    queue: int  # messages held while the broker lags; beyond, dropped and counted
+    keepalive: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordsConfig:
+    path: Path  # the SQLite file of calls and operators' state changes
+    retention_days: int
+
+
+@dataclass(frozen=True, slots=True)
 class RoutingConfig:
     ring_timeout: float
     wrap_up: float
@@ -1201,6 +1279,8 @@ class Config:
     simulated_operators: SimulatedOperators
     hours: OpeningHours | None  # None: always open
     callbacks: CallbacksConfig | None = None  # None: never offered
+    mqtt: MqttConfig | None = None  # None: no live feed
+    records: RecordsConfig | None = None  # None: no history kept
 
     def operator(self, operator_id: str) -> OperatorConfig:
         for op in self.operators:

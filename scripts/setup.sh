@@ -18,13 +18,25 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 # tests/sim/test_compiled_build.py) needs a C compiler and this Python's headers. The
 # editable install below is always pure Python (setup.py), so edits are never shadowed.
 command -v gcc >/dev/null || need+=(gcc)
+# The supervisors' feed: mosquitto (started by `sandbox up` beside Asterisk, never as a
+# system service); promtool (Debian's prometheus package) checks the metrics and the rules.
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v promtool >/dev/null || need+=(prometheus)
 python3 -c 'import sysconfig, pathlib, sys; sys.exit(not (pathlib.Path(sysconfig.get_paths()["include"]) / "Python.h").is_file())' \
   || need+=(python3-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
+  # Packages' services (mosquitto, prometheus) are not started: we start our own, on our
+  # ports, and stop them (policy-rc.d's 101 tells invoke-rc.d not to start anything).
+  cleanup_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    cleanup_policy=1
+  fi
   apt-get install -y -q "${need[@]}" >/dev/null
+  if [ "$cleanup_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 python3 - <<'PY'
