@@ -479,3 +479,39 @@ async def test_a_booked_callback_is_dialled_at_its_time_operator_first_and_booki
     cb = controller.today.kpis(controller.now())["callbacks"]
     # Its delay counts from its time (a few seconds), not from when it was booked.
     assert cb["completed"] == 1 and 0 < cb["mean_delay_s"] < 20
+
+
+async def test_a_callback_not_reached_before_its_expiry_ends_expired_and_is_never_dialled(
+    asterisk, observer: AmiRecorder, test_config: Config, tmp_path: Path
+) -> None:
+    cfg = callback_config(test_config, tmp_path / "callbacks.sqlite")
+    assert cfg.callbacks is not None
+    expire_after_s = 6.0
+    policy = dataclasses.replace(cfg.callbacks.policy, expire_after_s=expire_after_s)
+    cfg = dataclasses.replace(cfg, callbacks=dataclasses.replace(cfg.callbacks, policy=policy))
+    controller = Controller(cfg)
+    await controller.start()
+    try:
+        store = cfg.callbacks.store
+        port = asterisk.sip_port
+        a = await ana_talking(observer, "+34600000961", 20, port)  # longer than its life
+        b = SippCall(caller="+34600000962", digits="111", stay_s=60, target_port=port)
+        await b.start()
+        await until(lambda: len(rows(store, "SELECT 1 FROM callbacks")) == 1, 30, "the callback stored")
+        (row,) = rows(store, "SELECT callback_id, requested_at, expires_at FROM callbacks")
+        assert row["expires_at"] - row["requested_at"] == pytest.approx(expire_after_s, abs=0.5)
+        await until(
+            lambda: rows(store, "SELECT state FROM callbacks")[0]["state"] == "expired",
+            expire_after_s + 10,
+            "the callback expired in the store",
+        )
+        assert time.time() >= row["expires_at"]
+        (final,) = rows(store, "SELECT number, attempts FROM callbacks")
+        assert (final["number"], final["attempts"]) == (None, 0)  # its number erased, never called
+        assert await a.wait(40) == 0, a.errors()
+        await asyncio.sleep(3)  # Ana free: nothing is dialled for it
+        assert not observer.find(new_channel(row["callback_id"], "o"))
+        cb = controller.today.kpis(controller.now())["callbacks"]
+        assert (cb["accepted"], cb["expired"], cb["completed"]) == (1, 1, 0)
+    finally:
+        await controller.stop()
