@@ -3,7 +3,7 @@
 #   with one job each: the translator (AMI events -> core events, pure), the executor (the
 #   core's commands -> AMI actions, each call's in order), the resync (after every
 #   (re)connection, Asterisk's channels -> the core events that settle what was missed),
-#   and observers (the log, today's KPIs; metrics, MQTT and the web to come), which read the
+#   and observers (the log, today's KPIs, the metrics; MQTT, the records and the web), which read the
 #   core's change feed and completed calls, never its dicts.
 # - One timer: the task below sleeps until the core's next deadline, or until an event may
 #   have moved it, then sends a Tick (as aioquic's asyncio layer re-arms one timer).
@@ -26,14 +26,15 @@ import signal
 import time
 import zoneinfo
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 from panoramisk.message import Message
 
 from contactcenter.adapters.ami import AmiClient, AmiError, AmiLink
 from contactcenter.config import Config
 from contactcenter.core import events as ev
+from contactcenter.core.callbacks import Callback
 from contactcenter.core.commands import BridgeCall, Command, DialCitizen
 from contactcenter.core.engine import Call, Engine
 from contactcenter.core.lifecycle import OperatorState
@@ -41,6 +42,8 @@ from contactcenter.errors import UserError
 from contactcenter.live.callbacks import CallbackDesk, number_secret
 from contactcenter.live.channels import Channels, Leg
 from contactcenter.live.executor import Executor
+from contactcenter.live.http import HttpListener
+from contactcenter.live.metrics import Metrics
 from contactcenter.live.observers import CallLog, Observer, TodayKpis
 from contactcenter.live.resync import reconcile
 from contactcenter.live.translator import Translator
@@ -50,6 +53,19 @@ log = logging.getLogger("contactcenter.controller")
 
 # (on_event, on_ready) -> the AMI session the controller uses; AmiLink by default.
 AmiFactory = Callable[[Callable[[Message], None], Callable[[], Any]], AmiClient]
+# The service level's threshold of today's KPIs and of the metrics' wait buckets (the
+# shipped Prometheus rules read its bucket, le="20.0").
+SL_THRESHOLD_S = 20.0
+
+
+class Service(Protocol):
+    """A part of the controller with a life of its own (a task, a socket, a file)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 # Seconds on top of the ring timeout and an AMI action's deadline before the core gives up
 # on an offer whose outcome never came (the OriginateResponse lost or never sent).
 OFFER_GRACE_S = 5.0
@@ -64,9 +80,9 @@ class Controller:
         # one place the wall clock is read, so the core can tell opening hours.
         self.epoch = time.time() - time.monotonic()
         self.engine = engine_for(cfg, epoch=self.epoch)
+        self.counters: Counter[str] = Counter()  # AMI events and actions, dropped input by reason, ...
         factory = ami or self._ami_link
         self.ami: AmiClient = factory(self._on_ami_event, self._resync)
-        self.counters: Counter[str] = Counter()  # AMI events handled, dropped by reason, ...
         self.channels = Channels()
         self.translator = Translator(
             self.channels,
@@ -100,10 +116,31 @@ class Controller:
             )
         self.calls = CallLog()
         tz = cfg.hours.tz if cfg.hours is not None else zoneinfo.ZoneInfo("UTC")
-        self.today = TodayKpis(epoch=self.epoch, tz=tz, sl_threshold_s=20.0, wrap_up_s=cfg.routing.wrap_up)
-        self.observers: list[Observer] = [self.calls, self.today]
+        self.today = TodayKpis(
+            epoch=self.epoch, tz=tz, sl_threshold_s=SL_THRESHOLD_S, wrap_up_s=cfg.routing.wrap_up
+        )
+        # The supervisors' metrics, on the HTTP listener (which the web will share).
+        self.metrics = Metrics(
+            snapshot=lambda: self.engine.snapshot(self.now()),
+            counters=self.counters,
+            ami_connected=lambda: self.ami.ready,
+            sl_threshold_s=SL_THRESHOLD_S,
+            skills=list(cfg.skills),
+            languages=cfg.languages,
+        )
+        self.http = HttpListener(cfg.http, [self.metrics.route()])
+        self.observers: list[Observer] = [self.calls, self.today, self.metrics]
+        # Parts with a life of their own (tasks, sockets, files): started in this order
+        # before the AMI link, stopped in the reverse order after it.
+        self.services: list[Service] = [self.metrics, self.http]
+        # Who is told of callbacks that reached a final state, with when.
+        self._callback_sinks: list[Callable[[float, Sequence[Callback]], None]] = [
+            self.today.add_callbacks,
+            lambda _now, done: self.metrics.callbacks_completed(done),
+        ]
         self._timer_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._started: list[Service] = []
 
     def _ami_link(self, on_event: Callable[[Message], None], on_ready: Callable[[], Any]) -> AmiClient:
         a = self.cfg.ami
@@ -117,6 +154,7 @@ class Controller:
             connect_timeout=a.connect_timeout,
             on_event=on_event,
             on_ready=on_ready,
+            counters=self.counters,
         )
 
     # The demo and the tests read these.
@@ -142,8 +180,12 @@ class Controller:
             except StoreError as exc:
                 raise UserError(f"callbacks.store: {exc}") from None
         try:
+            for service in self.services:
+                await service.start()
+                self._started.append(service)
             await self.ami.connect()
         except BaseException:
+            await self._stop_services()
             if self.store is not None:  # (its worker thread would keep the process alive)
                 await self.store.close()
             raise
@@ -184,8 +226,17 @@ class Controller:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.executor.close()
         self.ami.close()
+        await self._stop_services()
         if self.store is not None:
             await self.store.close()
+
+    async def _stop_services(self) -> None:
+        while self._started:
+            service = self._started.pop()
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("%s did not stop cleanly", type(service).__name__)
 
     # --- core driving -------------------------------------------------------------------
 
@@ -211,7 +262,9 @@ class Controller:
             if desk is not None:
                 desk.forget_call(call.call_id)
         if self.engine.completed_callbacks:
-            self.today.add_callbacks(event.now, self.engine.drain_completed_callbacks())
+            done = self.engine.drain_completed_callbacks()
+            for sink in self._callback_sinks:
+                sink(event.now, done)
         self._timer_changed.set()
         return commands
 

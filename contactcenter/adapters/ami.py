@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
@@ -159,8 +160,11 @@ class AmiLink:
         on_event: EventHandler,
         on_ready: Callable[[], Coroutine[Any, Any, None]] | None = None,
         on_lost: Callable[[], None] | None = None,
+        counters: Counter[str] | None = None,
     ) -> None:
         self.host, self.port = host, port
+        # Actions sent, by outcome (ami_actions_success|error|timeout|disconnected|lost).
+        self.counters: Counter[str] = counters if counters is not None else Counter()
         self._username, self._secret = username, secret
         self.action_timeout = action_timeout
         self.ping_interval = ping_interval
@@ -251,17 +255,32 @@ class AmiLink:
         OriginateResponse then reaches on_event like any other event."""
         headers = check_action(action)
         if not self.ready or self._manager is None:
+            self.counters["ami_actions_disconnected"] += 1
             raise AmiDisconnected(f"AMI not connected; {headers['Action']} not sent")
         future = self._manager.send_action(headers, as_list=as_list)
         self._pending.add(future)
+        outcome: str | None = None  # (an action its caller cancelled has no outcome of its own)
         try:
             # asyncio.timeout, not wait_for, which in Python 3.11 can swallow a cancellation
             # that comes with the response; shielded, so a deadline leaves the future ours.
             async with asyncio.timeout(self.action_timeout if timeout is None else timeout):
-                return await asyncio.shield(future)
+                resp: Message | list[Message] = await asyncio.shield(future)
+            first = resp[0] if isinstance(resp, list) and resp else resp
+            answered = isinstance(first, Message) and first.get("Response") == "Success"
+            outcome = "success" if answered else "error"
+            return resp
         except TimeoutError:
+            outcome = "timeout"
             raise AmiTimeout(f"{headers['Action']}: no response in time") from None
+        except AmiLost:
+            outcome = "lost"
+            raise
+        except Exception:
+            outcome = "error"
+            raise
         finally:
+            if outcome is not None:
+                self.counters[f"ami_actions_{outcome}"] += 1
             self._pending.discard(future)
             if not future.done():
                 future.cancel()

@@ -9,6 +9,7 @@ import pytest
 
 from contactcenter.adapters.ami import (
     MISSED_PINGS_LIMIT,
+    AmiDisconnected,
     AmiLink,
     AmiLost,
     AmiTimeout,
@@ -71,8 +72,14 @@ async def test_unsafe_action_is_not_sent(asterisk: SandboxState, proxy: FaultPro
         assert bytes(proxy.sent_by_client[0]) == before
         pong = await link.send({"Action": "Ping"})
         assert pong.get("Response") == "Success"
+        # Asterisk's answers, counted by outcome (the refused one was never sent).
+        assert (await link.send({"Action": "NoSuchAction"})).get("Response") == "Error"
+        assert +link.counters == {"ami_actions_success": 1, "ami_actions_error": 1}
     finally:
         link.close()
+    with pytest.raises(AmiDisconnected):
+        await link.send({"Action": "Ping"})
+    assert link.counters["ami_actions_disconnected"] == 1
 
 
 async def test_action_without_answer_times_out(asterisk: SandboxState, proxy: FaultProxy) -> None:
@@ -82,6 +89,7 @@ async def test_action_without_answer_times_out(asterisk: SandboxState, proxy: Fa
         proxy.swallow = True
         with pytest.raises(AmiTimeout):
             await link.send({"Action": "Ping"})
+        assert link.counters["ami_actions_timeout"] == 1
     finally:
         link.close()
 
