@@ -44,6 +44,7 @@ from contactcenter.live.channels import Channels, Leg
 from contactcenter.live.executor import Executor
 from contactcenter.live.http import HttpListener
 from contactcenter.live.metrics import Metrics
+from contactcenter.live.mqtt import MqttFeed
 from contactcenter.live.observers import CallLog, Observer, TodayKpis
 from contactcenter.live.resync import reconcile
 from contactcenter.live.translator import Translator
@@ -133,6 +134,19 @@ class Controller:
         # Parts with a life of their own (tasks, sockets, files): started in this order
         # before the AMI link, stopped in the reverse order after it.
         self.services: list[Service] = [self.metrics, self.http]
+        # The supervisors' live feed (retained snapshots, events, status with a Last Will).
+        self.mqtt: MqttFeed | None = None
+        if cfg.mqtt is not None:
+            self.mqtt = MqttFeed(
+                cfg.mqtt,
+                snapshot=lambda: self.engine.snapshot(self.now()),
+                counters=self.counters,
+                centre=cfg.name,
+                skills=tuple(cfg.skills),
+                epoch=self.epoch,
+            )
+            self.observers.append(self.mqtt)
+            self.services.append(self.mqtt)
         # Who is told of callbacks that reached a final state, with when.
         self._callback_sinks: list[Callable[[float, Sequence[Callback]], None]] = [
             self.today.add_callbacks,

@@ -1,5 +1,7 @@
 # The local Asterisk sandbox: Debian's asterisk package in a debootstrap chroot, cached
-# outside the repository, rendered from the centre's YAML and run on loopback.
+# outside the repository, rendered from the centre's YAML and run on loopback; beside it,
+# when the centre has an `mqtt` section, the host's mosquitto for the supervisors' feed
+# (sandbox/mosquitto.py).
 # Rules:
 # - Everything it starts it records (pid, mounts) in a state file and stops by that record:
 #   never by a process-name pattern.
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from contactcenter.config import Config
 from contactcenter.errors import UserError
-from contactcenter.sandbox import prompts
+from contactcenter.sandbox import mosquitto, prompts
 from contactcenter.sandbox.render import render
 
 PACKAGES = (
@@ -58,6 +60,11 @@ def state_path() -> Path:
     return cache_dir() / "sandbox.json"
 
 
+def mqtt_dir() -> Path:
+    """mosquitto's files: configuration, logins (hashed), ACL, log."""
+    return cache_dir() / "mosquitto"
+
+
 @dataclass
 class SandboxState:
     root: str
@@ -72,6 +79,13 @@ class SandboxState:
     mounts: list[str]
     boot_seconds: float
     build_seconds: float | None
+    # The MQTT broker (None: the centre has no `mqtt` section, or a state file from before).
+    mqtt_host: str | None = None
+    mqtt_port: int | None = None
+    mqtt_pid: int | None = None
+    mqtt_dir: str | None = None
+    mqtt_observer_username: str | None = None
+    mqtt_observer_password: str | None = None
 
 
 # --- status -------------------------------------------------------------------------------
@@ -113,6 +127,10 @@ def status() -> dict[str, object]:
     }
     if st and running:
         out.update(pid=st.pid, config=st.config, boot_seconds=st.boot_seconds)
+    out["mqtt_port"] = st.mqtt_port if st else None
+    if st and st.mqtt_port is not None:
+        out["mqtt_running"] = st.mqtt_pid is not None and mosquitto.alive(st.mqtt_pid)
+        out["mqtt_observer"] = {"username": st.mqtt_observer_username, "password": st.mqtt_observer_password}
     return out
 
 
@@ -299,6 +317,8 @@ def up(cfg: Config, log=print) -> SandboxState:  # type: ignore[no-untyped-def]
     if current is not None and _alive(current.pid):
         if Path(current.config).resolve() == Path(cfg.path).resolve():
             log(f"sandbox already running (pid {current.pid}) with {current.config}")
+            if cfg.mqtt is not None and (current.mqtt_pid is None or not mosquitto.alive(current.mqtt_pid)):
+                _start_mqtt(cfg, current, log)  # (stopped on its own: started again)
             return current
         # Never pull Asterisk from under someone else's demo or test run.
         raise SandboxError(
@@ -310,6 +330,8 @@ def up(cfg: Config, log=print) -> SandboxState:  # type: ignore[no-untyped-def]
     root = root_dir()
     _check_port_free(cfg.ami.host, cfg.ami.port, socket.SOCK_STREAM, "ami.port")
     _check_port_free(cfg.sip.host, cfg.sip.port, socket.SOCK_DGRAM, "sip.port")
+    if cfg.mqtt is not None:  # before Asterisk starts: a taken port fails fast, naming it
+        _check_port_free(cfg.mqtt.host, cfg.mqtt.port, socket.SOCK_STREAM, "mqtt.port")
     mounts = _mount(root)
     try:
         observer = ("cc-observer", _observer_secret())
@@ -351,6 +373,8 @@ def up(cfg: Config, log=print) -> SandboxState:  # type: ignore[no-untyped-def]
             f"{time.monotonic() - t_up:.1f} s after `up`; AMI {cfg.ami.host}:{cfg.ami.port}, "
             f"SIP {cfg.sip.host}:{cfg.sip.port}"
         )
+        if cfg.mqtt is not None:
+            _start_mqtt(cfg, state, log)
         return state
     except BaseException:
         down(log=lambda *_: None)
@@ -358,10 +382,29 @@ def up(cfg: Config, log=print) -> SandboxState:  # type: ignore[no-untyped-def]
         raise
 
 
-def _observer_secret() -> str:
-    """The sandbox observer's AMI secret: made once per machine, kept (root-only) in the
-    cache, so tools that logged in before a restart can log in again after it."""
-    path = cache_dir() / "observer.secret"
+def _start_mqtt(cfg: Config, state: SandboxState, log=print) -> None:  # type: ignore[no-untyped-def]
+    """Start mosquitto for cfg.mqtt and record it in `state` (and the state file)."""
+    assert cfg.mqtt is not None
+    observer = mosquitto.Login("cc-observer", _observer_secret("mqtt-observer.secret"))
+    try:
+        broker = mosquitto.start(mqtt_dir(), cfg.mqtt, observer)
+    except mosquitto.BrokerError as exc:
+        raise SandboxError(str(exc)) from None
+    state.mqtt_host, state.mqtt_port, state.mqtt_pid = broker.host, broker.port, broker.pid
+    state.mqtt_dir = str(broker.directory)
+    state.mqtt_observer_username, state.mqtt_observer_password = observer.username, observer.password
+    _write_state(state)
+    log(
+        f"mosquitto up (pid {broker.pid}): MQTT {broker.host}:{broker.port}, "
+        f"topics {cfg.mqtt.topic_prefix}/#; a read-only login in `contactcenter sandbox status --json`"
+    )
+
+
+def _observer_secret(name: str = "observer.secret") -> str:
+    """A sandbox observer's secret (AMI's, or MQTT's with another `name`): made once per
+    machine, kept (root-only) in the cache, so tools that logged in before a restart can log
+    in again after it."""
+    path = cache_dir() / name
     with contextlib.suppress(OSError):
         secret = path.read_text().strip()
         if re.fullmatch(r"[0-9a-f]{24}", secret):
@@ -400,11 +443,14 @@ def stop_timeout() -> float:
 
 
 def down(log=print) -> bool:  # type: ignore[no-untyped-def]
-    """Stop the sandbox's Asterisk (by its recorded pid) and unmount what `up` mounted."""
+    """Stop the sandbox's mosquitto and Asterisk (by their recorded pids) and unmount what
+    `up` mounted."""
     _require_root()
     state = load_state()
     root = Path(state.root) if state else root_dir()
     stopped = False
+    if state is not None and state.mqtt_pid is not None and mosquitto.stop(state.mqtt_pid):
+        log(f"mosquitto (pid {state.mqtt_pid}) stopped")
     if state is not None and _alive(state.pid):
         try:
             subprocess.run(
