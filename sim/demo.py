@@ -9,7 +9,9 @@ import asyncio
 import dataclasses
 import logging
 import time
+import urllib.request
 
+import aiomqtt
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
@@ -53,9 +55,51 @@ def plan_calls(cfg: Config, count: int, spread_s: float) -> list[tuple[float, st
     return plan
 
 
+async def _watch_mqtt(cfg: Config, state: sandbox.SandboxState, seen: dict[str, bytes]) -> None:
+    """What a supervisor's screen would read: the retained snapshots and the event stream,
+    with the sandbox's read-only observer login; each topic printed when it changes."""
+    assert cfg.mqtt is not None and state.mqtt_observer_username and state.mqtt_observer_password
+    client = aiomqtt.Client(
+        cfg.mqtt.host,
+        cfg.mqtt.port,
+        username=state.mqtt_observer_username,
+        password=state.mqtt_observer_password,
+    )
+    async with client:
+        await client.subscribe(f"{cfg.mqtt.topic_prefix}/#", qos=1)
+        async for message in client.messages:
+            topic, payload = message.topic.value, message.payload
+            if not isinstance(payload, bytes) or seen.get(topic) == payload:
+                continue
+            seen[topic] = payload
+            if topic.endswith(("/skill/info", "/events", "/status")):
+                console.print(f"[magenta]MQTT[/] {topic} {payload.decode(errors='replace')[:110]}")
+
+
+def _metrics_lines(text: str) -> list[str]:
+    """The lines of /metrics a supervisor looks at first (no comments, no zero series)."""
+    wanted = (
+        "cc_calls_offered_total",
+        "cc_calls_answered_total",
+        "cc_calls_abandoned_total",
+        "cc_lines_in_use",
+    )
+    return [line for line in text.splitlines() if line.startswith(wanted) and not line.endswith(" 0.0")]
+
+
 async def _run(cfg: Config, state: sandbox.SandboxState, count: int) -> int:
     controller = Controller(cfg)
     await controller.start()
+    metrics_url = f"http://{cfg.http.host}:{controller.http.port}/metrics"
+    console.print(f"[bold]Supervisors[/]: Prometheus metrics at {metrics_url}")
+    watcher: asyncio.Task[None] | None = None
+    seen: dict[str, bytes] = {}
+    if cfg.mqtt is not None and state.mqtt_port is not None:
+        console.print(
+            f"[bold]Supervisors[/]: MQTT at {cfg.mqtt.host}:{cfg.mqtt.port}, topics {cfg.mqtt.topic_prefix}/#"
+            " (read-only login: `contactcenter sandbox status --json`)"
+        )
+        watcher = asyncio.create_task(_watch_mqtt(cfg, state, seen))
     plan = plan_calls(cfg, count, spread_s=max(4.0, count * 4.0))
     console.rule(f"[bold]{count} citizens call 010 ({ACKNOWLEDGEMENT})")
     sipp_calls: list[SippCall] = []
@@ -78,7 +122,17 @@ async def _run(cfg: Config, state: sandbox.SandboxState, count: int) -> int:
         if not controller.engine.calls:
             break
         await asyncio.sleep(0.1)
+    scraped = await asyncio.to_thread(_fetch, metrics_url)
+    await asyncio.sleep(1.2)  # the feed's last snapshots (at most one a second)
+    if watcher is not None:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
     await controller.stop()
+    console.rule(f"[bold]{metrics_url}")
+    for line in _metrics_lines(scraped):
+        console.print(line)
+    if seen:
+        console.print(f"MQTT topics seen: {', '.join(sorted(seen))}")
 
     table = Table(title="Calls routed by the controller through Asterisk")
     for col in ("call", "skill", "lang", "operator", "wait s", "outcome"):
@@ -104,6 +158,11 @@ async def _run(cfg: Config, state: sandbox.SandboxState, count: int) -> int:
     )
     # Success: every SIPp call completed and every call is accounted for in the core.
     return 0 if failed == 0 and ended == count else 1
+
+
+def _fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as reply:  # (loopback: the controller's own)
+        return str(reply.read().decode())
 
 
 def run_demo(cfg: Config, calls: int = 8, keep: bool = False) -> int:

@@ -69,6 +69,7 @@ class HttpListener:
         config = uvicorn.Config(
             self.app,
             log_config=None,
+            log_level="warning",  # its start and stop are ours to log; problems still show
             access_log=False,
             lifespan="off",  # nothing to set up; and a failed lifespan would sys.exit()
             timeout_graceful_shutdown=GRACEFUL_STOP_S,
