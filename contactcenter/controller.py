@@ -48,6 +48,7 @@ from contactcenter.live.mqtt import MqttFeed
 from contactcenter.live.observers import CallLog, Observer, TodayKpis
 from contactcenter.live.resync import reconcile
 from contactcenter.live.translator import Translator
+from contactcenter.records import RecordsError, RecordsWriter
 from contactcenter.store import CallbackStore, SqliteCallbackStore, StoreError
 
 log = logging.getLogger("contactcenter.controller")
@@ -132,8 +133,25 @@ class Controller:
         self.http = HttpListener(cfg.http, [self.metrics.route()])
         self.observers: list[Observer] = [self.calls, self.today, self.metrics]
         # Parts with a life of their own (tasks, sockets, files): started in this order
-        # before the AMI link, stopped in the reverse order after it.
-        self.services: list[Service] = [self.metrics, self.http]
+        # before the AMI link, stopped in the reverse order after it (the records last,
+        # so what the shutdown itself fed is written too).
+        self.services: list[Service] = []
+        # The centre's history: every call and operator state change, in SQLite.
+        self.records: RecordsWriter | None = None
+        if cfg.records is not None:
+            self.records = RecordsWriter(
+                cfg.records,
+                epoch=self.epoch,
+                counters=self.counters,
+                hours=cfg.hours,
+                tz=tz,
+                sl_threshold_s=SL_THRESHOLD_S,
+                wrap_up_s=cfg.routing.wrap_up,
+                clock=self.now,
+            )
+            self.observers.append(self.records)
+            self.services.append(self.records)
+        self.services += [self.metrics, self.http]
         # The supervisors' live feed (retained snapshots, events, status with a Last Will).
         self.mqtt: MqttFeed | None = None
         if cfg.mqtt is not None:
@@ -152,6 +170,9 @@ class Controller:
             self.today.add_callbacks,
             lambda _now, done: self.metrics.callbacks_completed(done),
         ]
+        records = self.records
+        if records is not None:
+            self._callback_sinks.append(lambda _now, done: records.callbacks_completed(done))
         self._timer_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._started: list[Service] = []
@@ -195,7 +216,10 @@ class Controller:
                 raise UserError(f"callbacks.store: {exc}") from None
         try:
             for service in self.services:
-                await service.start()
+                try:
+                    await service.start()
+                except RecordsError as exc:
+                    raise UserError(f"records.path: {exc}") from None
                 self._started.append(service)
             await self.ami.connect()
         except BaseException:

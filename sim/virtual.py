@@ -44,12 +44,13 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from contactcenter.core import events as ev
 from contactcenter.core.calendar import OpeningHours
+from contactcenter.core.callbacks import Callback
 from contactcenter.core.commands import (
     BridgeCall,
     CancelOffer,
@@ -66,6 +67,7 @@ from contactcenter.core.commands import (
 )
 from contactcenter.core.engine import Call, Engine
 from contactcenter.core.kpis import KpiCollector, operator_times
+from contactcenter.core.readmodel import Change
 from contactcenter.sim import traffic
 from contactcenter.sim.scenario import Redial, Scenario, SimCallbacks
 
@@ -99,6 +101,10 @@ _Timed = tuple[float, int, int, object]
 _IvrDone = tuple[str, str, str, int, float]
 _Again = tuple[str, str, int, float, float]  # a repeat call: skill, language, priority, talk, patience
 _NO_MORE_CALLERS: Final[traffic.Caller] = (INF, "", "", 0, 0.0, 0.0, INF)
+# A run's records (contactcenter.records.SimRecords), fed at every batch: the engine's change
+# feed, the calls ended and the callbacks finished since the last batch, and the skills the
+# blocked calls among them wanted.
+RecordBatch = Callable[[list[Change], list[Call], list[Callback], Mapping[str, str]], None]
 
 
 @dataclass
@@ -401,6 +407,7 @@ def simulate(
     on_call: Callable[[Call], None] | None = None,
     progress: Callable[[float], None] | None = None,
     measure_queue: bool = False,
+    records: RecordBatch | None = None,
 ) -> SimResult:
     """Run the scenario through a fresh Engine; return the KPIs of the measured window.
 
@@ -408,6 +415,8 @@ def simulate(
     progress: called now and then with the share of virtual time done (0..1).
     measure_queue: also integrate the number of waiting calls over the window (read from
     the engine's queues at every event; slow, for Little's-law checks).
+    records: called at every batch with what the run's records are written from (the
+    engine keeps its change feed only then: an object per state change).
     """
     wall0 = time.perf_counter()
     start_s, end_s = sc.start_s, sc.end_s
@@ -418,6 +427,8 @@ def simulate(
         kwargs["hours"] = daily_hours(*sc.open_hours)  # (epoch 0: the clock is UTC's)
     if sc.callbacks is not None:
         kwargs["callback_policy"] = sc.callbacks.policy
+    if records is not None:
+        kwargs["record_changes"] = True
     engine = Engine(**kwargs)
     collector = KpiCollector(
         start=start_s, end=end_s, sl_threshold_s=sc.sl_threshold_s, wrap_up_s=sc.wrap_up_s
@@ -448,9 +459,12 @@ def simulate(
 
     def feed() -> None:
         done = engine.drain_completed()
-        if engine.completed_callbacks:
-            collector.add_callbacks(engine.drain_completed_callbacks())
+        finished: list[Callback] = engine.drain_completed_callbacks() if engine.completed_callbacks else []
+        if finished:
+            collector.add_callbacks(finished)
         collector.add_all(done, blocked_skill)
+        if records is not None:
+            records(engine.drain_changes(), done, finished, blocked_skill)
         blocked_skill.clear()
         if on_call is not None:
             for c in done:

@@ -60,11 +60,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(scope="session")
 def test_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """The tests' centre, its callback store a file of this session's own."""
+    """The tests' centre, its callback store and its records files of this session's own."""
     cfg = load_config(TEST_CONFIG)
-    assert cfg.callbacks is not None
+    assert cfg.callbacks is not None and cfg.records is not None
     store = tmp_path_factory.mktemp("callbacks") / "callbacks.sqlite"
-    return dataclasses.replace(cfg, callbacks=dataclasses.replace(cfg.callbacks, store=store))
+    records = tmp_path_factory.mktemp("records") / "records.sqlite"
+    return dataclasses.replace(
+        cfg,
+        callbacks=dataclasses.replace(cfg.callbacks, store=store),
+        records=dataclasses.replace(cfg.records, path=records),
+    )
 
 
 @pytest.fixture(scope="session")

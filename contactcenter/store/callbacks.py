@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import dataclasses
 import math
-import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -43,6 +42,7 @@ from typing import Any, Final, Protocol, Self
 import aiosqlite
 
 from contactcenter.numbers import E164_PATTERN
+from contactcenter.store.sqlite import connect_private
 
 
 class CallbackState(StrEnum):
@@ -294,23 +294,9 @@ class SqliteCallbackStore:
     async def open(self) -> None:
         if self._db is not None:
             raise StoreError(f"callback store {self.path}: already open")
-        try:
-            # Owner-only before SQLite creates it: its -wal and -shm files copy these bits.
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise StoreError(f"callback store {self.path}: could not create it: {exc.strerror}") from exc
-        try:
-            db = await aiosqlite.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._error("open", exc) from exc
-        try:
-            await self._prepare(db)
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                await db.close()
-            raise
+        db = await connect_private(
+            self.path, busy_timeout=self.busy_timeout, prepare=self._prepare, failed=self._error
+        )
         self._db = db
 
     async def _prepare(self, db: aiosqlite.Connection) -> None:
@@ -541,8 +527,9 @@ class SqliteCallbackStore:
 
     # -- plumbing
 
-    def _error(self, doing: str, exc: sqlite3.Error) -> StoreError:
-        return StoreError(f"callback store {self.path}: could not {doing}: {exc}")
+    def _error(self, doing: str, exc: sqlite3.Error | OSError) -> StoreError:
+        detail = exc.strerror if isinstance(exc, OSError) else exc
+        return StoreError(f"callback store {self.path}: could not {doing}: {detail}")
 
     def _connection(self) -> aiosqlite.Connection:
         if self._db is None:
