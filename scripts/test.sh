@@ -8,9 +8,13 @@ bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check contactcenter sim tests scripts setup.py
 echo "== mypy --strict (core, config, the simulator loop)"; mypy
+# Report plots and other things a person looks at after a run (never committed).
+export CC_ARTEFACTS="${CC_ARTEFACTS:-$PWD/artefacts}"
+mkdir -p "$CC_ARTEFACTS"
 echo "== pytest"
 status=0
 python -m pytest -W error "$@" || status=$?
 # Leave no Asterisk running behind us (the fixture stops it; this covers an interrupted run).
 contactcenter sandbox down >/dev/null 2>&1 || true
+ls "$CC_ARTEFACTS"/*.png >/dev/null 2>&1 && echo "report plots: $(ls "$CC_ARTEFACTS"/*.png | tr '\n' ' ')"
 exit $status
