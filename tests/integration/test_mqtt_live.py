@@ -29,6 +29,7 @@ from tests.controllerproc import run_controller
 from tests.mqttsub import Subscriber
 from tests.polling import until
 from tests.recorder import AmiRecorder
+from tests.scrape import Samples, http_get
 
 OUTAGE_S = 60.0  # how long the broker stays down under load (the "a minute")
 
@@ -249,6 +250,11 @@ async def test_mosquitto_stopped_for_a_minute_under_load_changes_nothing_for_cal
         assert p99(lags_down) < p99(lags_up) + 0.05
         assert ctl.counters["mqtt_dropped"] > dropped_up  # ~6 events a call: the buffer overflowed
         assert feed.buffered <= queue
+        # The metrics do not depend on the broker: served through the outage, every call counted.
+        url = f"http://{cfg.http.host}:{ctl.http.port}/metrics"
+        during = Samples((await http_get(url)).body)
+        assert during.total("cc_calls_answered_total", skill="info") == 2 * calls
+        assert during.total("cc_input_dropped_total") == 0
         await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - t_down)))
         assert ctl.counters["mqtt_connect_failures"] >= 3  # it kept trying, backing off
 
@@ -276,6 +282,8 @@ async def test_mosquitto_stopped_for_a_minute_under_load_changes_nothing_for_cal
             )
             after.assert_no_digit_runs()
         assert ctl.counters["mqtt_connects"] == 2 and ctl.counters["mqtt_disconnects"] == 1
+        after_outage = Samples((await http_get(url)).body)
+        assert after_outage.total("cc_calls_answered_total", skill="info") == 2 * calls
     finally:
         await ctl.stop()
         state = sandbox.load_state()
