@@ -20,6 +20,10 @@ def _secs(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f} s"
 
 
+def _signed_secs(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.1f} s"
+
+
 def _int(x: int | None) -> str:
     return "-" if x is None else f"{x:,}"
 
@@ -39,6 +43,8 @@ _COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("occupancy", "occupancy", _pct),
     ("max calls", "max_concurrent_calls", _int),
     ("called back", "called_back", _int),
+    ("EWT error", "ewt_mae_s", _secs),
+    ("EWT bias", "ewt_bias_s", _signed_secs),
 )
 _CALLBACK_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("offered", "offered", _int),
@@ -70,7 +76,8 @@ def render(
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 140))  # a pipe gets 80 columns and wraps
-    overall = {**kpis, "sl2": overall_sl2}
+    ewt = kpis.get("ewt") or {}
+    overall = {**kpis, "sl2": overall_sl2, "ewt_mae_s": ewt.get("mae_s"), "ewt_bias_s": ewt.get("bias_s")}
     groups = [("all", overall), *kpis["by_skill"].items()]
     t = Table(title=title)
     t.add_column("KPI")
@@ -97,7 +104,10 @@ def render(
     console.print(
         f"SL: answered within {kpis['sl_threshold_s']:g} s / answered. SL2 also counts abandons"
         " within it as met. P(wait), mean wait, SL2 and abandon: over answered + abandoned"
-        " + called back (callers who left their number while waiting).",
+        " + called back (callers who left their number while waiting). EWT error and bias:"
+        " mean |waited - told| and mean (waited - told) over answered callers who were told an"
+        f" expected wait; {_pct(ewt.get('abandoned_past_ewt'))} of the"
+        f" {_int(ewt.get('abandoned'))} who hung up waiting had waited longer than told.",
         style="dim",
     )
     if footer:

@@ -349,7 +349,7 @@ class Engine:
             for (t0, l0), (t1, l1) in itertools.pairwise(steps):
                 if not (t1 > t0 and l1 > l0):
                     raise ValueError(f"relaxation steps must widen over time: {steps}")
-        self.ewt = EwtEstimator(default_aht=self.default_aht)
+        self.ewt = EwtEstimator(default_aht=self.default_aht, relaxation=steps)
         if self.record_changes:
             self._changes = []
         # Seconds a call must have waited before an operator of each level may take it:
@@ -646,6 +646,9 @@ class Engine:
         freed: Operator | None = None
         if call.state is CallState.QUEUED:
             self._route_of(call).queue.remove(call.call_id)
+            if call.callback_id is None:  # (else they leave their place to their callback)
+                assert call.skill is not None and call.language is not None and call.queued_at is not None
+                self.ewt.observe_abandon(call.skill, call.language, call.queued_at, e.now)
         elif call.state is CallState.OFFERED:
             assert call.operator_id is not None
             freed = self.operators[call.operator_id]
@@ -670,7 +673,11 @@ class Engine:
         if op.faults_in_row:
             op.faults_in_row = 0  # reached: the next fault starts the backoff afresh
         if call.ewt_at_entry is not None and call.queued_at is not None:
+            # It had to wait: its wait measures the estimate it was given, and its queue's pace.
+            # (One served at once found its queue empty: nothing to measure.)
+            assert call.skill is not None and call.language is not None
             self.ewt.observe_error(call.ewt_at_entry, e.now - call.queued_at)
+            self.ewt.observe_answer(call.skill, call.language, call.queued_at, e.now)
         return [BridgeCall(call_id=call.call_id, operator_id=op.operator_id)]
 
     def _ring_timeout(self, e: OperatorRingTimeout) -> list[Command]:
@@ -1156,6 +1163,7 @@ class Engine:
 
     def _callback_operator_answered(self, e: OperatorAnswered) -> list[Command]:
         cb, op = self._ringing_callback(e.call_id, e.operator_id)
+        self.ewt.observe_callback_answer(cb.skill, cb.language, e.now)
         self._move_callback(cb, _BT.OPERATOR_ANSWER, e.now)
         self._move_op(op, OperatorTrigger.ANSWER, e.now)
         if op.faults_in_row:

@@ -48,6 +48,19 @@
 #                booking and its time are no wait).
 #   mean_wait_total_s  first queued -> conversation: the whole wait, hold time included.
 #   mean_on_phone_s    of called-back callers: arrival -> hanging up after the promise.
+# EWT (KPI key `ewt`; per skill and hour `ewt_mae_s`, `ewt_bias_s`): the expected wait a
+# caller was given when they joined the queue (only callers who had to wait get one; "no
+# estimate", math.inf, is left out) against the wait they then had:
+#   answered     answered callers with an estimate; mae_s: mean |waited - told| over them,
+#                bias_s: mean (waited - told), > 0 when callers waited longer than told.
+#   abandoned    callers with an estimate who hung up waiting (ringing included). What they
+#                waited is only a lower bound of the wait they would have had, so they are
+#                not in the means; abandoned_past_ewt: the share of them who hung up after
+#                waiting longer than told (an estimate surely too short, by that much at
+#                least).
+#                (Answered callers are those whose waits were shorter: their bias leans
+#                towards "waited less than told" for an estimate that is right on average.)
+#                Callers who left their number for a callback are in neither.
 # Ratios with an empty denominator are None (JSON null), never 0.
 from __future__ import annotations
 
@@ -77,6 +90,7 @@ KPI_KEYS = (
     "called_back",
     "repeat_calls",
     "callbacks",
+    "ewt",
     "by_skill",
     "by_hour",
 )
@@ -95,6 +109,8 @@ GROUP_KEYS = (
     "occupancy",
     "max_concurrent_calls",
     "called_back",
+    "ewt_mae_s",
+    "ewt_bias_s",
 )
 CALLBACK_KEYS = (
     "offered",
@@ -110,6 +126,7 @@ CALLBACK_KEYS = (
     "mean_wait_total_s",
     "mean_on_phone_s",
 )
+EWT_KEYS = ("answered", "mae_s", "bias_s", "abandoned", "abandoned_past_ewt")
 # (Final: the compiled build keeps these in C statics instead of looking them up in the
 # module's dict for every call counted.)
 UNKNOWN_SKILL: Final = "(none)"  # a blocked call whose driver did not say which skill it wanted
@@ -120,6 +137,7 @@ _ANSWERED: Final = CallOutcome.ANSWERED
 _ABANDONED: Final = CallOutcome.ABANDONED
 _BLOCKED: Final = CallOutcome.BLOCKED
 _CALLBACK: Final = CallOutcome.CALLBACK
+_INF: Final = math.inf
 
 
 _TALLY_FIELDS = (
@@ -132,6 +150,11 @@ _TALLY_FIELDS = (
     "callback_offers",
     "closed",
     "delayed",
+    "ewt_abandoned",
+    "ewt_abandoned_past",
+    "ewt_abs_error_s",
+    "ewt_answered",
+    "ewt_error_s",
     "offered",
     "on_phone_called_back_s",
     "talk_s",
@@ -151,6 +174,8 @@ class _Tally:
         self.offered = self.answered = self.abandoned = self.blocked = self.closed = 0
         self.delayed = self.answered_in_t = self.abandoned_in_t = 0
         self.called_back = self.callback_offers = 0
+        self.ewt_answered = self.ewt_abandoned = self.ewt_abandoned_past = 0
+        self.ewt_error_s = self.ewt_abs_error_s = 0.0
         self.wait_answered_s = self.wait_s = self.talk_s = self.on_phone_called_back_s = 0.0
 
     def merge(self, other: _Tally) -> None:
@@ -247,6 +272,11 @@ class KpiCollector:
                 cell.answered_in_t += 1
             if offered is None or offered > queued:
                 cell.delayed += 1
+            told = call.ewt_at_entry
+            if told is not None and told < _INF:
+                cell.ewt_answered += 1
+                cell.ewt_error_s += wait - told
+                cell.ewt_abs_error_s += abs(wait - told)
             return
         if outcome is _ABANDONED:
             cell.offered += 1
@@ -260,6 +290,11 @@ class KpiCollector:
                 cell.abandoned_in_t += 1
             if queued is not None and (offered is None or offered > queued):
                 cell.delayed += 1
+            told = call.ewt_at_entry
+            if told is not None and told < _INF:
+                cell.ewt_abandoned += 1
+                if wait > told:
+                    cell.ewt_abandoned_past += 1
             return
         if outcome is _CALLBACK:
             cell.offered += 1
@@ -339,6 +374,8 @@ class KpiCollector:
             "occupancy": occupancy,
             "max_concurrent_calls": max_conc,
             "called_back": t.called_back,
+            "ewt_mae_s": _ratio(t.ewt_abs_error_s, t.ewt_answered),
+            "ewt_bias_s": _ratio(t.ewt_error_s, t.ewt_answered),
         }
 
     def _sum(self, keep: Iterable[tuple[str, int]]) -> _Tally:
@@ -379,6 +416,17 @@ class KpiCollector:
             "mean_on_phone_s": _ratio(on_phone, called_back),
         }
 
+    def ewt_kpis(self) -> dict[str, Any]:
+        """The EWT error figures (keys EWT_KEYS), over the whole window."""
+        total = self._sum(sorted(self._cells))
+        return {
+            "answered": total.ewt_answered,
+            "mae_s": _ratio(total.ewt_abs_error_s, total.ewt_answered),
+            "bias_s": _ratio(total.ewt_error_s, total.ewt_answered),
+            "abandoned": total.ewt_abandoned,
+            "abandoned_past_ewt": _ratio(total.ewt_abandoned_past, total.ewt_abandoned),
+        }
+
     def skills(self) -> list[str]:
         return sorted({k[0] for k in self._cells})
 
@@ -394,6 +442,7 @@ class KpiCollector:
             out[k] = overall[k]
         out["repeat_calls"] = self.repeat_calls
         out["callbacks"] = self.callback_kpis()
+        out["ewt"] = self.ewt_kpis()
         out["by_skill"] = {s: self.group(skill=s) for s in self.skills()}
         out["by_hour"] = {f"{h:02d}": self.group(hour=h) for h in self.hours()}
         return out

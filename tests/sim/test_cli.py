@@ -10,11 +10,12 @@ from contactcenter.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
 # The keys the issue lists for --json, in its order.
-# Issue 1's keys, then issue 8's (called back, repeat calls, the callbacks' own figures).
+# Issue 1's keys, then issue 8's (called back, repeat calls, the callbacks' own figures), then
+# the error of the expected wait callers were told (kpis.py, `ewt`).
 ISSUE_KEYS = [
     "offered", "answered", "abandoned", "blocked", "p_wait", "asa_s", "mean_wait_s", "service_level",
     "sl_threshold_s", "aht_s", "p_abandon", "occupancy", "max_concurrent_calls",
-    "called_back", "repeat_calls", "callbacks", "by_skill", "by_hour",
+    "called_back", "repeat_calls", "callbacks", "ewt", "by_skill", "by_hour",
 ]  # fmt: skip
 CALLBACK_KEYS = ["offered", "accepted", "completed", "failed", "expired", "mean_delay_s"]
 QUICK = [

@@ -10,6 +10,7 @@ from contactcenter.core import events as ev
 from contactcenter.core.calendar import OpeningHours
 from contactcenter.core.commands import AnnounceWait, ConnectCall, RejectClosed
 from contactcenter.core.engine import Engine
+from contactcenter.core.estimates import SERVICE_WEIGHT
 from contactcenter.core.lifecycle import CallOutcome, OperatorState
 
 
@@ -111,7 +112,7 @@ def test_hours_respect_the_time_zone() -> None:
 # --- EWT ----------------------------------------------------------------------------------
 
 
-def test_ewt_is_position_times_aht_over_staffed_operators() -> None:
+def test_ewt_is_position_times_aht_over_staffed_operators_until_the_queue_is_measured() -> None:
     e = Engine(lines=100, default_aht=120, announce=True)
     login(e, "a", 0, [("info", 1)])
     login(e, "b", 0, [("info", 1)])
@@ -122,12 +123,17 @@ def test_ewt_is_position_times_aht_over_staffed_operators() -> None:
     assert arrive(e, "z2", 2) == [AnnounceWait(call_id="z2", position=2, ewt_s=120.0)]
     assert e.estimate("z2") == (2, 120.0)
     e.handle(ev.OperatorAnswered(now=2, call_id="x", operator_id="a"))
+    assert e.ewt.service_rate("info", "ca") is None  # x was served at once: nothing measured
     e.handle(ev.CallEnded(now=3, call_id="x"))  # wrap_up 0: a takes z1 at once
     e.handle(ev.OperatorAnswered(now=3, call_id="z1", operator_id="a"))
     # a's handle time of 1 s moved the skill's AHT from 120 s towards 1 s.
     aht = 120 + 0.05 * (1 - 120)
     assert e.ewt.aht("info") == pytest.approx(aht)
-    assert e.estimate("z2") == (1, pytest.approx(aht / 2))
+    # z1 was answered after 2 s in the queue (from 1 s to 3 s): one answer per 2 s of backlog,
+    # blended with the classic estimate, which counts as one answer, decayed by this one.
+    assert e.ewt.service_rate("info", "ca") == 1 / 2
+    measured, classic, prior = 1 * 2.0, 1 * aht / 2, 1 - SERVICE_WEIGHT
+    assert e.estimate("z2") == (1, pytest.approx((measured + prior * classic) / (1 + prior)))
 
 
 def test_paused_operators_do_not_count_in_the_estimate() -> None:
