@@ -47,7 +47,8 @@ import sqlite3
 import time
 import zoneinfo
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -61,7 +62,7 @@ from contactcenter.core.callbacks import Callback
 from contactcenter.core.engine import Call
 from contactcenter.core.lifecycle import CallbackState, CallOutcome, CallState, OperatorState
 from contactcenter.core.readmodel import CallbackChanged, CallChanged, Change, OperatorChanged
-from contactcenter.store.sqlite import connect_private
+from contactcenter.store.sqlite import connect_private, write_transaction
 
 log = logging.getLogger("contactcenter.records")
 
@@ -778,19 +779,10 @@ class RecordsWriter:
         detail = exc.strerror if isinstance(exc, OSError) else exc
         return RecordsError(f"records {self.path}: could not {doing}: {detail}")
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self, db: aiosqlite.Connection, doing: str) -> AsyncIterator[aiosqlite.Connection]:
-        try:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                await db.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    await db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise self._error(doing, exc) from exc
+    def _transaction(
+        self, db: aiosqlite.Connection, doing: str
+    ) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        return write_transaction(db, doing, self._error)
 
 
 async def _pragma(db: aiosqlite.Connection, setting: str) -> object:

@@ -33,6 +33,7 @@ import math
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -42,7 +43,7 @@ from typing import Any, Final, Protocol, Self
 import aiosqlite
 
 from contactcenter.numbers import E164_PATTERN
-from contactcenter.store.sqlite import connect_private
+from contactcenter.store.sqlite import connect_private, write_transaction
 
 
 class CallbackState(StrEnum):
@@ -548,21 +549,10 @@ class SqliteCallbackStore:
         async with self._lock, self._transaction(self._connection(), doing) as tx:
             yield tx
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self, db: aiosqlite.Connection, doing: str) -> AsyncIterator[aiosqlite.Connection]:
-        try:
-            # IMMEDIATE takes the write lock at once: a busy file fails here, before any work.
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                await db.execute("COMMIT")
-            except BaseException:
-                # Also after a failed or cancelled COMMIT; "no transaction is active" is fine.
-                with contextlib.suppress(sqlite3.Error):
-                    await db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise self._error(doing, exc) from exc
+    def _transaction(
+        self, db: aiosqlite.Connection, doing: str
+    ) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        return write_transaction(db, doing, self._error)
 
     async def _insert(self, tx: aiosqlite.Connection, doing: str, record: CallbackRecord) -> None:
         """Insert a new record, within the caller's transaction (an id stored: a conflict)."""

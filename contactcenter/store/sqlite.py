@@ -3,6 +3,8 @@
 #   copy its mode bits, so none of them is ever readable by others.
 # - Autocommit at the driver (isolation_level=None): each store says where its own
 #   transactions begin and end.
+# - A write is one BEGIN IMMEDIATE transaction: the write lock is taken at once, so a busy
+#   file fails before any work; anything that goes wrong rolls it back.
 # - The store prepares the connection (pragmas, schema) before anyone uses it; if that
 #   fails, the connection is closed, not leaked.
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiosqlite
@@ -42,3 +44,23 @@ async def connect_private(
             await db.close()
         raise
     return db
+
+
+@contextlib.asynccontextmanager
+async def write_transaction(
+    db: aiosqlite.Connection, doing: str, failed: Callable[[str, sqlite3.Error | OSError], Exception]
+) -> AsyncIterator[aiosqlite.Connection]:
+    """`db` inside one BEGIN IMMEDIATE ... COMMIT; rolled back if anything fails (an SQLite
+    error comes out as `failed(doing, exc)`)."""
+    try:
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            await db.execute("COMMIT")
+        except BaseException:
+            # Also after a failed or cancelled COMMIT; "no transaction is active" is fine.
+            with contextlib.suppress(sqlite3.Error):
+                await db.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise failed(doing, exc) from exc
