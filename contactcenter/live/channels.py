@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 # tech/resource-sequence, with ;1/;2 for Local halves
@@ -41,6 +42,9 @@ class Leg:
     citizen: bool = False  # the citizen's leg of a callback (not the operator's)
     halves_gone: set[str] = field(default_factory=set)
     ring_cause: str | None = None  # the Q.850 cause of a hangup while it rang (HangupRequest)
+    hung_up: bool = False  # its channel's hangup (request) came while it rang
+    # A SIP leg's "Reason 0" OriginateResponse that came before the cause did: judged at its Hangup.
+    pending_response: Mapping[str, object] | None = None
 
     @property
     def channel_id(self) -> str:

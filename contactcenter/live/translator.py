@@ -96,7 +96,7 @@ class Translator:
         if name == "Hangup":
             return self._hangup(message, now)
         if name == "HangupRequest":
-            return self._hangup_request(message)
+            return self._hangup_request(message, now)
         if name == "OriginateResponse":
             return self._originate_response(message, now)
         return Translation(foreign=True)
@@ -167,7 +167,16 @@ class Translator:
         if leg is None:
             return Translation(foreign=True)
         if not leg.answered:
-            # A ringing leg hung up: its OriginateResponse tells why (and forgets it).
+            # A ringing leg hung up: its OriginateResponse tells why (and forgets it); one
+            # that came first, saying only "failed", is judged now, with the Hangup's cause.
+            cause = message.get("Cause")
+            if isinstance(cause, str) and cause in CAUSE_AS_REASON and leg.ring_cause is None:
+                leg.ring_cause = cause
+            leg.hung_up = True
+            pending = leg.pending_response
+            if pending is not None:
+                leg.pending_response = None
+                return self._originate_response(pending, now)
             return Translation()
         first = not leg.halves_gone
         leg.halves_gone.add(uid)
@@ -181,7 +190,7 @@ class Translator:
             return Translation([ev.CallEnded(now=now, call_id=leg.call_id)])
         return Translation()
 
-    def _hangup_request(self, message: Mapping[str, object]) -> Translation:
+    def _hangup_request(self, message: Mapping[str, object], now: float) -> Translation:
         """Why a leg that is still ringing is being hung up (its OriginateResponse follows);
         for anything else, its Hangup will tell."""
         uid = message.get("Uniqueid")
@@ -191,6 +200,11 @@ class Translator:
         cause = message.get("Cause")
         if isinstance(cause, str) and cause in CAUSE_AS_REASON:
             leg.ring_cause = cause
+        leg.hung_up = True  # (its cause, whatever it is, is known: the response is judged on it)
+        pending = leg.pending_response
+        if pending is not None:
+            leg.pending_response = None
+            return self._originate_response(pending, now)
         return Translation()
 
     def _reason(self, leg: Leg, message: Mapping[str, object]) -> str:
@@ -209,6 +223,16 @@ class Translator:
         if leg.answered:
             return Translation()  # the resync learnt of the answer first
         response = message.get("Response")
+        if (
+            response == "Failure"
+            and str(message.get("Reason", "")) == "0"
+            and not (leg.local or leg.hung_up or leg.ring_cause is not None)
+        ):
+            # A SIP peer's refusal whose cause has not come yet (HangupRequest and
+            # OriginateResponse race): its Hangup, next, carries it. (Should none come, the
+            # core's ring deadline settles the leg.)
+            leg.pending_response = dict(message)
+            return Translation()
         if leg.citizen:
             return self._citizen_response(leg, response, message, now)
         if response == "Success":

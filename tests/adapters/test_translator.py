@@ -182,6 +182,24 @@ def test_a_sip_peers_refusal_is_read_from_the_cause_of_its_hangup_request(
     assert (late.events, late.foreign) == ([], True)  # (forgotten with its response)
 
 
+def test_a_sip_refusal_whose_cause_comes_after_its_response_is_judged_at_the_hangup(
+    translator: Translator,
+) -> None:
+    # The other order Asterisk 22 gives (seen once in CI with a SIPp peer's 486): the
+    # OriginateResponse "Reason 0" before any HangupRequest; the Hangup then has the cause.
+    cb = "cb-0123456789ab"
+    leg = translator.channels.new_callback_leg(cb, "ana", local=False, citizen=True)
+    assert translator.translate(ami(_response(leg.leg_id, "Failure", "0")), 3.0).events == []
+    hangup = translator.translate(ami(f"Event: Hangup\nUniqueid: {leg.channel_id}\nCause: 17"), 3.1)
+    assert hangup.events == [ev.CitizenNotReached(now=3.1, callback_id=cb, outcome="busy")]
+    assert leg.leg_id not in translator.channels.legs
+    # A real failure (no cause a callee gives) is still the system's, judged at the hangup.
+    op = translator.channels.new_leg(CALL, "ana", local=False)
+    assert translator.translate(ami(_response(op.leg_id, "Failure", "0")), 4.0).events == []
+    gone = translator.translate(ami(f"Event: Hangup\nUniqueid: {op.channel_id}\nCause: 38"), 4.1)
+    assert gone.events == [ev.OperatorUnreachable(now=4.1, call_id=CALL, operator_id="ana", reason="failed")]
+
+
 def test_a_hangup_request_of_a_call_in_progress_says_nothing(translator: Translator) -> None:
     translator.translate(ami(ARRIVED), 1.0)
     t = translator.translate(ami(f"Event: HangupRequest\nUniqueid: {CALL}\nCause: 16"), 2.0)
