@@ -224,11 +224,13 @@ class EwtEstimator:
         backlog_s = record.backlog_s
         if backlog_s <= 0.0:
             measured = 0.0  # (every answer came the instant it was due)
-        elif record.abandons > 0.0 and record.waited_s > 0.0:
-            theta = record.abandons / record.waited_s
-            measured = waiting_steps(answers / backlog_s / theta, position) / theta
         else:
-            measured = position * backlog_s / answers  # (k / r)
+            rate = answers / backlog_s
+            theta = record.abandons / record.waited_s if record.waited_s > 0.0 else 0.0
+            # (Whitt's sum needs r / θ > 0 and θ finite: waits so short they underflow, as a
+            # hang-up the instant a caller queued, leave k / r, the estimate without abandons.)
+            x = rate / theta if 0.0 < theta < math.inf else 0.0
+            measured = waiting_steps(x, position) / theta if x > 0.0 else position / rate
         prior = record.prior
         return (answers * measured + prior * classic) / (answers + prior)
 
