@@ -26,6 +26,14 @@
 #   `fault_retry_max`; only a real unanswered ring (OperatorRingTimeout) pauses them.
 # - Timers (wrap-up ends, relaxation steps, fault retries, offer timeouts) are a heap of
 #   (time, seq, kind, ref); `next_deadline` tells the driver when to send the next Tick.
+#   A timer is never taken out: it checks, when due, that what it was set for still holds
+#   (e.g. a wrap-up ended early clears `wrap_up_until`, so its timer finds nothing to end).
+# - A supervisor's facts take effect at once and keep the invariant: an operator whose
+#   skills change is re-indexed (and, if free, matched now); a call moved to another queue
+#   keeps its key (priority, when it queued, arrival order), so its place in time and its
+#   relaxation go with it, and is matched now if someone there is free.
+# - Observers read `snapshot`, `call_view`, `waiting_calls` and the change feed, never the
+#   dicts.
 from __future__ import annotations
 
 import heapq
@@ -62,6 +70,7 @@ from contactcenter.core.events import (
     CallbackStoreFailed,
     CallEnded,
     CallerHungUp,
+    CallMoved,
     CitizenAnswered,
     CitizenNotReached,
     Event,
@@ -73,8 +82,10 @@ from contactcenter.core.events import (
     OperatorReachable,
     OperatorResumed,
     OperatorRingTimeout,
+    OperatorSkillsChanged,
     OperatorUnreachable,
     Tick,
+    WrapUpEnded,
 )
 from contactcenter.core.lifecycle import (
     CALL_TRANSITIONS,
@@ -96,8 +107,10 @@ from contactcenter.core.lifecycle import (
 from contactcenter.core.pool import FreeOperators, OperatorPool
 from contactcenter.core.queues import QueueKey, SkillQueue
 from contactcenter.core.readmodel import (
+    CALLBACK_AS_CALL,
     CallbackChanged,
     CallChanged,
+    CallView,
     Change,
     OperatorChanged,
     OperatorView,
@@ -292,6 +305,22 @@ class _Route:
     free: FreeOperators
 
 
+def _call_view(call: Call) -> CallView:
+    return CallView(
+        call_id=call.call_id,
+        state=call.state,
+        skill=call.skill,
+        language=call.language,
+        priority=call.priority,
+        arrived_at=call.arrived_at,
+        queued_at=call.queued_at,
+        offered_at=call.offered_at,
+        answered_at=call.answered_at,
+        operator_id=call.operator_id,
+        callback_id=call.callback_id,
+    )
+
+
 @dataclass(slots=True)
 class Engine:
     """The automatic call distributor. Feed it events with `handle`; do what it returns."""
@@ -322,6 +351,7 @@ class Engine:
     _open_by_skill: dict[str, int] = field(default_factory=dict)
     _booked_by_skill: dict[str, int] = field(default_factory=dict)  # of those, booked ones
     _callback_lines: int = 0  # lines held by callbacks being dialled or talking
+    _callback_offered_at: dict[str, float] = field(default_factory=dict)  # open ones': first ring
     _changes: list[Change] | None = None
     _pool: OperatorPool = field(default_factory=OperatorPool)
     _routes: dict[tuple[str, str], _Route] = field(default_factory=dict)
@@ -418,6 +448,12 @@ class Engine:
                 return self._callback_restored(event)
             if type(event) is CallbackCancelled:
                 return self._callback_cancelled(event)
+            if type(event) is OperatorSkillsChanged:
+                return self._skills_changed(event)
+            if type(event) is CallMoved:
+                return self._call_moved(event)
+            if type(event) is WrapUpEnded:
+                return self._wrap_up_ended(event)
         except Stale as stale:
             key = (type(event).__name__, stale.reason)
             self.stale_facts[key] = self.stale_facts.get(key, 0) + 1
@@ -523,6 +559,47 @@ class Engine:
             operators=views,
             stale_facts=dict(self.stale_facts),
             callbacks=callbacks_by_state,
+        )
+
+    def call_view(self, call_id: str) -> CallView | None:
+        """A call in the system, or a callback's virtual caller (an operator's
+        OperatorView.call_id names either), by its id; None if it is in neither (an ended
+        call, a final callback, an id never seen). O(1)."""
+        cb = self.callbacks.get(call_id)  # (ids are resolved as events are: callbacks first)
+        if cb is not None:
+            return self._callback_view(cb)
+        call = self.calls.get(call_id)
+        return None if call is None else _call_view(call)
+
+    def waiting_calls(self, now: float) -> list[CallView]:
+        """Every call waiting in a queue at `now` (the last event's time or later, as for
+        `snapshot`), callbacks waiting at their place among them: queue by queue in
+        (skill, language) order, each in the order it is served (O(n log n))."""
+        out: list[CallView] = []
+        for key in sorted(self.queues):
+            for call_id in self.queues[key].in_order():
+                call = self.calls.get(call_id)  # (a queue holds calls and callbacks)
+                if call is not None:
+                    out.append(_call_view(call))
+                else:
+                    out.append(self._callback_view(self.callbacks[call_id]))
+        return out
+
+    def _callback_view(self, cb: Callback) -> CallView:
+        return CallView(
+            call_id=cb.callback_id,
+            state=CALLBACK_AS_CALL[cb.state],
+            skill=cb.skill,
+            language=cb.language,
+            priority=cb.priority,
+            arrived_at=cb.requested_at,
+            queued_at=cb.queued_at,
+            offered_at=self._callback_offered_at.get(cb.callback_id),
+            answered_at=cb.answered_at,
+            operator_id=cb.operator_id,
+            callback_id=cb.callback_id,
+            is_callback=True,
+            callback_state=cb.state,
         )
 
     # --- moves of the lifecycle tables ---------------------------------------------------
@@ -808,16 +885,19 @@ class Engine:
             # the last call of the old one goes on): they stay, with the new login's skills.
             op.after_call = None
             self.ewt.staff(op.skills, op.languages, -1)
-            self._give_skills(op, e)
+            self._give_skills(op, e.skills, e.languages)
             self.ewt.staff(op.skills, op.languages, +1)
             return []
-        self._give_skills(op, e)
+        self._give_skills(op, e.skills, e.languages)
         op.faults_in_row = 0
         return self._make_available(op, OperatorTrigger.LOG_IN, e.now)
 
-    def _give_skills(self, op: Operator, e: OperatorLoggedIn) -> None:
-        """The login's skills and languages, and the queues they let the operator serve."""
-        op.skills, op.languages = dict(e.skills), tuple(e.languages)
+    def _give_skills(
+        self, op: Operator, skills: tuple[tuple[str, int], ...], languages: tuple[str, ...]
+    ) -> None:
+        """Skills and languages (a login's, a supervisor's), and the queues they let the
+        operator serve; out of the pool (which indexes them by the old ones)."""
+        op.skills, op.languages = dict(skills), tuple(languages)
         op.reach = [
             (level, self._route(skill, lang).queue)
             for skill, level in op.skills.items()
@@ -865,6 +945,60 @@ class Engine:
             raise Stale(f"operator {op.state.value}")
         op.retry_at = None
         return self._make_available(op, OperatorTrigger.RETRY, e.now)
+
+    # --- a supervisor's and an operator's console ----------------------------------------
+
+    def _skills_changed(self, e: OperatorSkillsChanged) -> list[Command]:
+        op = self._operator(e.operator_id)
+        if OperatorTrigger.SKILLS not in op.node.moves:
+            raise Stale(f"operator {op.state.value}")  # logged out: the login brings skills
+        old_skills, old_languages = op.skills, op.languages
+        self._give_skills(op, e.skills, op.languages if e.languages is None else e.languages)
+        if op.node.staffed:
+            # The new ones counted before the old ones go: a queue they keep never drops to
+            # nobody staffed, which would wipe its measured pace.
+            self.ewt.staff(op.skills, op.languages, +1)
+            self.ewt.staff(old_skills, old_languages, -1)
+        if op.state is OperatorState.AVAILABLE:
+            # Free, and maybe now able to take a call that waits (the invariant): matched now,
+            # else back in the pool, idle since as long as before.
+            return self._find_work(op, e.now)
+        return []  # (the call in hand, wrap-up, a pause or a fault go on; the next call uses them)
+
+    def _call_moved(self, e: CallMoved) -> list[Command]:
+        if self.callbacks and e.call_id in self.callbacks:
+            # A callback's skill is the store's too (PersistCallback), and no command rewrites
+            # it there: moved here alone, it would go back to its old queue at a restart.
+            raise Stale("a callback")
+        call = self._call(e.call_id, CallTrigger.MOVE)
+        language = call.language if e.language is None else e.language
+        if e.skill == call.skill and language == call.language:
+            raise Stale("already in that queue")
+        if call.callback_id is not None:
+            raise Stale("callback being stored")  # (for its skill: the store's answer first)
+        self._route_of(call).queue.remove(call.call_id)
+        call.skill, call.language = e.skill, language
+        # What it was told when it joined was for the queue it left: neither that estimate's
+        # error nor its wait (begun elsewhere) measures the new queue.
+        call.ewt_at_entry = None
+        self._move_call(call, CallTrigger.MOVE, e.now)
+        route = self._route_of(call)
+        assert call.queue_key is not None
+        route.queue.push(call.call_id, call.queue_key)  # (its key: its place in time)
+        out = self._serve_queue(route, e.now)
+        if self.announce and call.call_id in route.queue:
+            position, ewt = self.estimate(call.call_id)
+            out.append(AnnounceWait(call_id=call.call_id, position=position, ewt_s=ewt))
+        return out
+
+    def _wrap_up_ended(self, e: WrapUpEnded) -> list[Command]:
+        op = self._operator(e.operator_id)
+        if OperatorTrigger.WRAP_UP_DONE not in op.node.moves:
+            raise Stale(f"operator {op.state.value}")
+        op.wrap_up_until = None  # (its timer, when due, finds nothing to end)
+        # As when the time is up: available (and given a call), or the pause or logout asked
+        # for after the call.
+        return self._make_available(op, OperatorTrigger.WRAP_UP_DONE, e.now)
 
     def _tick(self, e: Tick) -> list[Command]:
         out: list[Command] = []
@@ -920,6 +1054,8 @@ class Engine:
             self._open_by_skill[cb.skill] -= 1
             if cb.booked:
                 self._booked_by_skill[cb.skill] -= 1
+            if cb.callback_id in self._callback_offered_at:
+                del self._callback_offered_at[cb.callback_id]
             self.completed_callbacks.append(cb)
         changes = self._changes
         if changes is not None:
@@ -1111,6 +1247,8 @@ class Engine:
             self._schedule_callback(cb, _BT.DEFER, now + policy.line_wait_s, now)  # (not stored)
             return False
         cb.operator_id, op.call_id = op.operator_id, cb.callback_id
+        if cb.callback_id not in self._callback_offered_at:  # (for the read model only)
+            self._callback_offered_at[cb.callback_id] = now
         self._callback_lines += 1  # the line the citizen's call will take
         self._move_callback(cb, _BT.OFFER, now)
         self._move_op(op, OperatorTrigger.RESERVE, now)
@@ -1326,7 +1464,8 @@ class Engine:
                     continue
             best_id, best_level, best_queue = call_id, level, queue
         if best_queue is None:
-            self._pool.add(op.operator_id, op.skills, op.languages, now, op.seq)
+            # (Idle since they were freed: a skills change does not put them at the back.)
+            self._pool.add(op.operator_id, op.skills, op.languages, op.idle_since, op.seq)
             return []
         best_queue.remove(best_id)
         call = self.calls.get(best_id)

@@ -168,6 +168,15 @@ class CallEnded(Event):
         self.call_id = call_id if type(call_id) is str and call_id else _id("call_id", call_id)
 
 
+def _check_skills(skills: tuple[tuple[str, int], ...]) -> None:
+    if not skills:
+        raise ValueError("an operator needs at least one skill")
+    for skill, level in skills:
+        _id("skill", skill)
+        if _int("skill level", level) < 1:
+            raise ValueError(f"skill level must be >= 1, got {level!r}")
+
+
 @dataclass(slots=True, init=False, unsafe_hash=True)
 class OperatorLoggedIn(Event):
     operator_id: Final[str]
@@ -184,12 +193,7 @@ class OperatorLoggedIn(Event):
     ) -> None:
         Event.__init__(self, now=now)
         self.operator_id = _id("operator_id", operator_id)
-        if not skills:
-            raise ValueError("an operator needs at least one skill")
-        for skill, level in skills:
-            _id("skill", skill)
-            if _int("skill level", level) < 1:
-                raise ValueError(f"skill level must be >= 1, got {level!r}")
+        _check_skills(skills)
         if not languages:
             raise ValueError("an operator needs at least one language")
         self.skills = skills
@@ -389,3 +393,70 @@ class CallbackCancelled(Event):
     def __init__(self, *, now: float, callback_id: str) -> None:
         Event.__init__(self, now=now)
         self.callback_id = _id("callback_id", callback_id)
+
+
+# --- a supervisor's and an operator's console ------------------------------------------
+# Rare facts (a few a day): they need no fast path.
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)
+class OperatorSkillsChanged(Event):
+    """A supervisor changed a logged-in operator's skills and levels (and, unless
+    `languages` is None, their languages): routing uses them at once, the call in hand (if
+    any) goes on as it was."""
+
+    operator_id: Final[str]
+    skills: Final[tuple[tuple[str, int], ...]]  # (skill, level), level 1 = best
+    languages: Final[tuple[str, ...] | None]  # None: the ones they have
+
+    def __init__(
+        self,
+        *,
+        now: float,
+        operator_id: str,
+        skills: tuple[tuple[str, int], ...],
+        languages: tuple[str, ...] | None = None,
+    ) -> None:
+        Event.__init__(self, now=now)
+        self.operator_id = _id("operator_id", operator_id)
+        # Tuples only, so the event is a value (hashable); the compiled build refuses any
+        # other sequence by the annotation, and this makes the pure build refuse it alike.
+        if type(skills) is not tuple or not all(type(pair) is tuple for pair in skills):
+            raise TypeError(f"skills must be a tuple of (skill, level) tuples, got {skills!r}")
+        _check_skills(skills)
+        self.skills = skills
+        if languages is not None:
+            if type(languages) is not tuple:
+                raise TypeError(f"languages must be a tuple or None, got {languages!r}")
+            if not languages:
+                raise ValueError("an operator needs at least one language")
+            for lang in languages:
+                _id("language", lang)
+        self.languages = languages
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)
+class CallMoved(Event):
+    """A supervisor moved a waiting call to the queue of another skill (and, unless
+    `language` is None, language). It keeps its priority and its place in time."""
+
+    call_id: Final[str]
+    skill: Final[str]
+    language: Final[str | None]  # None: the call's own
+
+    def __init__(self, *, now: float, call_id: str, skill: str, language: str | None = None) -> None:
+        Event.__init__(self, now=now)
+        self.call_id = _id("call_id", call_id)
+        self.skill = _id("skill", skill)
+        self.language = None if language is None else _id("language", language)
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)
+class WrapUpEnded(Event):
+    """The operator says their after-call work is done before the wrap-up time is up."""
+
+    operator_id: Final[str]
+
+    def __init__(self, *, now: float, operator_id: str) -> None:
+        Event.__init__(self, now=now)
+        self.operator_id = _id("operator_id", operator_id)

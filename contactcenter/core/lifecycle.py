@@ -5,6 +5,10 @@
 #   have, and `step` raises InvalidTransition for it. Nothing else raises InvalidTransition.
 # - DEFERRED (operators only) means "accepted, but it takes effect after the call in hand":
 #   a pause, logout, resume or login while the phone rings or the operator talks.
+# - A loop (a move to the state it leaves) is a fact accepted in that state that changes
+#   something else: a waiting call moved to another queue (MOVE) stays QUEUED; an operator
+#   whose skills a supervisor changed (SKILLS) stays in their state, whatever it is, as long
+#   as they are logged in (a logged-out operator gets skills by logging in).
 # - The engine checks a fact against these tables before it changes anything: a fact the
 #   table has no entry for is stale (the world moved on), counted and ignored there.
 # - State diagrams are generated from the tables (`as_dot`).
@@ -49,6 +53,7 @@ class CallTrigger(Enum):
     CALLER_HANGUP = "caller_hangup"
     OPERATOR_HANGUP = "operator_hangup"
     CALLBACK = "callback"  # their callback is stored (or one was already pending for them)
+    MOVE = "move"  # a supervisor moved it to another queue: its place in time goes with it
 
 
 class CallOutcome(Enum):
@@ -87,6 +92,9 @@ class OperatorTrigger(Enum):
     HANG_UP = "hang_up"  # the conversation ended
     WRAP_UP_DONE = "wrap_up_done"
     RETRY = "retry"  # the backoff after a fault is over, or the link is back
+    # A supervisor changed their skills or languages: routing uses them from now on; the
+    # call in hand, if any, goes on (a loop: the state does not change).
+    SKILLS = "skills"
 
 
 class _Deferred(Enum):
@@ -100,7 +108,13 @@ _C, _CT = CallState, CallTrigger
 # made four times per call. Never mutated.)
 CALL_TRANSITIONS: dict[CallState, dict[CallTrigger, CallState]] = {
     _C.IN_IVR: {_CT.IVR_DONE: _C.QUEUED, _CT.CALLER_HANGUP: _C.ENDED, _CT.REJECT: _C.ENDED},
-    _C.QUEUED: {_CT.OFFER: _C.OFFERED, _CT.CALLER_HANGUP: _C.ENDED, _CT.CALLBACK: _C.CALLBACK_CONFIRMED},
+    _C.QUEUED: {
+        _CT.OFFER: _C.OFFERED,
+        _CT.CALLER_HANGUP: _C.ENDED,
+        _CT.CALLBACK: _C.CALLBACK_CONFIRMED,
+        # (Only a call in a queue: one ringing an operator, or talking, is in hand already.)
+        _CT.MOVE: _C.QUEUED,
+    },
     _C.OFFERED: {_CT.ANSWER: _C.TALKING, _CT.OFFER_FAILED: _C.QUEUED, _CT.CALLER_HANGUP: _C.ENDED},
     _C.TALKING: {_CT.CALLER_HANGUP: _C.ENDED, _CT.OPERATOR_HANGUP: _C.ENDED},
     _C.CALLBACK_CONFIRMED: {_CT.CALLER_HANGUP: _C.ENDED},
@@ -117,25 +131,43 @@ _AFTER_CALL: dict[OperatorTrigger, _Deferred] = {
 }
 OPERATOR_TRANSITIONS: dict[OperatorState, dict[OperatorTrigger, OperatorState | _Deferred]] = {
     _O.LOGGED_OUT: {_OT.LOG_IN: _O.AVAILABLE},
-    _O.AVAILABLE: {_OT.RESERVE: _O.RESERVED, _OT.PAUSE: _O.PAUSED, _OT.LOG_OUT: _O.LOGGED_OUT},
+    _O.AVAILABLE: {
+        _OT.RESERVE: _O.RESERVED,
+        _OT.PAUSE: _O.PAUSED,
+        _OT.LOG_OUT: _O.LOGGED_OUT,
+        _OT.SKILLS: _O.AVAILABLE,
+    },
     _O.RESERVED: {
         _OT.ANSWER: _O.TALKING,
         # A phone not answered once will likely not be answered next time either: paused.
         _OT.NO_ANSWER: _O.PAUSED,
         _OT.FAULT: _O.UNREACHABLE,
         _OT.CANCEL: _O.AVAILABLE,
+        _OT.SKILLS: _O.RESERVED,
         **_AFTER_CALL,
     },
-    _O.TALKING: {_OT.HANG_UP: _O.WRAP_UP, **_AFTER_CALL},
+    _O.TALKING: {_OT.HANG_UP: _O.WRAP_UP, _OT.SKILLS: _O.TALKING, **_AFTER_CALL},
     _O.WRAP_UP: {
+        # The wrap-up time is up, or the operator says their after-call work is done.
         _OT.WRAP_UP_DONE: _O.AVAILABLE,
         _OT.PAUSE: _O.PAUSED,  # wrap-up is over early: the pause starts now
         _OT.LOG_OUT: _O.LOGGED_OUT,
         _OT.RESUME: DEFERRED,
         _OT.LOG_IN: DEFERRED,
+        _OT.SKILLS: _O.WRAP_UP,
     },
-    _O.PAUSED: {_OT.RESUME: _O.AVAILABLE, _OT.PAUSE: _O.PAUSED, _OT.LOG_OUT: _O.LOGGED_OUT},
-    _O.UNREACHABLE: {_OT.RETRY: _O.AVAILABLE, _OT.PAUSE: _O.PAUSED, _OT.LOG_OUT: _O.LOGGED_OUT},
+    _O.PAUSED: {
+        _OT.RESUME: _O.AVAILABLE,
+        _OT.PAUSE: _O.PAUSED,
+        _OT.LOG_OUT: _O.LOGGED_OUT,
+        _OT.SKILLS: _O.PAUSED,
+    },
+    _O.UNREACHABLE: {
+        _OT.RETRY: _O.AVAILABLE,
+        _OT.PAUSE: _O.PAUSED,
+        _OT.LOG_OUT: _O.LOGGED_OUT,
+        _OT.SKILLS: _O.UNREACHABLE,
+    },
 }
 
 

@@ -9,6 +9,10 @@
 # a stale fact changes nothing (and is counted), a system fault never pauses an operator and
 # is retried within its bounded backoff, a callback promised only once stored, dialled
 # operator first with at most one live attempt, its attempts bounded, never beyond the lines.
+# A supervisor's facts are in the streams too: skills changed live (a free operator matched
+# at once, one on a call keeping it), waiting calls moved (keeping their key, so their place
+# in time), wrap-ups ended early; and the consoles' read model (waiting_calls, call_view)
+# agrees with the engine after every event.
 # Expectations come from the driver's own records of what it sent and was told, never from
 # the engine's inner bookkeeping. A seeded queueing run checks Little's law on the engine's
 # own waits and queue lengths. Core bugs the driver found are kept at the end as minimal
@@ -248,6 +252,10 @@ class Harness:
         lines_in_use: int,
     ) -> None:
         engine, now = self.engine, event.now
+        if isinstance(event, ev.OperatorSkillsChanged):
+            # A free operator re-indexed by their new skills: as one freed by this event (the
+            # pool's record of them is by the old ones).
+            pool.pop(event.operator_id, None)
         if isinstance(event, ev.CallArrived):
             busy = lines_in_use >= engine.lines
             assert cmds == ([RejectBusy(call_id=event.call_id)] if busy else [])
@@ -297,6 +305,8 @@ class Harness:
                 enqueue(cid_of_event, Waiting.of_callback(cb))  # its operator not reached: back
         if isinstance(event, ev.CallerHungUp):
             waiting.pop(event.call_id, None)
+        if isinstance(event, ev.CallMoved) and event.call_id in engine.calls:
+            enqueue(event.call_id, Waiting.of(engine.calls[event.call_id]))  # in its new queue
         if isinstance(event, ev.CallbackStored | ev.CallbackRestored):
             cb = engine.callbacks.get(event.callback_id)
             if cb is not None and not (
@@ -673,6 +683,62 @@ class Harness:
             held = set(queue.in_order()) if queue is not None else set()
             assert held == members.get(key, set()), key
             assert engine.waiting(*key) == len(held)
+        # The consoles' read model: every call waiting in a queue (callbacks at their place
+        # among them), queue by queue in the order they are served; a view of each call and
+        # open callback as the engine holds it, and of the call each operator has in hand.
+        waiting_by_id = self.waiting_now()
+        views = engine.waiting_calls(self.now)
+        assert [v.call_id for v in views] == sorted(
+            waiting_by_id, key=lambda c: (waiting_by_id[c].queue, waiting_by_id[c].key)
+        )
+        for v in views:
+            w = waiting_by_id[v.call_id]
+            assert (v.state, v.skill, v.language, v.queued_at) == (
+                CallState.QUEUED,
+                w.skill,
+                w.language,
+                w.queued_at,
+            )
+            assert (
+                v.priority == -w.key[0]
+                and v.is_callback == (v.call_id in callbacks)
+                and v.operator_id is None
+            )
+        for cid, call in calls.items():
+            seen = engine.call_view(cid)
+            assert seen is not None and not seen.is_callback
+            assert (
+                seen.state,
+                seen.skill,
+                seen.language,
+                seen.operator_id,
+                seen.callback_id,
+                seen.queued_at,
+            ) == (
+                call.state,
+                call.skill,
+                call.language,
+                call.operator_id,
+                call.callback_id,
+                call.queued_at,
+            )
+        for cid, cb in callbacks.items():
+            seen = engine.call_view(cid)
+            assert seen is not None and seen.is_callback and seen.callback_state is cb.state
+            assert (seen.skill, seen.language, seen.operator_id, seen.queued_at) == (
+                cb.skill,
+                cb.language,
+                cb.operator_id,
+                cb.queued_at,
+            )
+            assert (seen.state is CallState.QUEUED) == (cb.state is B.PENDING)
+            if cb.operator_id is not None:
+                assert seen.offered_at is not None and seen.offered_at <= self.now
+        for oid, op in ops.items():
+            if op.call_id is not None:
+                seen = engine.call_view(op.call_id)
+                assert seen is not None and seen.operator_id == oid
+        assert set(engine._callback_offered_at) <= set(callbacks)  # (nothing kept for a final one)
         # Read model: open callbacks by state and by skill, lines in use.
         snap = engine.snapshot(self.now)
         assert dict(snap.callbacks) == dict(Counter(cb.state for cb in callbacks.values()))
@@ -799,6 +865,16 @@ class Harness:
                 self.login(oid)
         elif kind == "stale":
             self.stale_fact(pick)
+        elif kind == "skills":
+            logged_in = [s for s in OperatorState if s is not OperatorState.LOGGED_OUT]
+            if ids := self.operators_in(*logged_in):
+                self.change_skills(ids[pick % len(ids)], pick)
+        elif kind == "move":
+            if ids := self.live(CallState.QUEUED):
+                self.move_call(ids[pick % len(ids)], pick)
+        elif kind == "wrap_done":
+            if ids := self.operators_in(OperatorState.WRAP_UP):
+                self.end_wrap_up(ids[pick % len(ids)])
         elif kind == "cb_accept":
             self.accept_callback(pick)
         elif kind == "cb_decline":
@@ -847,6 +923,85 @@ class Harness:
         self.apply(ev.OperatorLoggedIn(now=self.now, operator_id=oid, skills=skills, languages=languages))
         op = self.engine.operators[oid]
         assert (op.skills, op.languages) == (dict(skills), languages)
+
+    # -- a supervisor's and an operator's console --
+
+    def change_skills(self, oid: str, pick: int) -> None:
+        """A supervisor gives a logged-in operator other skills and levels (sometimes other
+        languages too): routing uses them at once; a call in hand goes on."""
+        engine = self.engine
+        n = 1 + pick % len(SKILLS)
+        first = (pick // 3) % len(SKILLS)
+        levels = tuple((SKILLS[(first + i) % len(SKILLS)], 1 + (pick // 9 + i) % 3) for i in range(n))
+        languages = (None, ("ca",), ("es",), LANGUAGES)[(pick // 27) % 4]
+        op = engine.operators[oid]
+        before = (op.state, op.call_id, op.since, op.reason, op.after_call, op.idle_since)
+        got = self.apply(
+            ev.OperatorSkillsChanged(now=self.now, operator_id=oid, skills=levels, languages=languages)
+        )
+        kept = languages if languages is not None else self.specs[oid][1]
+        assert (op.skills, op.languages) == (dict(levels), kept)
+        self.specs[oid] = (levels, kept)  # (the driver's directory: a later login brings them)
+        if before[0] is not OperatorState.AVAILABLE:
+            # Ringing, talking, wrapping up, paused or unreachable: nothing else changes.
+            assert got == []
+            assert (op.state, op.call_id, op.since, op.reason, op.after_call, op.idle_since) == before
+            return
+        assert len(got) <= 1 and all(
+            isinstance(c, ConnectCall | DialCallback) and c.operator_id == oid for c in got
+        ), got
+        assert op.state is (OperatorState.RESERVED if got else OperatorState.AVAILABLE)
+        assert op.idle_since == before[5]  # (free, they keep their place among the idle)
+
+    def move_call(self, cid: str, pick: int) -> None:
+        """A supervisor moves a waiting call to another queue (mostly one someone serves):
+        it keeps its key, so its place in time; a move to its own queue, or of a call whose
+        callback is being stored, is stale."""
+        engine = self.engine
+        served = self.served()
+        if pick % 4:
+            skill, language = served[(pick // 4) % len(served)]
+        else:
+            skill, language = SKILLS[(pick // 4) % len(SKILLS)], LANGUAGES[(pick // 12) % len(LANGUAGES)]
+        call = engine.calls[cid]
+        asked: str | None = None if pick % 3 == 0 and language == call.language else language
+        event = ev.CallMoved(now=self.now, call_id=cid, skill=skill, language=asked)
+        if (skill, language) == (call.skill, call.language) or cid in self.asked:
+            self.stale(event)
+            return
+        key, queued_at = call.queue_key, call.queued_at
+        got = self.apply(event)
+        assert (call.queue_key, call.queued_at, call.skill, call.language) == (
+            key,
+            queued_at,
+            skill,
+            language,
+        )
+        assert key is not None and queued_at is not None
+        self.queued[cid] = Waiting(cid, skill, language, key, queued_at)
+        if got:  # someone free in its new queue takes it at once
+            assert len(got) == 1 and isinstance(got[0], ConnectCall) and got[0].call_id == cid, got
+            assert call.state is CallState.OFFERED
+        else:
+            assert call.state is CallState.QUEUED and engine.queues[(skill, language)].key_of(cid) == key
+
+    def end_wrap_up(self, oid: str) -> None:
+        """The operator says their after-call work is done: free now (given the next call),
+        or what they asked for after the call; their wrap-up timer then ends nothing."""
+        op = self.engine.operators[oid]
+        leaving = op.after_call
+        got = self.apply(ev.WrapUpEnded(now=self.now, operator_id=oid))
+        assert op.wrap_up_until is None
+        if leaving is not None:
+            want = {OperatorTrigger.PAUSE: OperatorState.PAUSED}.get(leaving[0], OperatorState.LOGGED_OUT)
+            assert got == [] and op.state is want
+            assert op.pause_reason == (leaving[1] if want is OperatorState.PAUSED else None)
+            return
+        assert len(got) <= 1 and all(
+            isinstance(c, ConnectCall | DialCallback) and c.operator_id == oid for c in got
+        ), got
+        assert op.state is (OperatorState.RESERVED if got else OperatorState.AVAILABLE)
+        assert op.idle_since == self.now
 
     def served(self) -> list[tuple[str, str]]:
         return sorted(
@@ -1068,11 +1223,48 @@ class Harness:
         if self.offers:
             cid = sorted(self.offers)[pick % len(self.offers)]
             choices.append(ev.IvrCompleted(now=now, call_id=cid, skill="info", language="ca"))
+        choices += self.stale_supervisor_facts(pick)
         if engine.callback_policy is not None:
             choices += self.stale_callback_facts(pick)
         if not choices:
             return
         self.stale(choices[pick % len(choices)])
+
+    def stale_supervisor_facts(self, pick: int) -> list[ev.Event]:
+        """A supervisor's or an operator's console facts that do not fit: about an operator
+        logged out, unknown or not wrapping up, a call not waiting in a queue (or already in
+        the one asked for, or with its callback being stored), a callback."""
+        engine, now = self.engine, self.now
+
+        def one(ids: list[str]) -> str:
+            return ids[pick % len(ids)]
+
+        out: list[ev.Event] = [
+            ev.OperatorSkillsChanged(now=now, operator_id="nobody", skills=(("info", 1),)),
+            ev.WrapUpEnded(now=now, operator_id="nobody"),
+            ev.CallMoved(now=now, call_id="never", skill="info"),
+        ]
+        if logged_out := self.operators_in(OperatorState.LOGGED_OUT):
+            out.append(ev.OperatorSkillsChanged(now=now, operator_id=one(logged_out), skills=(("info", 1),)))
+        if not_wrapping := self.operators_in(*(s for s in OperatorState if s is not OperatorState.WRAP_UP)):
+            out.append(ev.WrapUpEnded(now=now, operator_id=one(not_wrapping)))
+        in_hand = self.live(
+            CallState.IN_IVR, CallState.OFFERED, CallState.TALKING, CallState.CALLBACK_CONFIRMED
+        )
+        if in_hand:
+            out.append(ev.CallMoved(now=now, call_id=one(in_hand), skill="tramits"))
+        if self.completed:
+            out.append(ev.CallMoved(now=now, call_id=one(sorted(self.completed)), skill="tramits"))
+        if waiting := self.live(CallState.QUEUED):
+            call = engine.calls[one(waiting)]
+            assert call.skill is not None
+            same = None if pick % 2 else call.language
+            out.append(ev.CallMoved(now=now, call_id=call.call_id, skill=call.skill, language=same))
+        if asked := [c for c in self.live(CallState.QUEUED) if c in self.asked]:
+            out.append(ev.CallMoved(now=now, call_id=one(asked), skill=one(list(SKILLS)), language="es"))
+        if engine.callbacks:
+            out.append(ev.CallMoved(now=now, call_id=one(sorted(engine.callbacks)), skill="tramits"))
+        return out
 
     def stale_callback_facts(self, pick: int) -> list[ev.Event]:
         """Callback facts that no longer fit: late, repeated, or about the wrong phase."""
@@ -1244,6 +1436,10 @@ KINDS = (
     ["arrive", "answer", "end", "hangup"] * 3
     + ["resume", "ring_timeout", "unreachable"] * 2
     + ["ivr", "pause", "logout", "login", "stale", "wait", "reachable"]
+    # A supervisor's and an operator's console (an early end of wrap-up often: it needs an
+    # operator wrapping up, which a short wrap-up makes rare).
+    + ["skills", "move"]
+    + ["wrap_done"] * 3
 )
 
 # (kind, pick: which call/operator/skill the move applies to, seconds before it)
