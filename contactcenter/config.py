@@ -264,6 +264,34 @@ def problem(text: str, *, at: Sequence[str | int] = (), **value: object) -> Pyda
     return PydanticCustomError("cc", "{problem}", {"problem": text, "at": tuple(at), **value})
 
 
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+
+def from_environment(model: SchemaT, name: str, min_length: int = 1) -> SchemaT:
+    """`model` with its secret field `name` set: given in the file, or read from the
+    environment variable that its `<name>_env` field names (production's way). The value
+    itself never appears in an error."""
+    value, env = getattr(model, name), getattr(model, f"{name}_env")
+    if value is not None:
+        if env is not None:
+            raise problem(f"give {name} or {name}_env, not both", at=(f"{name}_env",), value=env)
+        if len(value) < min_length:
+            raise problem(f"too short: at least {min_length} characters", at=(name,), value="(not shown)")
+        return model
+    if env is None:
+        raise problem(f"missing required field (or {name}_env)", at=(name,), value=None)
+    value = os.environ.get(env)
+    if not value:
+        raise problem("environment variable is not set", at=(f"{name}_env",), value=env)
+    if any(c in value for c in "\r\n\0"):
+        raise problem("its value contains a line break or NUL", at=(f"{name}_env",), value=env)
+    if len(value) < min_length:
+        raise problem(
+            f"its value is too short: at least {min_length} characters", at=(f"{name}_env",), value=env
+        )
+    return model.model_copy(update={name: value})
+
+
 N = TypeVar("N", int, float)
 C = TypeVar("C", bound=collections.abc.Sized)
 
@@ -582,20 +610,7 @@ class _Ami(Schema):
 
     @model_validator(mode="after")
     def _secret_from_environment(self) -> Self:
-        if self.secret is not None:
-            if self.secret_env is not None:
-                raise problem(
-                    "give secret or secret_env, not both", at=("secret_env",), value=self.secret_env
-                )
-            return self
-        if self.secret_env is None:
-            raise problem("missing required field (or secret_env)", at=("secret",), value=None)
-        secret = os.environ.get(self.secret_env)
-        if not secret:
-            raise problem("environment variable is not set", at=("secret_env",), value=self.secret_env)
-        if any(c in secret for c in "\r\n\0"):  # the value itself is never shown
-            raise problem("its value contains a line break or NUL", at=("secret_env",), value=self.secret_env)
-        return self.model_copy(update={"secret": secret})
+        return from_environment(self, "secret")
 
 
 class _Sip(Schema):
@@ -642,18 +657,7 @@ class _Mqtt(Schema):
 
     @model_validator(mode="after")
     def _password_from_environment(self) -> Self:
-        if self.password is not None:
-            if self.password_env is not None:
-                raise problem(
-                    "give password or password_env, not both", at=("password_env",), value=self.password_env
-                )
-            return self
-        if self.password_env is None:
-            raise problem("missing required field (or password_env)", at=("password",), value=None)
-        password = os.environ.get(self.password_env)
-        if not password:
-            raise problem("environment variable is not set", at=("password_env",), value=self.password_env)
-        return self.model_copy(update={"password": password})
+        return from_environment(self, "password")
 
 
 class _Records(Schema):
@@ -929,6 +933,103 @@ class _Hours(Schema):
         )
 
 
+# --- the web: who may use it, the wallboard's colours, the consoles' codes ----------------
+
+TOKEN_MIN = 16  # characters: a web token is a password
+
+
+class _Token(Schema):
+    """One person's (or one screen's) key to the web and the API."""
+
+    role: Literal["supervisor", "operator", "viewer"]  # viewer: the wallboard only
+    id: Ident  # an operator's id (role operator); a name of the holder's own otherwise
+    name: Text | None = None
+    token: Text | None = Field(default=None, repr=False)
+    token_env: Text | None = None  # production: the token comes from this environment variable
+    # A supervisor's phone, for listen / whisper / barge: a Local channel the sandbox answers
+    # (sim), or a real SIP phone registering as the supervisor's id with `secret` (pjsip).
+    phone: Literal["sim", "pjsip"] | None = None
+    secret: Text | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _checked(self) -> Self:
+        if self.phone is not None and self.role != "supervisor":
+            raise problem("only a supervisor has a phone to listen in with", at=("phone",), value=self.phone)
+        if (self.phone == "pjsip") != (self.secret is not None):
+            raise problem(
+                "a pjsip phone needs its registration secret, and only it has one",
+                at=("secret",),
+                value="(not shown)" if self.secret else None,
+            )
+        return from_environment(self, "token", TOKEN_MIN)
+
+
+class _Band(Schema):
+    """Where a figure turns amber, and red. For a figure where more is better (service
+    level) red <= amber; for one where less is better (waits, abandons) amber <= red."""
+
+    amber: Annotated[float, Strict(), Bound(0, 1e9)]
+    red: Annotated[float, Strict(), Bound(0, 1e9)]
+
+
+class _Wallboard(Schema):
+    service_level: _Band = _Band(amber=0.95, red=0.90)  # red at or under 90 %, amber to 95 %
+    longest_wait_s: _Band = _Band(amber=60, red=120)
+    abandon_rate: _Band = _Band(amber=0.05, red=0.10)
+    waiting: _Band = _Band(amber=5, red=15)
+    lines_in_use: _Band = _Band(amber=0.8, red=0.95)  # share of the lines
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.service_level.red > self.service_level.amber:
+            raise problem(
+                "red must be at or under amber (a higher level is better)",
+                at=("service_level", "red"),
+                value=self.service_level.red,
+            )
+        for name in ("longest_wait_s", "abandon_rate", "waiting", "lines_in_use"):
+            band = getattr(self, name)
+            if band.red < band.amber:
+                raise problem(
+                    "red must be at or over amber (a lower figure is better)",
+                    at=(name, "red"),
+                    value=band.red,
+                )
+        return self
+
+
+_PAUSE_REASONS = {
+    "break": {"ca": "Descans", "es": "Descanso", "en": "Break"},
+    "meal": {"ca": "Àpat", "es": "Comida", "en": "Meal"},
+    "training": {"ca": "Formació", "es": "Formación", "en": "Training"},
+    "meeting": {"ca": "Reunió", "es": "Reunión", "en": "Meeting"},
+    "backoffice": {"ca": "Tasques de gestió", "es": "Tareas de gestión", "en": "Back-office work"},
+}
+_DISPOSITIONS = {
+    "resolved": {"ca": "Resolt", "es": "Resuelto", "en": "Resolved"},
+    "information": {"ca": "Informació donada", "es": "Información dada", "en": "Information given"},
+    "appointment": {"ca": "Cita prèvia donada", "es": "Cita previa dada", "en": "Appointment booked"},
+    "transferred": {
+        "ca": "Derivat a un altre servei",
+        "es": "Derivado a otro servicio",
+        "en": "Referred elsewhere",
+    },
+    "unresolved": {"ca": "No resolt", "es": "No resuelto", "en": "Not resolved"},
+}
+
+
+class _Web(Schema):
+    tokens: tuple[_Token, ...] = ()
+    wallboard: _Wallboard = _Wallboard()
+    # Codes an operator picks (a pause's reason; a call's outcome at wrap-up), with names.
+    pause_reasons: Annotated[dict[Ident, Texts], nonempty("at least one pause reason is needed")] = Field(
+        default_factory=lambda: dict(_PAUSE_REASONS)
+    )
+    dispositions: Annotated[dict[Ident, Texts], nonempty("at least one disposition is needed")] = Field(
+        default_factory=lambda: dict(_DISPOSITIONS)
+    )
+
+
 class _CentreFile(Schema):
     """The whole file. Field types check each value; `_references` checks what refers to
     what (skills, languages, menus, operators), with the path of the value at fault."""
@@ -947,6 +1048,7 @@ class _CentreFile(Schema):
     callbacks: _Callbacks | None = None  # None: never offered
     mqtt: _Mqtt | None = None  # None: no live feed
     records: _Records | None = None  # None: no history kept
+    web: _Web = _Web()  # no tokens: the pages and the API let nobody in
 
     def operator_languages(self, op: _Operator) -> tuple[str, ...]:
         return op.languages if op.languages is not None else self.languages
@@ -1017,7 +1119,33 @@ class _CentreFile(Schema):
                 value=self.simulated_operators.ring_delay,
             )
         self._every_choice_has_an_operator()
+        self._web_references(seen)
         return self
+
+    def _web_references(self, operators: set[str]) -> None:
+        web, langs = self.web, self.languages
+        for table in ("pause_reasons", "dispositions"):
+            for code, names in getattr(web, table).items():
+                for lang in langs:
+                    if lang not in names:
+                        raise problem("missing required field", at=("web", table, code, lang), value=None)
+        ids: dict[str, int] = {}
+        tokens: set[str] = set()
+        for i, entry in enumerate(web.tokens):
+            if entry.role == "operator" and entry.id not in operators:
+                raise problem("not one of the operators", at=("web", "tokens", i, "id"), value=entry.id)
+            if entry.role != "operator" and entry.id in operators:
+                # (A supervisor's phone registers as their id: it must not be an operator's.)
+                raise problem("an operator's id: pick another", at=("web", "tokens", i, "id"), value=entry.id)
+            if entry.id in ids:
+                raise problem("a second token for the same id", at=("web", "tokens", i, "id"), value=entry.id)
+            ids[entry.id] = i
+            assert entry.token is not None  # (set by _Token)
+            if entry.token in tokens:
+                raise problem(
+                    "the same token as another entry", at=("web", "tokens", i, "token"), value="(not shown)"
+                )
+            tokens.add(entry.token)
 
     def _every_choice_has_an_operator(self) -> None:
         # A caller who picks a language and then a service waits for an operator with that
@@ -1128,6 +1256,25 @@ class _CentreFile(Schema):
                 talk_seconds=self.simulated_operators.talk_seconds,
             ),
             hours=self.hours.opening_hours() if self.hours is not None else None,
+            web=WebConfig(
+                tokens=tuple(
+                    WebToken(
+                        role=e.role,
+                        id=e.id,
+                        name=e.name or e.id,
+                        token=e.token or "",  # set: checked by _Token
+                        phone=e.phone,
+                        secret=e.secret,
+                    )
+                    for e in self.web.tokens
+                ),
+                thresholds={
+                    name: (getattr(self.web.wallboard, name).amber, getattr(self.web.wallboard, name).red)
+                    for name in _Wallboard.model_fields
+                },
+                pause_reasons={code: dict(names) for code, names in self.web.pause_reasons.items()},
+                dispositions={code: dict(names) for code, names in self.web.dispositions.items()},
+            ),
             callbacks=None
             if self.callbacks is None
             else CallbacksConfig(
@@ -1264,6 +1411,25 @@ class CallbacksConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebToken:
+    role: str  # "supervisor", "operator" or "viewer"
+    id: str  # the operator's id for an operator
+    name: str
+    token: str = field(repr=False)
+    phone: str | None = None  # a supervisor's phone: "sim" or "pjsip"
+    secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    tokens: tuple[WebToken, ...] = ()
+    # figure -> (amber, red): service_level, longest_wait_s, abandon_rate, waiting, lines_in_use
+    thresholds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    pause_reasons: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # code -> language -> name
+    dispositions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: str
     name: str
@@ -1281,6 +1447,7 @@ class Config:
     callbacks: CallbacksConfig | None = None  # None: never offered
     mqtt: MqttConfig | None = None  # None: no live feed
     records: RecordsConfig | None = None  # None: no history kept
+    web: WebConfig = field(default_factory=WebConfig)
 
     def operator(self, operator_id: str) -> OperatorConfig:
         for op in self.operators:

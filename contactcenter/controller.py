@@ -3,7 +3,9 @@
 #   with one job each: the translator (AMI events -> core events, pure), the executor (the
 #   core's commands -> AMI actions, each call's in order), the resync (after every
 #   (re)connection, Asterisk's channels -> the core events that settle what was missed),
-#   and observers (the log, today's KPIs, the metrics; MQTT, the records and the web), which read the
+#   the operators' desk (what operators and supervisors ask, from the web or a phone's
+#   feature code, checked and turned into core events, audited), and observers (the log,
+#   today's KPIs, the metrics, MQTT, the records, the web's live pages), which read the
 #   core's change feed and completed calls, never its dicts.
 # - One timer: the task below sleeps until the core's next deadline, or until an event may
 #   have moved it, then sends a Tick (as aioquic's asyncio layer re-arms one timer).
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import time
 import zoneinfo
@@ -41,15 +44,20 @@ from contactcenter.core.lifecycle import OperatorState
 from contactcenter.errors import UserError
 from contactcenter.live.callbacks import CallbackDesk, number_secret
 from contactcenter.live.channels import Channels, Leg
+from contactcenter.live.contacts import Contacts
 from contactcenter.live.executor import Executor
 from contactcenter.live.http import HttpListener
 from contactcenter.live.metrics import Metrics
 from contactcenter.live.mqtt import MqttFeed
 from contactcenter.live.observers import CallLog, Observer, TodayKpis
+from contactcenter.live.operators import Actor, OperatorDesk, Refused
 from contactcenter.live.resync import reconcile
 from contactcenter.live.translator import Translator
 from contactcenter.records import RecordsError, RecordsWriter
+from contactcenter.records.store import REPEAT_WINDOW_S
 from contactcenter.store import CallbackStore, SqliteCallbackStore, StoreError
+from contactcenter.web.app import Backend, Hub, build_app
+from contactcenter.web.views import Views
 
 log = logging.getLogger("contactcenter.controller")
 
@@ -92,6 +100,7 @@ class Controller:
             languages=cfg.languages,
             default_skill=cfg.ivr.service_menu.default,
             default_language=cfg.ivr.default_language,
+            phones=[op.id for op in cfg.operators if op.endpoint == "pjsip"],
         )
         self.executor = Executor(self.ami, self.channels, cfg, self.feed, self.now, self.counters)
         self.store: CallbackStore | None = None
@@ -130,8 +139,17 @@ class Controller:
             skills=list(cfg.skills),
             languages=cfg.languages,
         )
-        self.http = HttpListener(cfg.http, [self.metrics.route()])
-        self.observers: list[Observer] = [self.calls, self.today, self.metrics]
+        # What operators and supervisors ask (the web, the phones' feature codes).
+        self.operators = OperatorDesk(
+            cfg,
+            feed=self.feed,
+            snapshot=lambda: self.engine.snapshot(self.now()),
+            call_view=self.engine.call_view,
+            stale_count=lambda: sum(self.engine.stale_facts.values()),
+            now=self.now,
+            audit=self._audit,
+        )
+        self.observers: list[Observer] = [self.calls, self.today, self.metrics, self.operators]
         # Parts with a life of their own (tasks, sockets, files): started in this order
         # before the AMI link, stopped in the reverse order after it (the records last,
         # so what the shutdown itself fed is written too).
@@ -151,6 +169,49 @@ class Controller:
             )
             self.observers.append(self.records)
             self.services.append(self.records)
+        # Repeat callers (the screen pop's "called N times in 7 days"), by a keyed hash
+        # under the records' own key (a run without records counts within the run only).
+        secret = secrets.token_bytes(32)
+        if cfg.records is not None:
+            try:
+                secret = number_secret(cfg.records.path)
+            except OSError as exc:
+                raise UserError(
+                    f"records.path {cfg.records.path}: cannot keep its key beside it: {exc.strerror}"
+                ) from None
+        self.contacts = Contacts(secret)
+        # The web: wallboard, console and API, with /metrics, on one listener; its live
+        # pages hear of every change through the hub (the last observer: it sees all done).
+        self.hub = Hub()
+        self.views = Views(
+            cfg,
+            wall=lambda t: self.epoch + t,
+            skill_kpis=lambda skill: self.today.skill_kpis(skill, self.now()),
+            ami_connected=lambda: self.ami.ready,
+            pop_extras=self.contacts.of,
+        )
+        self.operators.render_pop = lambda call: self.views.call(call, self.now())
+        desk = self.desk
+        self.web = build_app(
+            Backend(
+                cfg=cfg,
+                now=self.now,
+                snapshot=lambda: self.engine.snapshot(self.now()),
+                call_view=self.engine.call_view,
+                waiting_calls=lambda: self.engine.waiting_calls(self.now()),
+                desk=self.operators,
+                views=self.views,
+                hub=self.hub,
+                monitor=self._monitor,
+                book=desk.book if desk is not None else None,
+                slots=desk.slots if desk is not None else None,
+                audit=self._audit,
+                last_pop=self.operators.last_pop,
+                wall=lambda t: self.epoch + t,
+            ),
+            extra_routes=[self.metrics.route()],
+        )
+        self.http = HttpListener(cfg.http, app=self.web)
         self.services += [self.metrics, self.http]
         # The supervisors' live feed (retained snapshots, events, status with a Last Will).
         self.mqtt: MqttFeed | None = None
@@ -165,6 +226,7 @@ class Controller:
             )
             self.observers.append(self.mqtt)
             self.services.append(self.mqtt)
+        self.observers.append(self.hub)
         # Who is told of callbacks that reached a final state, with when.
         self._callback_sinks: list[Callable[[float, Sequence[Callback]], None]] = [
             self.today.add_callbacks,
@@ -221,13 +283,19 @@ class Controller:
                 except RecordsError as exc:
                     raise UserError(f"records.path: {exc}") from None
                 self._started.append(service)
+            if self.records is not None:
+                self.contacts.load(await self.records.recent_contacts(time.time() - REPEAT_WINDOW_S))
             await self.ami.connect()
         except BaseException:
             await self._stop_services()
             if self.store is not None:  # (its worker thread would keep the process alive)
                 await self.store.close()
             raise
+        # Simulated operators are on shift from the start; a real one logs in from the
+        # console or their phone (*22).
         for op in self.cfg.operators:
+            if op.endpoint != "sim":
+                continue
             self.feed(
                 ev.OperatorLoggedIn(
                     now=self.now(), operator_id=op.id, skills=tuple(op.skills.items()), languages=op.languages
@@ -259,6 +327,7 @@ class Controller:
         )
 
     async def stop(self) -> None:
+        self.hub.close()  # (the live pages' streams end, so the listener stops at once)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -297,6 +366,7 @@ class Controller:
                 log.exception("observer %s failed", type(observer).__name__)
         for call in completed:
             self.executor.release(call)
+            self.contacts.forget(call.call_id)
             if desk is not None:
                 desk.forget_call(call.call_id)
         if self.engine.completed_callbacks:
@@ -345,13 +415,43 @@ class Controller:
             self.counters["ami_events_not_ours"] += 1
         for event in translation.events:
             self._feed_fact(event, translation.answered)
-            if self.desk is not None and type(event) is ev.CallArrived and event.call_id in self.engine.calls:
-                self.desk.arrived(event.call_id)
+            if type(event) is ev.CallArrived and event.call_id in self.engine.calls:
+                self._arrived(event.call_id)
+        if translation.feature is not None:
+            self.operators.feature(translation.feature.operator_id, translation.feature.feature)
         if translation.choice is not None:
             if self.desk is None:
                 self.counters["dropped_callbacks_off"] += 1
             else:
                 self.desk.choice(translation.choice)
+
+    def _arrived(self, call_id: str) -> None:
+        """A call was admitted: who it is (a repeat caller?), and whether a callback waits."""
+        wall = self.epoch + self.now()
+        key, earlier = self.contacts.arrived(call_id, self.channels.numbers.get(call_id), wall)
+        if self.records is not None:
+            self.records.contact(call_id, wall, key, earlier)
+        if self.desk is not None:
+            self.desk.arrived(call_id)
+
+    def _audit(self, now: float, actor: Actor, action: str, target: str, detail: Any) -> None:
+        if self.records is not None:
+            self.records.audit(self.epoch + now, actor.id, actor.role, action, target, detail)
+
+    async def _monitor(self, actor: Actor, operator_id: str, mode: str) -> None:
+        """Ring the supervisor's phone into ChanSpy on the operator's call: listen (quiet),
+        whisper (the operator hears them), or barge (both do). Refused when it cannot be."""
+        token = next((t for t in self.cfg.web.tokens if t.role == "supervisor" and t.id == actor.id), None)
+        if token is None or token.phone is None:
+            raise Refused("conflict", f"supervisor {actor.id} has no phone configured (web.tokens: phone)")
+        view = self.operators.view(operator_id)
+        if view.state is not OperatorState.TALKING:
+            raise Refused("conflict", f"{operator_id} is not on a call ({view.state.value})")
+        try:
+            await self.executor.monitor(token.id, token.phone, self.cfg.operator(operator_id), mode)
+        except AmiError as exc:
+            raise Refused("conflict", f"Asterisk could not ring your phone: {exc}") from None
+        self._audit(self.now(), actor, f"monitor_{mode}", operator_id, {"phone": token.phone})
 
     def _feed_fact(self, event: ev.Event, leg: Leg | None) -> None:
         """Feed a fact from Asterisk; `leg`: the operator leg an OperatorAnswered is about,

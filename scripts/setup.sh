@@ -22,6 +22,12 @@ command -v gcc >/dev/null || need+=(gcc)
 # system service); promtool (Debian's prometheus package) checks the metrics and the rules.
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v promtool >/dev/null || need+=(prometheus)
+# Operators' real SIP phones in the integration tests: baresip registers to the sandbox as a
+# PJSIP endpoint, auto-answers, and dials the feature codes (tests/phones.py).
+command -v baresip >/dev/null || need+=(baresip-core)  # (the phone, without the GUI front ends)
+# The browser tests (wallboard, operator console): Debian's chromium, driven by Playwright
+# (never Playwright's own browser download).
+command -v chromium >/dev/null || need+=(chromium)
 python3 -c 'import sysconfig, pathlib, sys; sys.exit(not (pathlib.Path(sysconfig.get_paths()["include"]) / "Python.h").is_file())' \
   || need+=(python3-dev)
 if [ ${#need[@]} -gt 0 ]; then

@@ -8,8 +8,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
+import shutil
 import time
 import urllib.request
+from pathlib import Path
 
 import aiomqtt
 from rich.console import Console
@@ -90,8 +93,15 @@ def _metrics_lines(text: str) -> list[str]:
 async def _run(cfg: Config, state: sandbox.SandboxState, count: int) -> int:
     controller = Controller(cfg)
     await controller.start()
-    metrics_url = f"http://{cfg.http.host}:{controller.http.port}/metrics"
-    console.print(f"[bold]Supervisors[/]: Prometheus metrics at {metrics_url}")
+    base = f"http://{cfg.http.host}:{controller.http.port}"
+    metrics_url = f"{base}/metrics"
+    console.print(
+        f"[bold]Supervisors[/]: the wallboard at {base}/wallboard{_login_hint(cfg, 'viewer', 'supervisor')}"
+    )
+    console.print(f"[bold]Operators[/]: the console at {base}/console{_login_hint(cfg, 'operator')}")
+    console.print(
+        f"[bold]Supervisors[/]: metrics at {metrics_url}, the API at {base}/openapi.json"
+    )
     watcher: asyncio.Task[None] | None = None
     seen: dict[str, bytes] = {}
     if cfg.mqtt is not None and state.mqtt_port is not None:
@@ -117,6 +127,7 @@ async def _run(cfg: Config, state: sandbox.SandboxState, count: int) -> int:
         )
         await call.start()
         sipp_calls.append(call)
+    await _wallboard_screenshot(cfg, base)
     codes = await asyncio.gather(*(c.wait(120) for c in sipp_calls))
     for _ in range(50):  # let the last hangups reach the core
         if not controller.engine.calls:
@@ -158,6 +169,55 @@ async def _run(cfg: Config, state: sandbox.SandboxState, count: int) -> int:
     )
     # Success: every SIPp call completed and every call is accounted for in the core.
     return 0 if failed == 0 and ended == count else 1
+
+
+def _login_hint(cfg: Config, *roles: str) -> str:
+    token = next((t for role in roles for t in cfg.web.tokens if t.role == role), None)
+    return f" (log in with the {token.role} token of {token.id}: {token.token})" if token else ""
+
+
+async def _wallboard_screenshot(cfg: Config, base: str) -> Path | None:
+    """Open the wallboard in headless Chromium (Debian's) while the calls flow, and save
+    what it shows: proof that it opens, for a machine with no screen."""
+    token = next((t for role in ("viewer", "supervisor") for t in cfg.web.tokens if t.role == role), None)
+    chromium = shutil.which("chromium")
+    if token is None or chromium is None:
+        console.print("[yellow]wallboard not opened: no viewer token in the config, or no chromium")
+        return None
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        console.print("[yellow]wallboard not opened: playwright is not installed (scripts/setup.sh)")
+        return None
+    out = Path(os.environ.get("CC_ARTEFACTS", "artefacts")) / "demo-wallboard.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1600, "height": 900})
+            await page.goto(f"{base}/login?next=/wallboard")
+            await page.fill("input[name=token]", token.token)
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("[data-skill]", timeout=15_000)
+            await asyncio.sleep(8)  # the calls in the IVR reach their queues and operators
+            await page.screenshot(path=str(out), full_page=True)
+        finally:
+            await browser.close()
+    console.print(f"[bold]Wallboard[/] opened in Chromium while the calls flowed: {out.resolve()}")
+    return out
+
+
+# Debian's chromium, headless, as root, on a machine whose network is closed (the flags keep
+# it from reaching out at every start).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _fetch(url: str) -> str:

@@ -105,3 +105,23 @@ async def controller(test_config: Config, observer: AmiRecorder) -> AsyncIterato
     await ctl.start()
     yield ctl
     await ctl.stop()
+
+
+@pytest.fixture
+async def web(test_config: Config, observer: AmiRecorder, tmp_path: Path) -> AsyncIterator[Controller]:
+    """A controller with its web open (tokens by role: tests/integration/webcentre.py), and
+    stores of its own."""
+    from tests.integration.webcentre import with_web
+
+    cfg = with_web(test_config)
+    assert cfg.callbacks is not None and cfg.records is not None
+    # (Its own stores: what the tests book or record here stays here.)
+    cfg = dataclasses.replace(
+        cfg,
+        callbacks=dataclasses.replace(cfg.callbacks, store=tmp_path / "callbacks.sqlite"),
+        records=dataclasses.replace(cfg.records, path=tmp_path / "records.sqlite"),
+    )
+    ctl = Controller(cfg)
+    await ctl.start()
+    yield ctl
+    await ctl.stop()

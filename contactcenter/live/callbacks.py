@@ -130,6 +130,22 @@ class CallbackDesk:
         )
         return BookingCalendar(plan=plan, staffing=Staffing(shifts), hours=hours)
 
+    async def slots(self, skill: str, day: dt.date) -> list[tuple[float, float, int]]:
+        """The bookable slots of `day` (the centre's local day) for `skill`, from now on:
+        (start, end, places left), wall-clock seconds. Empty when the line is closed then."""
+        tz = self.cfg.hours.tz if self.cfg.hours is not None else dt.UTC
+        midnight = dt.datetime.combine(day, dt.time(0), tz).timestamp()
+        try:
+            calendar = self.booking_calendar(midnight + 43_200.0)
+        except NotBookable:
+            return []
+        now = self.wall(self._clock())
+        start, end = max(midnight, now), midnight + 86_400.0
+        if start >= end:
+            return []
+        booked = await self.store.bookings(skill, start, end)
+        return [(s.slot.start, s.slot.end, s.free) for s in calendar.slots(skill, start, end, booked)]
+
     async def book(self, raw_number: str, skill: str, language: str, due_at: float) -> str:
         """Book a callback to `raw_number` for `skill` in `language` at `due_at` (wall-clock
         seconds): committed to the store, then given to the core, which dials it at its time

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from contactcenter.adapters.ami import AmiClient, AmiDisconnected, AmiError, AmiLost, AmiTimeout
-from contactcenter.config import Config
+from contactcenter.config import Config, OperatorConfig
 from contactcenter.core import events as ev
 from contactcenter.core.commands import (
     AnnounceWait,
@@ -204,6 +204,35 @@ class Executor:
             message = resp[0].get("Message") if isinstance(resp, list) else resp.get("Message")
             log.warning("Asterisk refused to ring operator %s: %s", op.id, message)
             self._unreachable(leg, "originate-refused")
+
+    async def monitor(self, supervisor_id: str, phone: str, op: OperatorConfig, mode: str) -> None:
+        """Ring a supervisor's phone into ChanSpy on operator `op`'s channel: `mode` listen
+        (quiet), whisper (the operator hears the supervisor) or barge (both do). Names come
+        from the config only (ids checked at load), never from a caller. AmiError if
+        Asterisk refused it."""
+        spy = {"listen": "qES", "whisper": "qESw", "barge": "qESB"}[mode]
+        # The operator's own channel, by the prefix Asterisk names it with (one call at a
+        # time per operator: the prefix finds that one).
+        target = f"PJSIP/{op.id}-" if op.endpoint == "pjsip" else f"Local/{op.id}@cc-sim-operator-"
+        channel = (
+            f"PJSIP/{supervisor_id}" if phone == "pjsip" else f"Local/{supervisor_id}@cc-sim-supervisor/n"
+        )
+        resp = await self.ami.send(
+            {
+                "Action": "Originate",
+                "Channel": channel,
+                "Application": "ChanSpy",
+                "Data": f"{target},{spy}",
+                "Async": "true",
+                "Timeout": "30000",
+                "CallerID": f'"010 {mode}" <010>',
+            },
+            as_list=False,
+        )
+        if isinstance(resp, list) or resp.get("Response") != "Success":
+            message = resp[0].get("Message") if isinstance(resp, list) else resp.get("Message")
+            raise AmiError(str(message or "refused"))
+        self.counters[f"monitor_{mode}"] += 1
 
     def _unreachable(self, leg: Leg, reason: str) -> None:
         self.channels.forget_leg(leg)

@@ -1,6 +1,5 @@
-# The controller's HTTP listener: one Starlette app, served by uvicorn inside the
-# controller's own event loop, for whatever routes its parts give it (/metrics now, the
-# wallboard later). Rules:
+# The controller's HTTP listener: one ASGI app (the web's, with /metrics), served by uvicorn
+# inside the controller's own event loop. Rules:
 # - It binds only `http.host`:`http.port`, and binds the socket itself before uvicorn sees
 #   it: a port in use is then one clear UserError naming `http.port`, where uvicorn would
 #   log and raise SystemExit inside a task (which an asyncio loop re-raises, ending the
@@ -24,6 +23,7 @@ from collections.abc import Iterator, Sequence
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
 from contactcenter.config import HttpConfig
 from contactcenter.errors import UserError
@@ -44,11 +44,12 @@ class _Server(uvicorn.Server):
 
 
 class HttpListener:
-    """An HTTP server for `routes` on cfg.host:cfg.port, in the running event loop."""
+    """An HTTP server for `app` (or a bare app of `routes`) on cfg.host:cfg.port, in the
+    running event loop."""
 
-    def __init__(self, cfg: HttpConfig, routes: Sequence[BaseRoute]) -> None:
+    def __init__(self, cfg: HttpConfig, routes: Sequence[BaseRoute] = (), app: ASGIApp | None = None) -> None:
         self.cfg = cfg
-        self.app = Starlette(routes=list(routes))
+        self.app: ASGIApp = app if app is not None else Starlette(routes=list(routes))
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._port: int | None = None

@@ -131,6 +131,11 @@ class TodayKpis:
         for operator_id in list(self._states):
             self._integrate(operator_id, until)
 
+    def skill_kpis(self, skill: str, now: float) -> dict[str, Any]:
+        """Today's KPIs of one skill so far (core/kpis.py's GROUP_KEYS)."""
+        self._roll(now)
+        return self.collector.group(skill=skill)
+
     def kpis(self, now: float) -> dict[str, Any]:
         """The KPI dict (core/kpis.py's keys) of today so far."""
         self._roll(now)

@@ -2,8 +2,9 @@
 # - Pure: no I/O, no clock (`now` is passed in), no reading of the core's state. It keeps the
 #   channel registry (Channels) current and nothing else.
 # - It reads only what the controller's AMI user is sent (manager.conf's filters): our own
-#   UserEvents (CcArrived, CcQueued), Hangup, HangupRequest and OriginateResponse. Anything else, and any
-#   event about channels that are not ours, is not an error: it is `foreign`, and ignored.
+#   UserEvents (CcArrived, CcQueued, CcCallbackChoice, CcOperatorFeature), Hangup,
+#   HangupRequest and OriginateResponse. Anything else, and any event about channels that
+#   are not ours, is not an error: it is `foreign`, and ignored.
 # - Malformed input (a missing or empty header, a channel name of a shape Asterisk does not
 #   make, an unknown skill or language) is `dropped` with a reason, and logged and counted by
 #   the controller; a citizen is never stranded by it (an unknown skill or language falls
@@ -16,9 +17,15 @@
 #   486/480/603 comes as Reason 0: the cause of the ring's HangupRequest says which it was.
 # - A caller's choice in the callback offer (CcCallbackChoice) is not a core fact yet: the
 #   number must be validated first. It is handed on as `choice`, digits filtered.
+# - An operator's feature code dialled on their own phone (CcOperatorFeature: *21 pause, *22
+#   ready, *23 log out) is handed on as `feature`: what it means depends on the operator's
+#   state, which only the controller may read. The operator is the endpoint Asterisk
+#   authenticated (the dialplan's CHANNEL(endpoint)), and must be one of `phones` (operators
+#   with `endpoint: pjsip`) calling from a channel of that endpoint; anything else is dropped.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -48,6 +55,7 @@ class Translation:
     foreign: bool = False  # not about our calls (another user's channel, an event we do not use)
     answered: Leg | None = None  # the leg an OperatorAnswered in `events` is about
     choice: CallbackChoice | None = None  # a caller's key in the callback offer
+    feature: OperatorFeature | None = None  # a feature code an operator dialled on their phone
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +63,16 @@ class CallbackChoice:
     call_id: str
     key: str  # "1": call me at this number; "2": at the number I key; "0": I hold
     digits: str  # what they keyed (digits only), for "2"
+
+
+FEATURES = ("pause", "ready", "logout")  # the dialplan's CcFeature values (*21, *22, *23)
+_PJSIP_CHANNEL = re.compile(r"PJSIP/(.+)-[0-9a-f]{8}")  # PJSIP/<endpoint>-<sequence>
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorFeature:
+    operator_id: str
+    feature: str  # "pause" | "ready" | "logout"
 
 
 def _headers(message: Mapping[str, object], names: tuple[str, ...]) -> dict[str, str] | None:
@@ -77,8 +95,10 @@ class Translator:
         languages: Collection[str],
         default_skill: str,
         default_language: str,
+        phones: Collection[str] = (),
     ) -> None:
         self.channels = channels
+        self._phones = frozenset(phones)  # operators with a real phone (endpoint: pjsip)
         self._skills, self._languages = frozenset(skills), frozenset(languages)
         self._default_skill, self._default_language = default_skill, default_language
 
@@ -92,6 +112,8 @@ class Translator:
                 return self._queued(message, now)
             if kind == "CcCallbackChoice":
                 return self._callback_choice(message)
+            if kind == "CcOperatorFeature":
+                return self._operator_feature(message)
             return Translation(foreign=True)
         if name == "Hangup":
             return self._hangup(message, now)
@@ -154,6 +176,22 @@ class Translator:
         digits = message.get("CcDigits")
         digits = "".join(c for c in digits if c.isdigit() and c.isascii()) if isinstance(digits, str) else ""
         return Translation(choice=CallbackChoice(h["Uniqueid"], key, digits[:20]))
+
+    def _operator_feature(self, message: Mapping[str, object]) -> Translation:
+        h = _headers(message, ("Channel", "CcOperator", "CcFeature"))
+        if h is None:
+            return Translation(dropped=["missing_header"])
+        operator_id, feature = h["CcOperator"], h["CcFeature"]
+        if operator_id not in self._phones:
+            return Translation(dropped=["unknown_operator"])
+        # From a channel of that endpoint (PJSIP/<endpoint>-<8 hex digits>), never another's.
+        m = _PJSIP_CHANNEL.fullmatch(h["Channel"])
+        if m is None or m.group(1) != operator_id:
+            return Translation(dropped=["bad_channel"])
+        if feature not in FEATURES:
+            return Translation(dropped=["unknown_feature"])
+        log.info("operator %s dialled %s", operator_id, feature)
+        return Translation(feature=OperatorFeature(operator_id, feature))
 
     def _hangup(self, message: Mapping[str, object], now: float) -> Translation:
         uid = message.get("Uniqueid")

@@ -348,7 +348,57 @@ def build_report(
         "by_hour_of_day": periods("by_hour_of_day"),
         "operators": _operators(operators, paused_by),
         "demand": _demand(demand, arrived, closed, records.hours, first, last),
+        "contacts": _contacts(records, start, end, skill),
     }
+
+
+def _table_exists(db: sqlite3.Connection, name: str) -> bool:
+    return (
+        db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        is not None
+    )
+
+
+def _contacts(records: RecordsFile, start: float, end: float, skill: str | None) -> dict[str, Any]:
+    """Repeat calls and first-contact resolution of the calls that arrived in [start, end):
+    a call is a repeat when its caller (by the records' caller key) had called in the 7
+    days before it; FCR (by the repeat-call method) = 1 - repeats / calls with a known
+    caller. And the dispositions operators gave at wrap-up, by code."""
+    db = records.db
+    out: dict[str, Any] = {
+        "calls_known_caller": 0,
+        "repeat_calls_7d": 0,
+        "repeat_share": None,
+        "first_contact_resolution": None,
+        "dispositions": {},
+    }
+    if _table_exists(db, "contacts"):  # (files of earlier versions have no such table)
+        join, params = "", [start, end]
+        if skill is not None:
+            join = " AND call_id IN (SELECT call_id FROM calls WHERE skill = ?)"
+            params.append(skill)  # type: ignore[arg-type]
+        known, repeats = db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(earlier_calls > 0), 0) FROM contacts"
+            f" WHERE arrived_at >= ? AND arrived_at < ? AND earlier_calls IS NOT NULL{join}",
+            params,
+        ).fetchone()
+        out["calls_known_caller"], out["repeat_calls_7d"] = int(known), int(repeats)
+        if known:
+            out["repeat_share"] = repeats / known
+            out["first_contact_resolution"] = 1.0 - repeats / known
+    if _table_exists(db, "audit"):
+        codes: dict[str, int] = {}
+        for (detail,) in db.execute(
+            "SELECT detail FROM audit WHERE action = 'wrap_up' AND at >= ? AND at < ?", (start, end)
+        ):
+            try:
+                code = json.loads(detail).get("disposition")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(code, str):
+                codes[code] = codes.get(code, 0) + 1
+        out["dispositions"] = dict(sorted(codes.items()))
+    return out
 
 
 def _operators(
@@ -519,6 +569,18 @@ def render(report: dict[str, Any], *, by: str | None = None) -> None:
                 _pct(op["occupancy"]),
             )
         console.print(o)
+    contacts = report.get("contacts") or {}
+    if contacts.get("calls_known_caller"):
+        console.print(
+            f"repeat calls (the caller had called in the 7 days before): {contacts['repeat_calls_7d']} of"
+            f" {contacts['calls_known_caller']} calls with a known caller; first-contact resolution"
+            f" {_pct(contacts['first_contact_resolution'])}"
+        )
+    if contacts.get("dispositions"):
+        console.print(
+            "dispositions at wrap-up: "
+            + ", ".join(f"{code} {n}" for code, n in contacts["dispositions"].items())
+        )
     _render_demand(console, report["demand"])
     console.print(
         f"SL: answered within {report['sl_threshold_s']:g} s / answered; SL2 also counts abandons within"

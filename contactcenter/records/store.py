@@ -24,7 +24,11 @@
 #   will be tried again).
 # - No phone number is ever written: the core has none (readmodel.py), a callback's number
 #   lives in the callback store only while the callback needs it, and not even its
-#   number_key (the desk's keyed hash of it) comes here.
+#   number_key (the desk's keyed hash of it) comes here. `contacts` keeps a caller key (a
+#   keyed hash with the records' own key, beside the file) only for REPEAT_WINDOW_S, so
+#   repeat calls can be counted; retention blanks it after that.
+# - `audit` holds every action taken on the web or a phone: who, in which role, what, on
+#   whom, when (a disposition is a wrap_up's detail).
 # - Times are wall-clock Unix seconds (epoch + the driver's clock). Local times are the
 #   report's to compute, in the time zone kept in `meta` with the opening hours, the SL
 #   threshold and the wrap-up the writer last ran with, so a file is read without a config.
@@ -81,6 +85,7 @@ RETENTION_EVERY_S: Final = 86_400.0
 ARRIVED: Final = "ARRIVED"  # the call entered the IVR
 QUEUED: Final = "QUEUED"  # it chose a service and waits for an operator
 REQUEUED: Final = "REQUEUED"  # back in its queue: the operator rung did not answer
+MOVED: Final = "MOVED"  # a supervisor moved it to another skill's queue (`skill`: the new one)
 RINGING: Final = "RINGING"  # an operator's phone rings for it
 ANSWERED: Final = "ANSWERED"  # the operator is on the line
 CALLBACK_CONFIRMED: Final = "CALLBACK_CONFIRMED"  # the caller heard the promise
@@ -160,6 +165,14 @@ CALLBACK_COLUMNS: Final = (
     "wait_total_s",  # first queued -> conversation
 )
 STATE_COLUMNS: Final = ("operator_id", "state", "reason", "since", "until")
+# Supervisors' and operators' actions on the web and the phones (who, what, on whom, when);
+# a disposition is the `wrap_up` action's detail.
+AUDIT_COLUMNS: Final = ("at", "actor", "role", "action", "target", "detail")
+# Each call's caller, as a keyed hash (never the number) while a repeat within
+# REPEAT_WINDOW_S can still be counted against it (retention then blanks it), and how many
+# earlier calls that caller made in the window: repeat calls and first-contact resolution.
+CONTACT_COLUMNS: Final = ("call_id", "arrived_at", "caller_key", "earlier_calls")
+REPEAT_WINDOW_S: Final = 7 * 86_400.0
 
 _TIME = "DOUBLE PRECISION"
 TABLES: Final = (
@@ -224,6 +237,20 @@ TABLES: Final = (
         since {_TIME} NOT NULL,
         until {_TIME} NOT NULL
     )""",
+    f"""CREATE TABLE IF NOT EXISTS audit (
+        at {_TIME} NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS contacts (
+        call_id TEXT NOT NULL,
+        arrived_at {_TIME} NOT NULL,
+        caller_key TEXT,
+        earlier_calls INTEGER
+    )""",
 )
 # (Apart from the tables: a simulated run's file gets them after its rows, which loads faster.)
 INDEXES: Final = (
@@ -233,6 +260,8 @@ INDEXES: Final = (
     "CREATE INDEX IF NOT EXISTS events_call ON events (call_id)",
     "CREATE INDEX IF NOT EXISTS callbacks_waiting ON callbacks (waiting_since)",
     "CREATE INDEX IF NOT EXISTS operator_states_since ON operator_states (since)",
+    "CREATE INDEX IF NOT EXISTS audit_at ON audit (at)",
+    "CREATE INDEX IF NOT EXISTS contacts_arrived ON contacts (arrived_at)",
 )
 SCHEMA: Final = (*TABLES, *INDEXES)
 # What retention deletes: each table by the time its rows belong to.
@@ -241,6 +270,8 @@ _RETENTION: Final = (
     ("events", "at"),
     ("callbacks", "waiting_since"),
     ("operator_states", "until"),
+    ("audit", "at"),
+    ("contacts", "arrived_at"),
 )
 
 Row = tuple[Any, ...]
@@ -314,23 +345,26 @@ class Batch:
     events: list[Row] = field(default_factory=list)
     callbacks: list[Row] = field(default_factory=list)
     states: list[Row] = field(default_factory=list)
+    audit: list[Row] = field(default_factory=list)
+    contacts: list[Row] = field(default_factory=list)
+
+    def _tables(self) -> tuple[list[Row], ...]:
+        return self.calls, self.events, self.callbacks, self.states, self.audit, self.contacts
 
     def __len__(self) -> int:
-        return len(self.calls) + len(self.events) + len(self.callbacks) + len(self.states)
+        return sum(len(rows) for rows in self._tables())
 
-    def sizes(self) -> tuple[int, int, int, int]:
-        return len(self.calls), len(self.events), len(self.callbacks), len(self.states)
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(len(rows) for rows in self._tables())
 
-    def truncate(self, sizes: tuple[int, int, int, int]) -> None:
+    def truncate(self, sizes: tuple[int, ...]) -> None:
         """Drop the rows added after `sizes` was taken."""
-        del self.calls[sizes[0] :], self.events[sizes[1] :]
-        del self.callbacks[sizes[2] :], self.states[sizes[3] :]
+        for rows, size in zip(self._tables(), sizes, strict=True):
+            del rows[size:]
 
     def prepend(self, older: Batch) -> None:
-        self.calls[:0] = older.calls
-        self.events[:0] = older.events
-        self.callbacks[:0] = older.callbacks
-        self.states[:0] = older.states
+        for rows, old in zip(self._tables(), older._tables(), strict=True):
+            rows[:0] = old
 
 
 class RowBuilder:
@@ -363,11 +397,15 @@ class RowBuilder:
                 before = self._call_state.get(change.call_id)
                 self._call_state[change.call_id] = state
                 if start <= at < end:
-                    requeued = state is CallState.QUEUED and before is CallState.OFFERED
+                    kind = _MOVE_KINDS[state]
+                    if state is CallState.QUEUED and before is CallState.OFFERED:
+                        kind = REQUEUED
+                    elif state is CallState.QUEUED and before is CallState.QUEUED:
+                        kind = MOVED
                     events.append(
                         event_row(
                             epoch + at,
-                            REQUEUED if requeued else _MOVE_KINDS[state],
+                            kind,
                             call_id=change.call_id,
                             operator_id=change.operator_id,
                             skill=change.skill,
@@ -537,6 +575,8 @@ _INSERT_CALLS: Final = _insert("calls", CALL_COLUMNS)
 _INSERT_EVENTS: Final = _insert("events", EVENT_COLUMNS)
 _INSERT_CALLBACKS: Final = _insert("callbacks", CALLBACK_COLUMNS)
 _INSERT_STATES: Final = _insert("operator_states", STATE_COLUMNS)
+_INSERT_AUDIT: Final = _insert("audit", AUDIT_COLUMNS)
+_INSERT_CONTACTS: Final = _insert("contacts", CONTACT_COLUMNS)
 _UPSERT_META: Final = (
     "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
@@ -631,7 +671,46 @@ class RecordsWriter:
             return
         self._added(sizes)
 
-    def _added(self, sizes: tuple[int, int, int, int]) -> None:
+    def audit(
+        self, at: float, actor: str, role: str, action: str, target: str, detail: Mapping[str, Any]
+    ) -> None:
+        """A row for an action taken on the web or a phone (`at`: wall-clock seconds)."""
+        sizes = self._rows.batch.sizes()
+        try:
+            self._rows.batch.audit.append(
+                (at, actor, role, action, target, json.dumps(dict(detail), sort_keys=True, default=str))
+            )
+        except Exception:
+            self._rows.batch.truncate(sizes)
+            self.counters["records_failed"] += 1
+            log.exception("records %s: action %s not recorded", self.path, action)
+            return
+        self._added(sizes)
+
+    def contact(
+        self, call_id: str, arrived_at: float, caller_key: str | None, earlier_calls: int | None
+    ) -> None:
+        """A row for a call's caller (a keyed hash of their number, never the number)."""
+        sizes = self._rows.batch.sizes()
+        self._rows.batch.contacts.append((call_id, arrived_at, caller_key, earlier_calls))
+        self._added(sizes)
+
+    async def recent_contacts(self, since: float) -> list[tuple[str, float]]:
+        """(caller key, arrival) of the calls since `since` (wall-clock), oldest first."""
+        db = self._db
+        if db is None:
+            raise RecordsError(f"records {self.path}: not open")
+        try:
+            rows = await db.execute_fetchall(
+                "SELECT caller_key, arrived_at FROM contacts WHERE arrived_at >= ? AND caller_key IS NOT NULL"
+                " ORDER BY arrived_at",
+                (since,),
+            )
+        except sqlite3.Error as exc:
+            raise self._error("read the recent callers", exc) from exc
+        return [(str(key), float(at)) for key, at in rows]
+
+    def _added(self, sizes: tuple[int, ...]) -> None:
         backlog = len(self._rows.batch)
         if backlog > self._max_backlog:
             self._rows.batch.truncate(sizes)
@@ -692,6 +771,11 @@ class RecordsWriter:
             for table, column in _RETENTION:
                 cursor = await tx.execute(f"DELETE FROM {table} WHERE {column} < ?", (cutoff,))
                 deleted += max(cursor.rowcount, 0)
+            # A caller's key is kept only while a repeat can be counted against it.
+            await tx.execute(
+                "UPDATE contacts SET caller_key = NULL WHERE caller_key IS NOT NULL AND arrived_at < ?",
+                (time.time() - REPEAT_WINDOW_S,),
+            )
         if deleted:
             log.info(
                 "records %s: %d rows older than %d days deleted", self.path, deleted, self.retention_days
@@ -757,6 +841,8 @@ class RecordsWriter:
                 await tx.executemany(_INSERT_EVENTS, _numbered(batch.events, self._seq))
                 await tx.executemany(_INSERT_CALLBACKS, batch.callbacks)
                 await tx.executemany(_INSERT_STATES, batch.states)
+                await tx.executemany(_INSERT_AUDIT, batch.audit)
+                await tx.executemany(_INSERT_CONTACTS, batch.contacts)
         except RecordsError as exc:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):  # the rows themselves: never
                 self.counters["records_failed"] += n

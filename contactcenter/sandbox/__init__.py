@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -310,12 +311,34 @@ async def wait_fully_booted(
     raise SandboxError(f"Asterisk did not report FullyBooted within {timeout:.0f} s ({last_error})")
 
 
+def _rendered_as(cfg: Config, current: SandboxState) -> bool:
+    """Whether the running sandbox's /etc/asterisk is what `cfg` renders now."""
+    root = Path(current.root)
+    etc = root / "etc/asterisk"
+    with tempfile.TemporaryDirectory() as tmp:
+        names = render(
+            cfg, Path(tmp), _module_dir(root), (current.observer_username, current.observer_secret)
+        )
+        for name in names:
+            running = etc / name
+            if not running.is_file() or running.read_bytes() != (Path(tmp) / name).read_bytes():
+                return False
+    return True
+
+
 def up(cfg: Config, log=print) -> SandboxState:  # type: ignore[no-untyped-def]
     """Build (if needed), render `cfg` into the sandbox, start Asterisk, wait for FullyBooted."""
     _require_root()
     current = load_state()
     if current is not None and _alive(current.pid):
         if Path(current.config).resolve() == Path(cfg.path).resolve():
+            if not _rendered_as(cfg, current):
+                # (Asterisk reads its files at start: a config edited since, an operator's
+                # phone added, would be silently missing.)
+                raise SandboxError(
+                    f"the sandbox is running with an older rendering of {current.config}; "
+                    "restart it: `contactcenter sandbox down`, then up again"
+                )
             log(f"sandbox already running (pid {current.pid}) with {current.config}")
             if cfg.mqtt is not None and (current.mqtt_pid is None or not mosquitto.alive(current.mqtt_pid)):
                 _start_mqtt(cfg, current, log)  # (stopped on its own: started again)

@@ -106,32 +106,38 @@ def _menu(context: str, prompt: str, menu: Menu, label: str, action) -> list[str
 
 
 def operators_pjsip_conf(cfg: Config) -> str:
-    out = ["; Generated from `operators:` (endpoint: pjsip) — do not edit.", ""]
-    for op in cfg.operators:
-        if op.endpoint != "pjsip":
-            continue
+    out = [
+        "; Generated from `operators:` (endpoint: pjsip) and `web.tokens` (phone: pjsip) — do not edit.",
+        "",
+    ]
+    phones = [(op.id, op.secret, "cc-operator-phone") for op in cfg.operators if op.endpoint == "pjsip"]
+    phones += [(t.id, t.secret, "cc-supervisor-phone") for t in cfg.web.tokens if t.phone == "pjsip"]
+    for ident, secret, context in phones:
         out += [
-            f"[{op.id}]",
+            f"[{ident}]",
             "type = endpoint",
             "transport = transport-udp",
-            "context = cc-operator-phone",
+            f"context = {context}",
             "disallow = all",
             "allow = alaw,ulaw",
             "dtmf_mode = rfc4733",
             "direct_media = no",
-            f"auth = {op.id}-auth",
-            f"aors = {op.id}",
+            f"auth = {ident}-auth",
+            f"aors = {ident}",
             "",
-            f"[{op.id}-auth]",
+            f"[{ident}-auth]",
             "type = auth",
             "auth_type = userpass",
-            f"username = {op.id}",
-            f"password = {op.secret}",
+            f"username = {ident}",
+            f"password = {secret}",
             "",
-            f"[{op.id}]",
+            f"[{ident}]",
             "type = aor",
             "max_contacts = 1",
             "remove_existing = yes",
+            # (A phone that died without unregistering is found out within seconds: calls
+            # then fail at once, a fault of the system, instead of ringing it out.)
+            "qualify_frequency = 10",
             "",
         ]
     return "\n".join(out) + "\n"

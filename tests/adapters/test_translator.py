@@ -9,7 +9,7 @@ import pytest
 
 from contactcenter.core import events as ev
 from contactcenter.live.channels import Channels
-from contactcenter.live.translator import Translator
+from contactcenter.live.translator import OperatorFeature, Translation, Translator
 from tests.fakeami import ami
 
 ARRIVED = """
@@ -304,3 +304,90 @@ def test_callback_leg_ids_carry_the_callback_and_refuse_other_ids() -> None:
     assert op.leg_id.startswith("cb-0123456789ab-o-") and not op.citizen
     with pytest.raises(ValueError):
         channels.new_callback_leg("cb-x\r\nAction: Originate", "ana", local=True, citizen=False)
+
+
+# --- operators' phones --------------------------------------------------------------------
+
+# As recorded from Asterisk 22 when baresip, registered as PJSIP endpoint `rosa`, dialled *21
+# (tests/integration/test_operator_phone.py).
+FEATURE = """
+Event: UserEvent
+Privilege: user,all
+Channel: {channel}
+ChannelState: 6
+ChannelStateDesc: Up
+CallerIDNum: rosa
+CallerIDName: <unknown>
+Language: ca
+Context: cc-operator-phone
+Exten: *21
+Priority: 2
+Uniqueid: 1796196461.1
+Linkedid: 1796196461.1
+UserEvent: CcOperatorFeature
+CcOperator: {operator}
+CcFeature: {feature}
+"""
+
+
+@pytest.fixture
+def phones() -> Translator:
+    return Translator(
+        Channels(prefix="0badcafe"),
+        skills=("info", "tramits"),
+        languages=("ca", "es"),
+        default_skill="info",
+        default_language="ca",
+        phones=("rosa", "joan_b"),
+    )
+
+
+def _feature(feature: str, operator: str = "rosa", channel: str = "PJSIP/rosa-00000001") -> str:
+    return FEATURE.format(channel=channel, operator=operator, feature=feature)
+
+
+@pytest.mark.parametrize("feature", ["pause", "ready", "logout"])
+def test_a_feature_code_from_an_operators_phone_is_handed_on(phones: Translator, feature: str) -> None:
+    t = phones.translate(ami(_feature(feature)), 1.0)
+    assert t == Translation(feature=OperatorFeature(operator_id="rosa", feature=feature))
+    # (Not a call: nothing of the channel is kept.)
+    channels = phones.channels
+    assert (channels.callers, channels.numbers, channels.legs) == ({}, {}, {})
+
+
+def test_an_operator_id_with_an_underscore_is_read_from_its_own_channel(phones: Translator) -> None:
+    t = phones.translate(ami(_feature("ready", "joan_b", "PJSIP/joan_b-0000001a")), 1.0)
+    assert t == Translation(feature=OperatorFeature(operator_id="joan_b", feature="ready"))
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (_feature("pause", operator="ana"), "unknown_operator"),  # a simulated operator: no phone
+        (_feature("pause", operator="mallory"), "unknown_operator"),
+        (_feature("transfer"), "unknown_feature"),
+        (_feature("Pause"), "unknown_feature"),
+        (_feature("pause", channel="PJSIP/joan_b-00000002"), "bad_channel"),  # another's channel
+        (_feature("pause", channel="Local/rosa@cc-operator-phone-00000001;1"), "bad_channel"),
+        (_feature("pause", channel="PJSIP/rosa-1"), "bad_channel"),
+        (_feature("pause", channel="PJSIP/rosa"), "bad_channel"),
+        (_feature(""), "missing_header"),
+        (_feature("pause", operator=""), "missing_header"),  # CHANNEL(endpoint) of no endpoint
+        (
+            "Event: UserEvent\nUserEvent: CcOperatorFeature\nChannel: PJSIP/rosa-00000001\nCcFeature: pause",
+            "missing_header",
+        ),
+        (
+            "Event: UserEvent\nUserEvent: CcOperatorFeature\nCcOperator: rosa\nCcFeature: pause",
+            "missing_header",
+        ),
+    ],
+)
+def test_a_malformed_feature_event_is_dropped_with_a_reason(
+    phones: Translator, text: str, reason: str
+) -> None:
+    assert phones.translate(ami(text), 1.0) == Translation(dropped=[reason])
+
+
+def test_without_phones_no_operator_can_dial_a_feature(translator: Translator) -> None:
+    assert translator.translate(ami(_feature("ready")), 1.0) == Translation(dropped=["unknown_operator"])

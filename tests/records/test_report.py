@@ -10,6 +10,7 @@ import json
 import math
 import os
 import struct
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from contactcenter.core.kpis import GROUP_KEYS, KpiCollector, operator_times
 from contactcenter.core.lifecycle import CallOutcome
 from contactcenter.records import SimRecords
 from contactcenter.records.report import build_report, open_records
+from contactcenter.records.store import REPEAT_WINDOW_S
 from contactcenter.sim.scenario import Scenario
 from contactcenter.sim.virtual import daily_hours, simulate
 from tests.conftest import TEST_CONFIG
@@ -384,3 +386,72 @@ def test_a_sim_never_replaces_a_live_centre_s_records(
     err = capsys.readouterr().err
     assert rc == 2 and "live" in err and len(err.strip().splitlines()) == 1, err
     assert path.read_bytes() == before
+
+
+async def test_audit_contacts_and_first_contact_resolution(tmp_path: Path) -> None:
+    """The web's and phones' actions and each call's caller key reach the file; the report
+    counts repeat calls (an earlier call in the 7 days before) and the dispositions given;
+    retention blanks a caller key once no repeat can be counted against it."""
+    from contactcenter.live.contacts import Contacts
+
+    path = tmp_path / "records.sqlite"
+    writer = writer_for(path)
+    await writer.start()
+    contacts = Contacts(secret=b"k" * 32)
+    # Callers by arrival (wall clock): one calls three times (the first of them 8 days
+    # before the others), one once, one withheld.
+    day = dt.datetime.combine(DAY, dt.time(10), MADRID).timestamp()
+    arrivals = [
+        ("c0", "+34600000001", day - 8 * 86_400),
+        ("c1", "+34600000001", day),
+        ("c2", "+34600000002", day + 60),
+        ("c3", "anonymous", day + 120),
+        ("c4", "600000001", day + 180),  # (the same number, dialled nationally)
+    ]
+    for call_id, number, at in arrivals:
+        key, earlier = contacts.arrived(call_id, number, at)
+        writer.contact(call_id, at, key, earlier)
+    writer.audit(day + 200, "ana", "operator", "wrap_up", "ana", {"disposition": "resolved", "call_id": "c1"})
+    writer.audit(day + 260, "ana", "operator", "wrap_up", "ana", {"disposition": "resolved", "call_id": "c2"})
+    writer.audit(day + 300, "sala", "supervisor", "pause", "ana", {"reason": "meeting"})
+    await writer.stop(None)
+    got = rows(
+        path,
+        "SELECT call_id, caller_key IS NOT NULL AS keyed, earlier_calls FROM contacts ORDER BY arrived_at",
+    )
+    # c0 is older than the 7-day window: c1 counts no earlier call; c4 counts c1.
+    assert [(r["call_id"], r["keyed"], r["earlier_calls"]) for r in got] == [
+        ("c0", 1, 0),
+        ("c1", 1, 0),
+        ("c2", 1, 0),
+        ("c3", 0, None),
+        ("c4", 1, 1),
+    ]
+    assert not rows(
+        path, "SELECT * FROM contacts WHERE caller_key LIKE '%600000%'"
+    )  # a hash, never the number
+    audit = rows(path, "SELECT actor, role, action, target, detail FROM audit ORDER BY at")
+    assert [(a["actor"], a["action"]) for a in audit] == [
+        ("ana", "wrap_up"),
+        ("ana", "wrap_up"),
+        ("sala", "pause"),
+    ]
+    assert json.loads(audit[2]["detail"]) == {"reason": "meeting"}
+
+    contacts_report = report_of(path, DAY)["contacts"]
+    known = [number for _, number, _ in arrivals[1:] if number != "anonymous"]  # (c0 is another day)
+    assert contacts_report["calls_known_caller"] == len(known)
+    assert contacts_report["repeat_calls_7d"] == 1
+    assert contacts_report["first_contact_resolution"] == pytest.approx(1 - 1 / len(known))
+    assert contacts_report["dispositions"] == {"resolved": 2}
+
+    # Retention at the next start: a key older than the window is blanked, its count kept.
+    writer = writer_for(path)
+    await writer.start()
+    await writer.stop(None)
+    cutoff = time.time() - REPEAT_WINDOW_S
+    kept = rows(path, "SELECT arrived_at, caller_key, earlier_calls FROM contacts ORDER BY arrived_at")
+    assert [r["earlier_calls"] for r in kept] == [r["earlier_calls"] for r in got]
+    assert all(
+        (r["caller_key"] is None) == (r["arrived_at"] < cutoff or r["earlier_calls"] is None) for r in kept
+    )
