@@ -99,9 +99,7 @@ async def _run(cfg: Config, state: sandbox.SandboxState, count: int) -> int:
         f"[bold]Supervisors[/]: the wallboard at {base}/wallboard{_login_hint(cfg, 'viewer', 'supervisor')}"
     )
     console.print(f"[bold]Operators[/]: the console at {base}/console{_login_hint(cfg, 'operator')}")
-    console.print(
-        f"[bold]Supervisors[/]: metrics at {metrics_url}, the API at {base}/openapi.json"
-    )
+    console.print(f"[bold]Supervisors[/]: metrics at {metrics_url}, the API at {base}/openapi.json")
     watcher: asyncio.Task[None] | None = None
     seen: dict[str, bytes] = {}
     if cfg.mqtt is not None and state.mqtt_port is not None:

@@ -33,6 +33,7 @@ _COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("answered", "answered", _int),
     ("abandoned", "abandoned", _int),
     ("blocked", "blocked", _int),
+    ("hung up in IVR", "ivr_abandoned", _int),
     ("P(wait)", "p_wait", _pct),
     ("ASA", "asa_s", _secs),
     ("mean wait", "mean_wait_s", _secs),
@@ -104,7 +105,8 @@ def render(
     console.print(
         f"SL: answered within {kpis['sl_threshold_s']:g} s / answered. SL2 also counts abandons"
         " within it as met. P(wait), mean wait, SL2 and abandon: over answered + abandoned"
-        " + called back (callers who left their number while waiting). EWT error and bias:"
+        " + called back (callers who left their number while waiting); callers who hung up in"
+        " the IVR are in none of them. EWT error and bias:"
         " mean |waited - told| and mean (waited - told) over answered callers who were told an"
         f" expected wait; {_pct(ewt.get('abandoned_past_ewt'))} of the"
         f" {_int(ewt.get('abandoned'))} who hung up waiting had waited longer than told.",

@@ -157,6 +157,8 @@ class Scenario:
     open_hours: tuple[float, float] | None = None
     callbacks: SimCallbacks | None = None  # None: callbacks are never offered
     redial: Redial | None = None  # None: a caller who gives up never calls again
+    # (priority, seconds): priorities as head starts (core/engine.py); (): strict classes.
+    priority_head_start: tuple[tuple[int, float], ...] = ()
     name: str = "quick"
     source: str = FLAGS
 
@@ -318,6 +320,8 @@ class Scenario:
             raw["callbacks"] = self.callbacks.to_raw()
         if self.redial is not None:
             raw["redial"] = {"share": self.redial.share, "after_s": self.redial.after_s}
+        if self.priority_head_start:
+            raw["priority_head_start_s"] = dict(self.priority_head_start)
         for s in self.skills:
             skill: dict[str, Any] = {
                 "aht_s": s.aht_s,
@@ -585,6 +589,12 @@ class _ScenarioFile(Schema):
     ) = None  # None: always open
     callbacks: _CallbacksFile | None = None  # None: never offered (the Erlang checks hold)
     redial: _RedialFile | None = None  # None: who gives up never calls again
+    # Priorities as head starts: {priority: seconds}, a caller of that priority queues as if
+    # they had come so much earlier. None: strict classes (a higher priority always first).
+    priority_head_start_s: (
+        dict[Annotated[int, Strict(), Bound(-1000, 1000)], Annotated[float, Strict(), Bound(0, 86_400)]]
+        | None
+    ) = None
     skills: Annotated[dict[Ident, _SkillFile], nonempty("at least one skill is needed")]
     operators: Annotated[tuple[_GroupFile, ...], BeforeValidator(_count_or_groups)]
 
@@ -634,6 +644,7 @@ class _ScenarioFile(Schema):
             open_hours=self.open_hours,
             callbacks=None if self.callbacks is None else self.callbacks.sim_callbacks(),
             redial=None if self.redial is None else Redial(self.redial.share, self.redial.after_s),
+            priority_head_start=tuple(sorted((self.priority_head_start_s or {}).items())),
             name=self.name or Path(file).stem,
             source=file,
         )

@@ -31,10 +31,17 @@ class TraceCall:
     outcome: str  # AGENT (served), HANG (hung up), PHANTOM
     queue_s: float
     talk_s: float
+    queued: bool = True  # joined the operators' queue (q_start given); False: left from the IVR
 
     @property
     def served(self) -> bool:
         return self.outcome == "AGENT"
+
+    @property
+    def ivr_abandoned(self) -> bool:
+        """Hung up in the IVR: neither served nor ever queued (HANG, or a PHANTOM that
+        vanished there)."""
+        return not self.served and not self.queued
 
 
 def _clock(text: str) -> float:
@@ -60,9 +67,13 @@ def load_trace(path: Path = TRACE) -> tuple[list[TraceCall], Counter[str]]:
                 outcome=row["outcome"],
                 queue_s=float(row["q_time"]),
                 talk_s=float(row["ser_time"]),
+                queued=row["q_start"] != "0:00:00",
             )
         except (KeyError, ValueError, AttributeError):
             skipped["unparseable"] += 1
+            continue
+        if min(call.ivr_s, call.queue_s, call.talk_s) < 0:  # (the bank has some: reported)
+            skipped["negative_duration"] += 1
             continue
         if call.service_type not in TYPE_TO_SKILL:
             skipped["unknown_type"] += 1

@@ -15,15 +15,20 @@ import itertools
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Final
 
 from contactcenter.sim.trace import TYPE_TO_SKILL, TraceCall
 
 Sampler = Callable[[], float]
+# A caller's patience that says they hang up in the IVR, when their IVR time is over, without
+# ever joining a queue (a trace's IVR hang-ups). Any patience < 0 means it.
+HANGS_UP_IN_IVR: Final = -1.0
 
 
 # (at, skill, language, priority, ivr_s, talk_s, patience_s): arrival time (entering the
 # IVR); what they choose in the IVR; seconds in the IVR; seconds the conversation will last
-# once answered; seconds they will wait in queue before hanging up (inf: never). A plain
+# once answered; seconds they will wait in queue before hanging up (inf: never; < 0: they
+# hang up in the IVR, HANGS_UP_IN_IVR). A plain
 # tuple, not a NamedTuple: building one per call is on the simulator's hot path.
 Caller = tuple[float, str, str, int, float, float, float]
 
@@ -208,8 +213,9 @@ def trace_callers(
     patience: dict[str, Sampler | float],
 ) -> Iterator[Caller]:
     """Replay a real day (or `all` days superposed on one) of sim/trace.py: arrival and IVR
-    times, skill (TYPE_TO_SKILL), priority and, for served calls, the talk time; the talk time
-    of unserved calls and everyone's patience come from the per-skill samplers (the trace
+    times, skill (TYPE_TO_SKILL), priority and, for served calls, the talk time; a caller who
+    hung up in the IVR does so again (HANGS_UP_IN_IVR), after the same IVR time; the talk time
+    of unserved calls and the others' patience come from the per-skill samplers (the trace
     only shows how long a caller who hung up had waited, not how long they would have)."""
     chosen = sorted(
         (c for c in calls if day == "all" or c.day == day), key=lambda c: (c.arrival_s, c.day, c.call_id)
@@ -220,6 +226,9 @@ def trace_callers(
         skill = TYPE_TO_SKILL[c.service_type]
         talk_s = c.talk_s if c.served and c.talk_s > 0 else talk[skill]()
         lang, pat = language[skill], patience[skill]
+        # (Every caller draws from every stream, IVR hang-ups too: so which callers hang up
+        # in the IVR never shifts the draws of the others.)
+        patience_s = pat() if callable(pat) else pat
         yield (
             c.arrival_s,
             skill,
@@ -227,5 +236,5 @@ def trace_callers(
             c.priority,
             c.ivr_s,
             talk_s,
-            pat() if callable(pat) else pat,
+            HANGS_UP_IN_IVR if c.ivr_abandoned else patience_s,
         )

@@ -255,7 +255,9 @@ class _World:
         self.heap: list[_Timed] = []
         self.pushed = 0  # timed facts pushed so far: their order among equal times
         self.talk_of: dict[str, float] = {}  # call -> talk time, until answered or abandoned
-        self.blocked_skill: dict[str, str] = {}  # blocked call -> the skill it wanted (by_skill)
+        # A call that ended before choosing (blocked, or hung up in the IVR) -> the skill it
+        # wanted, for the KPIs' by_skill.
+        self.blocked_skill: dict[str, str] = {}
         self.unknown: Counter[str] = Counter()
 
     def push(self, at: float, kind: int, data: object) -> None:
@@ -375,7 +377,16 @@ class _World:
             self.dispatch(engine.handle(missed), now)
 
     def queue_call(self, cid: str, skill: str, lang: str, prio: int, patience: float, now: float) -> None:
-        """The caller leaves the IVR: queue them; start their patience if they must wait."""
+        """The caller leaves the IVR: queue them and start their patience if they must wait;
+        or (patience < 0: traffic.HANGS_UP_IN_IVR) they hang up there, the skill they were
+        choosing named for the KPIs' `ivr_abandoned`."""
+        if patience < 0:
+            del self.talk_of[cid]
+            self.blocked_skill[cid] = skill
+            cmds = self.engine.handle(ev.CallerHungUp(now=now, call_id=cid))
+            if cmds:
+                self.dispatch(cmds, now)
+            return
         cmds = self.engine.handle(
             ev.IvrCompleted(now=now, call_id=cid, skill=skill, language=lang, priority=prio)
         )
@@ -427,6 +438,8 @@ def simulate(
         kwargs["hours"] = daily_hours(*sc.open_hours)  # (epoch 0: the clock is UTC's)
     if sc.callbacks is not None:
         kwargs["callback_policy"] = sc.callbacks.policy
+    if sc.priority_head_start:
+        kwargs["priority_head_start"] = sc.priority_head_start
     if records is not None:
         kwargs["record_changes"] = True
     engine = Engine(**kwargs)
@@ -568,7 +581,7 @@ def simulate(
         cmds = engine.handle(ev.CallArrived(now=now, call_id=cid))
         if cmds:
             blocked_skill[cid] = skill  # RejectBusy (or RejectClosed): the call is over
-        elif ivr_s > 0:
+        elif ivr_s > 0 or patience < 0:  # (who hangs up in the IVR does it at its end)
             talk_of[cid] = talk_s
             ivr_done: _IvrDone = (cid, skill, lang, prio, patience)
             world.push(now + ivr_s, _IVR, ivr_done)

@@ -15,6 +15,10 @@
 #   relaxation step is matched at once), so routing never scans.
 # - Operators are chosen best-qualified first (lowest level), then longest idle; calls are
 #   served by priority, then first come first served within a (skill, language) queue.
+#   Priorities are strict classes (a higher one always first), or, with
+#   `priority_head_start`, head starts: one class, where a caller of priority p queues as if
+#   they had come head_start[p] seconds earlier (how the bank of the bundled trace favoured
+#   its priority customers). The head start counts as time waited for relaxation too.
 # - Relaxation ("bullseye"): a call may go only to operators of level <= the step reached
 #   by its wait, e.g. level 1 at once, level 2 after 30 s, backup skills (level 3) after
 #   90 s. Without relaxation steps every level may take a call at once.
@@ -340,6 +344,8 @@ class Engine:
     fault_retry_max: float = 30.0
     record_changes: bool = False  # keep the change feed (drain_changes) for observers
     callback_policy: CallbackPolicy | None = None  # None: callbacks are never offered
+    # (priority, seconds): head starts instead of strict priority classes; () strict.
+    priority_head_start: tuple[tuple[int, float], ...] = ()
     calls: dict[str, Call] = field(default_factory=dict)  # calls in the system (not ended)
     operators: dict[str, Operator] = field(default_factory=dict)
     queues: dict[tuple[str, str], SkillQueue] = field(default_factory=dict)
@@ -359,6 +365,7 @@ class Engine:
     ewt: EwtEstimator = field(init=False)
     _wait_for_level: dict[int, float] = field(init=False)
     _wait_beyond: float = field(init=False)
+    _head_start: dict[int, float] = field(init=False)
     _seq: int = 0
 
     def __post_init__(self) -> None:
@@ -380,6 +387,11 @@ class Engine:
                 if not (t1 > t0 and l1 > l0):
                     raise ValueError(f"relaxation steps must widen over time: {steps}")
         self.ewt = EwtEstimator(default_aht=self.default_aht, relaxation=steps)
+        self._head_start = {}
+        for priority, head_start in self.priority_head_start:
+            if not 0 <= head_start < float("inf"):
+                raise ValueError(f"a head start must be >= 0 s and finite, got {head_start} for {priority}")
+            self._head_start[priority] = head_start
         if self.record_changes:
             self._changes = []
         # Seconds a call must have waited before an operator of each level may take it:
@@ -667,6 +679,13 @@ class Engine:
             changes.append(CallChanged(e.now, e.call_id, CallState.IN_IVR, None, None, None))
         return []
 
+    def _queue_key(self, priority: int, queued_at: float) -> QueueKey:
+        """Where a call queued at `queued_at` stands: its class, then its time, then arrival
+        order (a head start moves the time earlier, in the one class)."""
+        if self._head_start:
+            return (0, queued_at - self._head_start.get(priority, 0.0), self._next_seq())
+        return (-priority, queued_at, self._next_seq())
+
     def _reject(self, call: Call, outcome: CallOutcome, now: float) -> None:
         self._move_call(call, CallTrigger.REJECT, now)
         call.outcome, call.ended_at = outcome, now
@@ -676,7 +695,7 @@ class Engine:
         call = self._call(e.call_id, CallTrigger.IVR_DONE)
         call.skill, call.language, call.priority = e.skill, e.language, e.priority
         call.queued_at = e.now
-        call.queue_key = (-e.priority, e.now, self._next_seq())
+        call.queue_key = self._queue_key(e.priority, e.now)
         self._move_call(call, CallTrigger.IVR_DONE, e.now)
         route = self._route(e.skill, e.language)
         op_id = route.free.best_id()
@@ -694,11 +713,14 @@ class Engine:
         out = self._serve_queue(route, e.now)
         if call.call_id in queue:
             # It has to wait: estimate (and measure later) its wait, step up its reach.
-            position = queue.entry_position(e.priority)
+            # (With head starts its place depends on who has what head start: counted.)
+            position = queue.position(call.call_id) if self._head_start else queue.entry_position(e.priority)
             call.position_at_entry = position
             call.ewt_at_entry = self.ewt.ewt(e.skill, e.language, position)
+            since = call.queue_key[1]  # (earlier than now by its head start, if any)
             for after, _ in self.relaxation[1:]:
-                _heappush(self._timers, (e.now + after, self._next_seq(), _RELAX, call.call_id))
+                due = max(since + after, e.now)
+                _heappush(self._timers, (due, self._next_seq(), _RELAX, call.call_id))
             offer = None
             if self.callback_policy is not None:
                 offer = self._callback_offer(call, position, call.ewt_at_entry, False, e.now)
@@ -803,11 +825,10 @@ class Engine:
         if self.relaxation and call.position_at_entry is None and call.call_id in queue:
             # It was offered at once, so no relaxation step was ever scheduled for it: without
             # them it could wait forever for the level that was free but out of reach.
-            assert call.queued_at is not None
+            since = call.queue_key[1]  # (when it queued, less its head start)
             for after, _ in self.relaxation[1:]:
-                if call.queued_at + after > now:
-                    due = call.queued_at + after
-                    _heappush(self._timers, (due, self._next_seq(), _RELAX, call.call_id))
+                if since + after > now:
+                    _heappush(self._timers, (since + after, self._next_seq(), _RELAX, call.call_id))
         return out
 
     def _call_ended(self, e: CallEnded) -> list[Command]:
@@ -1408,7 +1429,7 @@ class Engine:
             language=e.language,
             priority=e.priority,
             queued_at=e.queued_at,
-            queue_key=(-e.priority, e.queued_at, self._next_seq()),
+            queue_key=self._queue_key(e.priority, e.queued_at),
             number_key=e.number_key,
             requested_at=e.requested_at,
             expires_at=e.expires_at,

@@ -5,9 +5,14 @@
 # the day (the simulator's clock starts at midnight: offset 0). Definitions follow the field
 # (COPC / ICMI usage):
 #
-#   offered      calls that arrived while the centre was open: answered + abandoned + blocked
-#                + called_back. Calls turned away outside opening hours are not offered
-#                (they are `closed`).
+#   offered      calls that arrived while the centre was open and reached the queue or were
+#                refused a line: answered + abandoned + blocked + called_back. Calls turned
+#                away outside opening hours are not offered (they are `closed`), nor are
+#                calls whose caller hung up in the IVR before choosing a service.
+#   ivr_abandoned  callers who hung up in the IVR, before they joined a queue: counted
+#                apart, in no rate below (a queue's KPIs are of the calls it was offered;
+#                the IVR's hang-ups are the IVR's figure). Their skill is the one the driver
+#                names (a trace may say what they were choosing), else "(none)".
 #   blocked      refused at admission because every line was in use (busy tone).
 #   called_back  calls whose caller left their number for a callback while waiting: served
 #                later, by the callback, whose figures are its own (below), never in ASA or
@@ -16,8 +21,7 @@
 #                the rates below.
 #   queue time   of a handled call: queued_at -> answered_at if answered, queued_at ->
 #                ended_at if abandoned while waiting or ringing or if called back (the time
-#                they held before leaving their number), 0 if the caller hung up in the IVR
-#                (they never waited for an operator).
+#                they held before leaving their number).
 #   p_wait       share of handled calls that found no free operator: they queued and were not
 #                offered to an operator at the instant they queued.
 #   asa_s        average speed of answer: mean queue time of answered calls (ring included).
@@ -82,6 +86,7 @@ KPI_KEYS = (
     "asa_s",
     "mean_wait_s",
     "service_level",
+    "ivr_abandoned",
     "sl_threshold_s",
     "aht_s",
     "p_abandon",
@@ -111,6 +116,7 @@ GROUP_KEYS = (
     "called_back",
     "ewt_mae_s",
     "ewt_bias_s",
+    "ivr_abandoned",
 )
 CALLBACK_KEYS = (
     "offered",
@@ -155,6 +161,7 @@ _TALLY_FIELDS = (
     "ewt_abs_error_s",
     "ewt_answered",
     "ewt_error_s",
+    "ivr_abandoned",
     "offered",
     "on_phone_called_back_s",
     "talk_s",
@@ -173,7 +180,7 @@ class _Tally:
     def __init__(self) -> None:
         self.offered = self.answered = self.abandoned = self.blocked = self.closed = 0
         self.delayed = self.answered_in_t = self.abandoned_in_t = 0
-        self.called_back = self.callback_offers = 0
+        self.called_back = self.callback_offers = self.ivr_abandoned = 0
         self.ewt_answered = self.ewt_abandoned = self.ewt_abandoned_past = 0
         self.ewt_error_s = self.ewt_abs_error_s = 0.0
         self.wait_answered_s = self.wait_s = self.talk_s = self.on_phone_called_back_s = 0.0
@@ -279,16 +286,19 @@ class KpiCollector:
                 cell.ewt_abs_error_s += abs(wait - told)
             return
         if outcome is _ABANDONED:
-            cell.offered += 1
-            cell.abandoned += 1
             queued, offered, ended = call.queued_at, call.offered_at, call.ended_at
+            if queued is None:  # hung up in the IVR: the IVR's figure, not the queue's
+                cell.ivr_abandoned += 1
+                return
             if ended is None:
                 raise ValueError(f"abandoned call {call.call_id} lacks its end time")
-            wait = 0.0 if queued is None else ended - queued
+            cell.offered += 1
+            cell.abandoned += 1
+            wait = ended - queued
             cell.wait_s += wait
             if wait <= self.sl_threshold_s:
                 cell.abandoned_in_t += 1
-            if queued is not None and (offered is None or offered > queued):
+            if offered is None or offered > queued:
                 cell.delayed += 1
             told = call.ewt_at_entry
             if told is not None and told < _INF:
@@ -376,6 +386,7 @@ class KpiCollector:
             "called_back": t.called_back,
             "ewt_mae_s": _ratio(t.ewt_abs_error_s, t.ewt_answered),
             "ewt_bias_s": _ratio(t.ewt_error_s, t.ewt_answered),
+            "ivr_abandoned": t.ivr_abandoned,
         }
 
     def _sum(self, keep: Iterable[tuple[str, int]]) -> _Tally:
@@ -436,7 +447,7 @@ class KpiCollector:
     def kpis(self) -> dict[str, Any]:
         """The KPI dict, keys exactly KPI_KEYS; by_skill/by_hour values have GROUP_KEYS."""
         overall = self.group()
-        out: dict[str, Any] = {k: overall[k] for k in KPI_KEYS[:8]}
+        out: dict[str, Any] = {k: overall[k] for k in KPI_KEYS[:9]}
         out["sl_threshold_s"] = self.sl_threshold_s
         for k in ("aht_s", "p_abandon", "occupancy", "max_concurrent_calls", "called_back"):
             out[k] = overall[k]

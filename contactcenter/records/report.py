@@ -491,6 +491,7 @@ COLUMNS: Final[tuple[tuple[str, str, Callable[[Any], str]], ...]] = (
     ("abandoned", "abandoned", _int),
     ("blocked", "blocked", _int),
     ("called back", "called_back", _int),
+    ("hung up in IVR", "ivr_abandoned", _int),
     ("closed", "closed", _int),
     ("SL", "service_level", _pct),
     ("SL2", "sl2", _pct),

@@ -62,6 +62,17 @@ def outcome_counts(path: Path, where: str = "1 = 1") -> Counter[str]:
     )
 
 
+def offered_rows(path: Path, where: str = "1 = 1") -> int:
+    """Calls offered to the centre, counted in the rows: neither turned away while closed nor
+    hung up in the IVR (abandoned before they ever queued: core/kpis.py's ivr_abandoned)."""
+    (row,) = rows(
+        path,
+        "SELECT COUNT(*) AS n FROM calls WHERE outcome != 'closed'"
+        f" AND NOT (outcome = 'abandoned' AND queued_at IS NULL) AND ({where})",
+    )
+    return int(row["n"])
+
+
 def artefacts(tmp_path: Path) -> Path:
     """Where plots are kept for a person to look at: $CC_ARTEFACTS, else the test's folder."""
     folder = Path(os.environ.get("CC_ARTEFACTS") or tmp_path)
@@ -87,7 +98,8 @@ async def test_counts_equal_the_rows_and_kpis_equal_the_core_s_collector(
     report = report_of(path, DAY)
     total = report["total"]
     by_outcome = outcome_counts(path)
-    assert total["offered"] == sum(by_outcome.values()) - by_outcome["closed"]
+    assert total["offered"] == offered_rows(path)
+    assert total["ivr_abandoned"] == sum(by_outcome.values()) - by_outcome["closed"] - offered_rows(path)
     assert (
         total["answered"],
         total["abandoned"],
@@ -96,7 +108,7 @@ async def test_counts_equal_the_rows_and_kpis_equal_the_core_s_collector(
         total["closed"],
     ) == (
         by_outcome["answered"],
-        by_outcome["abandoned"],
+        by_outcome["abandoned"] - total["ivr_abandoned"],
         by_outcome["blocked"],
         by_outcome["callback"],
         by_outcome["closed"],
@@ -133,8 +145,9 @@ async def test_half_hours_hours_and_days_partition_the_calls(drive_records: tupl
         assert sum(p["offered"] for p in periods.values()) == report["total"]["offered"]
         for label, period in periods.items():
             start = dt.datetime.fromisoformat(label).timestamp()
-            counts = outcome_counts(path, f"arrived_at >= {start!r} AND arrived_at < {start + seconds!r}")
-            assert period["offered"] == sum(counts.values()) - counts["closed"], label
+            within = f"arrived_at >= {start!r} AND arrived_at < {start + seconds!r}"
+            counts = outcome_counts(path, within)
+            assert period["offered"] == offered_rows(path, within), label
             assert period["closed"] == counts["closed"], label
     # (The drive's calls came between 19:00 and 20:02 local time.)
     assert [dt.datetime.fromisoformat(k).strftime("%H:%M") for k in report["by_hour"]] == ["19:00", "20:00"]
@@ -194,9 +207,9 @@ async def test_a_day_when_summer_time_ends_has_25_hours(tmp_path: Path) -> None:
     records.close()
     report = report_of(path, day)
     assert len(report["by_hour"]) == len(calls) == 25
-    assert all(p["offered"] == 1 for p in report["by_hour"].values())
+    assert all((p["offered"], p["ivr_abandoned"]) == (0, 1) for p in report["by_hour"].values())
     assert {"2026-10-25T02:00+02:00", "2026-10-25T02:00+01:00"} <= set(report["by_hour"])
-    assert report["by_hour_of_day"]["02"]["offered"] == 2
+    assert report["by_hour_of_day"]["02"]["ivr_abandoned"] == 2
 
 
 async def test_a_report_reads_the_file_while_the_controller_writes_it(tmp_path: Path) -> None:
@@ -208,8 +221,11 @@ async def test_a_report_reads_the_file_while_the_controller_writes_it(tmp_path: 
         while writer.backlog:
             await asyncio.sleep(0.02)
         report = report_of(path, DAY)  # (WAL: a reader beside the writer, neither waits)
-        closed = sum(c.outcome is CallOutcome.CLOSED for c in centre.calls)
-        assert report["total"]["offered"] == len(centre.calls) - closed
+        not_offered = sum(
+            c.outcome is CallOutcome.CLOSED or (c.outcome is CallOutcome.ABANDONED and c.queued_at is None)
+            for c in centre.calls
+        )
+        assert report["total"]["offered"] == len(centre.calls) - not_offered
     finally:
         await writer.stop(STOP_AT)
 

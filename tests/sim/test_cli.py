@@ -14,6 +14,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
 # the error of the expected wait callers were told (kpis.py, `ewt`).
 ISSUE_KEYS = [
     "offered", "answered", "abandoned", "blocked", "p_wait", "asa_s", "mean_wait_s", "service_level",
+    "ivr_abandoned",  # (issue 11: IVR hang-ups counted apart)
     "sl_threshold_s", "aht_s", "p_abandon", "occupancy", "max_concurrent_calls",
     "called_back", "repeat_calls", "callbacks", "ewt", "by_skill", "by_hour",
 ]  # fmt: skip

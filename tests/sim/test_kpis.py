@@ -43,7 +43,7 @@ CALLS = [
     call("c5", 50, B, 50),
     # hour 01: waited 7 s (offered at 3710, answered 3712): delayed but within T
     call("c6", 3700, A, 3812, "b", queued=3705, offered=3710, answered=3712),
-    # hung up in the IVR: handled, abandoned, queue time 0, not delayed
+    # hung up in the IVR: not offered to a queue, counted apart (ivr_abandoned)
     call("c7", 60, AB, 70),
     # arrived after the window: not counted
     call("c8", 7300, A, 7500, "a", queued=7300, offered=7300, answered=7300),
@@ -68,20 +68,22 @@ def collector() -> KpiCollector:
 def test_overall_kpis_by_hand(collector: KpiCollector) -> None:
     k = collector.kpis()
     assert tuple(k) == KPI_KEYS
-    # offered: c1-c7 (c8 after the window, c9 closed) = answered 3 + abandoned 3 + blocked 1
-    assert (k["offered"], k["answered"], k["abandoned"], k["blocked"]) == (7, 3, 3, 1)
-    handled = 6
+    # offered: c1-c6 (c7 hung up in the IVR, c8 after the window, c9 closed)
+    # = answered 3 + abandoned 2 + blocked 1
+    assert (k["offered"], k["answered"], k["abandoned"], k["blocked"]) == (6, 3, 2, 1)
+    assert k["ivr_abandoned"] == 1
+    handled = 5
     assert k["p_wait"] == pytest.approx(4 / handled)  # c2, c3, c4, c6 found no free operator
     assert k["asa_s"] == pytest.approx((0 + 32 + 7) / 3)
-    assert k["mean_wait_s"] == pytest.approx((0 + 32 + 10 + 60 + 7 + 0) / handled)
+    assert k["mean_wait_s"] == pytest.approx((0 + 32 + 10 + 60 + 7) / handled)
     assert k["service_level"] == pytest.approx(2 / 3)  # c1, c6 answered within 20 s
     assert k["sl_threshold_s"] == 20.0
     assert k["aht_s"] == pytest.approx(100 + 10)  # talk 100 s each, plus 10 s wrap-up
-    assert k["p_abandon"] == pytest.approx(3 / handled)  # blocked excluded
+    assert k["p_abandon"] == pytest.approx(2 / handled)  # blocked excluded
     assert k["occupancy"] == pytest.approx((3000 + 1000) / (6000 + 4000))
     assert k["max_concurrent_calls"] == 5
-    # SL2: (answered within T: c1, c6) + (abandoned within T: c3 after 10 s, c7 in the IVR)
-    assert collector.group()["sl2"] == pytest.approx(4 / handled)
+    # SL2: (answered within T: c1, c6) + (abandoned within T: c3 after 10 s)
+    assert collector.group()["sl2"] == pytest.approx(3 / handled)
     assert collector.closed == 1
 
 
@@ -100,10 +102,10 @@ def test_by_skill_and_by_hour(collector: KpiCollector) -> None:
     assert b["sl2"] == pytest.approx(2 / 3) and b["p_abandon"] == pytest.approx(2 / 3)
     # occupancy and lines are not attributable to one skill
     assert a["occupancy"] is None and a["max_concurrent_calls"] is None
-    assert (none["offered"], none["abandoned"], none["asa_s"]) == (1, 1, None)
+    assert (none["offered"], none["abandoned"], none["ivr_abandoned"], none["asa_s"]) == (0, 0, 1, None)
     h0, h1 = k["by_hour"]["00"], k["by_hour"]["01"]
     assert list(k["by_hour"]) == ["00", "01"]
-    assert (h0["offered"], h1["offered"]) == (6, 1)
+    assert (h0["offered"], h1["offered"], h0["ivr_abandoned"]) == (5, 1, 1)
     assert h0["occupancy"] == pytest.approx(0.5) and h1["occupancy"] == pytest.approx(0.25)
     assert (h0["max_concurrent_calls"], h1["max_concurrent_calls"]) == (3, 5)
     assert h1["asa_s"] == pytest.approx(7) and h1["service_level"] == 1

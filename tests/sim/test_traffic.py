@@ -109,6 +109,11 @@ def test_trace_replay_of_one_day() -> None:
     assert len(out) == len(mine) and [c[0] for c in out] == sorted(c.arrival_s for c in mine)
     served = sum(1 for c in mine if c.served and c.talk_s > 0)
     assert sum(1 for c in out if c[5] != 0.125) == served  # real talk times where the bank served
+    # Who hung up in the bank's IVR hangs up in ours (patience HANGS_UP_IN_IVR); nobody else.
+    assert (
+        sum(1 for c in out if c[6] == traffic.HANGS_UP_IN_IVR) == sum(1 for c in mine if c.ivr_abandoned) > 0
+    )
+    assert all(c[6] == math.inf for c in out if c[6] != traffic.HANGS_UP_IN_IVR)
     assert {c[1] for c in out} <= set(TYPE_TO_SKILL.values())
     early = list(
         traffic.trace_callers(

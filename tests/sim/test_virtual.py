@@ -118,10 +118,49 @@ def test_weekday_scenario_end_to_end() -> None:
     assert 0 < k["p_abandon"] < 0.3 and 0 < k["service_level"] <= 1
 
 
-def test_trace_replay_offers_every_call_of_the_day() -> None:
+def test_trace_replay_offers_every_call_of_the_day_and_its_ivr_hang_ups_hang_up_there() -> None:
+    from collections import Counter
+
+    from contactcenter.sim.trace import TYPE_TO_SKILL, load_trace
+
+    calls, _ = load_trace()
+    day = Counter(c.day for c in calls).most_common(1)[0][0]  # what `busiest` means
+    mine = [c for c in calls if c.day == day]
+    in_ivr = Counter(TYPE_TO_SKILL[c.service_type] for c in mine if c.ivr_abandoned)
+    assert sum(in_ivr.values()) > 0  # (the bank's callers do hang up in its IVR)
     result = simulate(load_scenario(EXAMPLES / "trace-busiest-day.yaml"))
-    assert result.arrivals == result.kpis["offered"] == 2375  # the busiest day, 2010-08-01
-    assert set(result.kpis["by_skill"]) == {"info", "tramits", "tributs"}
+    k = result.kpis
+    assert result.arrivals == len(mine)
+    # Who hung up in the IVR does so again, is never offered to a queue, and is counted apart
+    # under the skill they were choosing.
+    assert k["ivr_abandoned"] == sum(in_ivr.values())
+    assert k["offered"] == len(mine) - sum(in_ivr.values())
+    assert {s: g["ivr_abandoned"] for s, g in k["by_skill"].items() if g["ivr_abandoned"]} == dict(in_ivr)
+    assert set(k["by_skill"]) == {"info", "tramits", "tributs"}
+
+
+def test_head_starts_for_priority_callers_shorten_their_wait_less_than_strict_classes() -> None:
+    """The same callers (common random numbers), three priority disciplines: priority-1
+    callers wait least under strict classes, more with a 60 s head start, most with none."""
+    base = {
+        "name": "prio",
+        "hours": 6,
+        "seed": 3,
+        "skills": {
+            "vip": {"aht_s": 180, "arrivals_per_h": 60, "priority": 1, "patience_s": None},
+            "std": {"aht_s": 180, "arrivals_per_h": 200, "priority": 0, "patience_s": None},
+        },
+        "operators": [{"name": "op", "count": 14, "skills": {"vip": 1, "std": 1}}],
+    }
+
+    def vip_asa(head_start: dict[int, float] | None) -> float:
+        raw = {**base, **({"priority_head_start_s": head_start} if head_start is not None else {})}
+        sc = parse_scenario(raw, "prio")
+        assert parse_scenario(sc.to_raw(), "prio") == sc  # (the head starts round-trip)
+        return float(simulate(sc).kpis["by_skill"]["vip"]["asa_s"])
+
+    strict, head_start, none = vip_asa(None), vip_asa({1: 60.0}), vip_asa({1: 0.0})
+    assert strict < head_start < none
 
 
 def test_progress_is_reported_up_to_the_end() -> None:

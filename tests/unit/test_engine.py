@@ -220,6 +220,57 @@ def test_freed_operator_takes_highest_priority_then_oldest() -> None:
     assert op_state(engine, "a") is OperatorState.AVAILABLE
 
 
+def serve_in_turn(engine: Engine, operator_id: str, busy_call: str, t: float, calls: int) -> list[str]:
+    """End `busy_call`, then let the one operator serve `calls` waiting calls, one after the
+    other: the order they were served in."""
+    served = []
+    assert end(engine, busy_call, t) == []
+    for _ in range(calls):
+        deadline = engine.next_deadline()
+        assert deadline is not None
+        (cmd,) = engine.handle(ev.Tick(now=deadline))
+        assert isinstance(cmd, ConnectCall) and cmd.operator_id == operator_id
+        served.append(cmd.call_id)
+        assert answer(engine, cmd.call_id, operator_id, deadline + 1) == [bridge(cmd.call_id, operator_id)]
+        t = deadline + 30
+        assert end(engine, cmd.call_id, t) == []
+    return served
+
+
+@pytest.mark.parametrize(
+    ("head_start", "order"),
+    [
+        # Strict classes: every priority-2 caller before anyone of priority 0.
+        ((), ["vip-early", "vip-late", "regular", "regular-2"]),
+        # A 60 s head start: a priority-2 caller queues as if 60 s earlier. vip-early (at 130,
+        # as if 70) goes before regular (100); vip-late (at 200, as if 140) after it, and before
+        # regular-2 (at 150).
+        (((2, 60.0),), ["vip-early", "regular", "vip-late", "regular-2"]),
+    ],
+)
+def test_priorities_are_strict_classes_or_head_starts(
+    head_start: tuple[tuple[int, float], ...], order: list[str]
+) -> None:
+    engine = Engine(lines=10, wrap_up=10, priority_head_start=head_start)
+    login(engine, "a", 0, {"info": 1})
+    assert arrive(engine, "c0", 1) == [connect("c0", "a")]
+    assert answer(engine, "c0", "a", 2) == [bridge("c0", "a")]
+    assert arrive(engine, "regular", 100) == []
+    assert arrive(engine, "vip-early", 130, priority=2) == []
+    assert arrive(engine, "regular-2", 150) == []
+    assert arrive(engine, "vip-late", 200, priority=2) == []
+    # The places callers are told agree with the order they are served in.
+    assert [engine.position(c) for c in order] == [1, 2, 3, 4]
+    assert engine.calls["vip-late"].position_at_entry == order.index("vip-late") + 1
+    assert serve_in_turn(engine, "a", "c0", 300, 4) == order
+
+
+def test_a_head_start_must_be_finite_and_not_negative() -> None:
+    for bad in (-1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="head start"):
+            Engine(lines=1, priority_head_start=((1, bad),))
+
+
 def test_fifo_within_priority_is_by_queue_time_not_arrival_time() -> None:
     engine = Engine(lines=10)
     login(engine, "a", 0, {"info": 1})
