@@ -111,8 +111,11 @@ class OperatorDesk:
 
     # --- operators ----------------------------------------------------------------------
 
-    def view(self, operator_id: str) -> OperatorView:
-        found = self._snapshot().operators.get(operator_id)
+    def view(self, operator_id: str, snapshot: Snapshot | None = None) -> OperatorView:
+        """The operator as the core has them (`snapshot`: one already taken, so that a page of
+        every operator costs one snapshot, not one each); a configured operator who never
+        logged in this run is logged out."""
+        found = (snapshot if snapshot is not None else self._snapshot()).operators.get(operator_id)
         if found is None:
             if operator_id in self.skills:  # configured, never logged in this run
                 return OperatorView(

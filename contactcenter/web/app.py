@@ -291,7 +291,8 @@ def build_app(backend: Backend, extra_routes: Sequence[BaseRoute] = ()) -> FastA
     # --- reading --------------------------------------------------------------------------
 
     def centre_json() -> dict[str, Any]:
-        return backend.views.centre(backend.snapshot(), _configured(backend))
+        snapshot = backend.snapshot()
+        return backend.views.centre(snapshot, _configured(backend, snapshot))
 
     def console_json(operator_id: str) -> dict[str, Any]:
         now = backend.now()
@@ -329,7 +330,8 @@ def build_app(backend: Backend, extra_routes: Sequence[BaseRoute] = ()) -> FastA
     @app.get("/api/operators", response_model=list[m.Operator], responses=responses, tags=["operators"])
     async def operators(who: Who) -> list[dict[str, Any]]:
         """Every operator and their state (an operator sees only themselves)."""
-        out = backend.views.operators(backend.snapshot(), _configured(backend))
+        snapshot = backend.snapshot()
+        out = backend.views.operators(snapshot, _configured(backend, snapshot))
         return out if who.role != "operator" else [o for o in out if o["id"] == who.id]
 
     @app.get(
@@ -590,9 +592,10 @@ def _document_the_centre(app: FastAPI, cfg: Config) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _configured(backend: Backend) -> dict[str, OperatorView]:
-    """Every configured operator's view, logged in or not."""
-    return {op.id: backend.desk.view(op.id) for op in backend.cfg.operators}
+def _configured(backend: Backend, snapshot: Snapshot) -> dict[str, OperatorView]:
+    """Every configured operator's view, logged in or not, from one snapshot (a wallboard
+    message is built for every open stream up to 4 times a second: one snapshot each)."""
+    return {op.id: backend.desk.view(op.id, snapshot) for op in backend.cfg.operators}
 
 
 def _iso(cfg: Config, wall: float) -> str:
