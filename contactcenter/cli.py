@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib.metadata
 import json
@@ -21,6 +22,7 @@ from contactcenter.errors import UserError
 
 if TYPE_CHECKING:
     from contactcenter.records import SimRecords
+    from contactcenter.sim.outputs import CallsCsv
     from contactcenter.sim.scenario import Scenario
 
 DEFAULT_CONFIG = str(resources.default_config())
@@ -110,6 +112,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     if args.callbacks is not None:
         scenario = scenario.with_callbacks(args.callbacks)
     json_out = writable(args.json, "--json") if args.json else None
+    calls_csv = writable(args.calls_csv, "--calls-csv") if args.calls_csv else None
     records = _sim_records(args, scenario) if args.records else None
     # Everything imports and set-up made outlives the run: taken out of the garbage
     # collector's full passes, which then walk only the run's own objects (measured on the
@@ -117,13 +120,21 @@ def cmd_sim(args: argparse.Namespace) -> int:
     # after the run.
     gc.freeze()
     try:
-        with progress_bar(scenario.expected_calls(), force=False if args.no_progress else None) as bar:
-            result = simulate(scenario, progress=bar, records=records)
+        with contextlib.ExitStack() as outputs:
+            on_call = None
+            if calls_csv is not None:
+                on_call = outputs.enter_context(_calls_csv(calls_csv, scenario)).add
+            bar = outputs.enter_context(
+                progress_bar(scenario.expected_calls(), force=False if args.no_progress else None)
+            )
+            result = simulate(scenario, progress=bar, records=records, on_call=on_call)
         if records is not None:
             records.close()
-    except Exception as exc:  # the records file could not be written (disk full): one line
+    except Exception as exc:  # the records or calls file could not be written (disk full): one line
         from contactcenter.records import RecordsError
 
+        if isinstance(exc, OSError) and calls_csv is not None and exc.filename in (None, str(calls_csv)):
+            raise ConfigError(FLAGS, "--calls-csv", args.calls_csv, f"cannot write: {exc.strerror}") from None
         if not isinstance(exc, RecordsError):
             raise
         raise ConfigError(FLAGS, "--records", args.records, str(exc)) from None
@@ -148,6 +159,19 @@ def cmd_sim(args: argparse.Namespace) -> int:
         if records is not None:
             print(f"records of the measured hours: {records.written:,} rows in {records.path}")
     return 0
+
+
+def _calls_csv(path: Path, scenario: Scenario) -> CallsCsv:
+    """The run's calls file: in a trace replay each row names its source call."""
+    from contactcenter.sim.outputs import CallsCsv
+    from contactcenter.sim.virtual import trace_source_ids
+
+    ids = trace_source_ids(scenario)
+
+    def source_id(call_id: str) -> str | None:
+        return ids[int(call_id) - 1] if call_id.isdigit() and 0 < int(call_id) <= len(ids) else None
+
+    return CallsCsv(path, source_id if ids else None)
 
 
 def _sim_records(args: argparse.Namespace, scenario: Scenario) -> SimRecords:
@@ -287,6 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="offer callbacks to waiting callers (default: as the scenario says; off in the quick model)",
     )
     sim.add_argument("--json", metavar="PATH", help="write the KPIs as JSON")
+    sim.add_argument(
+        "--calls-csv",
+        metavar="PATH",
+        help="write one row per call (warm-up included; a trace replay's rows name the trace's call id)",
+    )
     sim.add_argument("--by-hour", action="store_true", help="also print the KPIs by hour of day")
     sim.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
     sim.add_argument("--quiet", action="store_true", help="print nothing (with --json)")

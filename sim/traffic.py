@@ -204,6 +204,15 @@ def merge(sources: Sequence[Iterator[Caller]]) -> Iterator[Caller]:
 # --- trace replay -----------------------------------------------------------------------------
 
 
+def trace_selection(calls: Sequence[TraceCall], day: str, end: float) -> list[TraceCall]:
+    """The trace's calls a replay of `day` (or `all`, superposed) brings before `end`, in the
+    order it brings them: the n-th is the run's call "n" (for joining a run to its source)."""
+    chosen = sorted(
+        (c for c in calls if day == "all" or c.day == day), key=lambda c: (c.arrival_s, c.day, c.call_id)
+    )
+    return [c for c in chosen if c.arrival_s < end]
+
+
 def trace_callers(
     calls: Sequence[TraceCall],
     day: str,
@@ -217,12 +226,7 @@ def trace_callers(
     hung up in the IVR does so again (HANGS_UP_IN_IVR), after the same IVR time; the talk time
     of unserved calls and the others' patience come from the per-skill samplers (the trace
     only shows how long a caller who hung up had waited, not how long they would have)."""
-    chosen = sorted(
-        (c for c in calls if day == "all" or c.day == day), key=lambda c: (c.arrival_s, c.day, c.call_id)
-    )
-    for c in chosen:
-        if c.arrival_s >= end:
-            return
+    for c in trace_selection(calls, day, end):
         skill = TYPE_TO_SKILL[c.service_type]
         talk_s = c.talk_s if c.served and c.talk_s > 0 else talk[skill]()
         lang, pat = language[skill], patience[skill]

@@ -70,6 +70,7 @@ from contactcenter.core.kpis import KpiCollector, operator_times
 from contactcenter.core.readmodel import Change
 from contactcenter.sim import traffic
 from contactcenter.sim.scenario import Redial, Scenario, SimCallbacks
+from contactcenter.sim.trace import TraceCall
 
 INF: Final = math.inf
 NO_LINE_LIMIT: Final = 2**62
@@ -154,10 +155,7 @@ def build_callers(sc: Scenario) -> Iterator[traffic.Caller]:
         from contactcenter.sim.trace import load_trace
 
         calls, _ = load_trace()
-        day = sc.trace_day
-        if day == "busiest":
-            day = Counter(c.day for c in calls).most_common(1)[0][0]
-        return traffic.trace_callers(calls, day, end, language, talk, patience)
+        return traffic.trace_callers(calls, _trace_day(sc, calls), end, language, talk, patience)
     sources = []
     for s in sc.skills:
         rng = per_skill[s.name]
@@ -201,6 +199,23 @@ def build_callers(sc: Scenario) -> Iterator[traffic.Caller]:
             )
         )
     return traffic.merge(sources)
+
+
+def _trace_day(sc: Scenario, calls: list[TraceCall]) -> str:
+    day = sc.trace_day
+    assert day is not None
+    return Counter(c.day for c in calls).most_common(1)[0][0] if day == "busiest" else day
+
+
+def trace_source_ids(sc: Scenario) -> list[str]:
+    """The trace's call ids of a trace replay, in arrival order: the run's call "n" is the
+    (n-1)-th. Empty when the scenario replays no trace."""
+    if sc.trace_day is None:
+        return []
+    from contactcenter.sim.trace import load_trace
+
+    calls, _ = load_trace()
+    return [c.call_id for c in traffic.trace_selection(calls, _trace_day(sc, calls), sc.end_s)]
 
 
 def _shift_events(sc: Scenario) -> list[tuple[float, int, str]]:

@@ -59,9 +59,9 @@ def test_a_new_day_starts_from_zero(centre: tuple[Engine, TodayKpis, CallLog]) -
     engine, today, _ = centre
     feed(engine, [today], ev.CallArrived(now=100, call_id="c1"))
     feed(engine, [today], ev.CallerHungUp(now=110, call_id="c1"))
-    assert today.kpis(now=200)["offered"] == 1
+    assert today.kpis(now=200)["ivr_abandoned"] == 1  # (hung up in the IVR: not offered to a queue)
     midnight = dt.datetime(2026, 12, 2, 0, 0, tzinfo=MADRID).timestamp() - EPOCH
     feed(engine, [today], ev.CallArrived(now=midnight + 60, call_id="c2"))
     feed(engine, [today], ev.CallerHungUp(now=midnight + 70, call_id="c2"))
     k = today.kpis(now=midnight + 100)
-    assert k["offered"] == 1 and list(k["by_hour"]) == ["00"]
+    assert k["ivr_abandoned"] == 1 and list(k["by_hour"]) == ["00"]

@@ -185,3 +185,65 @@ def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[st
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out == f"contactcenter {importlib.metadata.version('contactcenter')}\n"
+
+
+def test_calls_csv_has_a_row_per_call_and_names_the_trace_s_calls(tmp_path: Path) -> None:
+    import csv
+    from collections import Counter
+
+    from contactcenter.sim.trace import load_trace
+
+    out = tmp_path / "calls.csv"
+    rc = main(
+        [
+            "sim",
+            "--scenario",
+            "trace-busiest-day",
+            "--calls-csv",
+            str(out),
+            "--json",
+            str(tmp_path / "k.json"),
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    k = json.loads((tmp_path / "k.json").read_text())
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    # One row per call of the day (no warm-up: every call is in the KPIs' window too).
+    outcomes = Counter(r["outcome"] for r in rows)
+    ivr = sum(r["ivr_abandoned"] == "1" for r in rows)
+    assert len(rows) == k["offered"] + k["ivr_abandoned"]
+    assert (outcomes["answered"], outcomes["abandoned"] - ivr, ivr) == (
+        k["answered"],
+        k["abandoned"],
+        k["ivr_abandoned"],
+    )
+    # Each row names its source call: the day's calls of the trace, each once.
+    calls, _ = load_trace()
+    day = Counter(c.day for c in calls).most_common(1)[0][0]
+    assert sorted(r["source_call_id"] for r in rows) == sorted(c.call_id for c in calls if c.day == day)
+    # ...at its own arrival time (the bank's ids repeat within a month: the pairs are the check),
+    # with the talk time the bank recorded for the calls it served.
+    mine = [c for c in calls if c.day == day]
+    assert sorted((r["source_call_id"], float(r["arrived_s"])) for r in rows) == sorted(
+        (c.call_id, float(c.arrival_s)) for c in mine
+    )
+    source = {(c.call_id, float(c.arrival_s)): c for c in mine}
+    assert len(source) == len(mine)  # (an id and an arrival name one call)
+    checked = 0
+    for r in rows:
+        c = source[(r["source_call_id"], float(r["arrived_s"]))]
+        if r["outcome"] == "answered" and c.served and c.talk_s > 0:
+            assert float(r["talk_s"]) == pytest.approx(c.talk_s, abs=1e-3)
+            checked += 1
+    assert checked > len(rows) / 2
+
+
+def test_calls_csv_in_a_folder_that_does_not_exist_is_a_flag_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main([*QUICK, "--calls-csv", str(tmp_path / "nope" / "calls.csv"), "--quiet"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--calls-csv" in err and "does not exist" in err
