@@ -350,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--plot", metavar="PATH.png", help="draw demand, calls, SL, occupancy and operators")
     report.add_argument("--quiet", action="store_true", help="print nothing (with --json or --plot)")
     report.set_defaults(func=cmd_report)
+
+    from contactcenter.sim.load import add_load_parser  # (argparse only at import: cheap)
+
+    add_load_parser(sub)
     return p
 
 

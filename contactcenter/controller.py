@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 from panoramisk.message import Message
 
-from contactcenter.adapters.ami import AmiClient, AmiError, AmiLink
+from contactcenter.adapters.ami import EVENT_READ, AmiClient, AmiError, AmiLink, EventRead
 from contactcenter.config import Config
 from contactcenter.core import events as ev
 from contactcenter.core.callbacks import Callback
@@ -406,6 +406,14 @@ class Controller:
     # --- AMI events ---------------------------------------------------------------------
 
     def _on_ami_event(self, message: Message) -> None:
+        # (Marked read now: the actions its handling writes observe the routing latency.)
+        token = EVENT_READ.set(EventRead(time.perf_counter(), self.metrics.routed_in))
+        try:
+            self._handle_ami_event(message)
+        finally:
+            EVENT_READ.reset(token)
+
+    def _handle_ami_event(self, message: Message) -> None:
         self.counters["ami_events"] += 1
         translation = self.translator.translate(message, self.now())
         for reason in translation.dropped:

@@ -13,6 +13,7 @@ import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from contactcenter.sim.dtmf import write_digits
 
@@ -223,6 +224,7 @@ class SippBurst(_SippProcess):
     number_prefix: str = "+346990"
     target_host: str = "127.0.0.1"
     service: str = "010"
+    max_concurrent: int | None = None  # SIPp's -l: calls open at once (None: all of them)
     process: asyncio.subprocess.Process | None = None
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cc-sipp-burst-")))
 
@@ -238,16 +240,44 @@ class SippBurst(_SippProcess):
 
     def _limits(self) -> list[str]:
         deadline = int(self.calls / self.rate + self.stay_s + 90)
+        concurrent = self.max_concurrent or self.calls
         return [
             "-m",
             str(self.calls),
             "-l",
-            str(self.calls),
+            str(concurrent),
             "-r",
             f"{self.rate:g}",
             "-timeout",
             f"{deadline}s",
+            # SIPp's own counts, for a load test to cross-check (`counts`).
+            "-trace_stat",
+            "-stf",
+            str(self.workdir / "stats.csv"),
+            "-fd",
+            "1",
         ]
+
+    def counts(self) -> SippCounts:
+        """SIPp's cumulative successful and failed calls, from its last statistics line."""
+        return read_counts(self.workdir / "stats.csv")
+
+
+class SippCounts(NamedTuple):
+    successful: int
+    failed: int
+
+
+def read_counts(path: Path) -> SippCounts:
+    """The last row of a SIPp `-trace_stat` file: its SuccessfulCall(C) and FailedCall(C)."""
+    if not path.exists():
+        return SippCounts(0, 0)
+    rows = [line.split(";") for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    if len(rows) < 2:
+        return SippCounts(0, 0)
+    header, last = rows[0], rows[-1]
+    value = dict(zip(header, last, strict=False))
+    return SippCounts(int(value.get("SuccessfulCall(C)", 0)), int(value.get("FailedCall(C)", 0)))
 
 
 def _reply(status: str, *, tagged: bool, cseq: str = "[last_CSeq:]", attrs: str = "") -> str:

@@ -15,15 +15,21 @@
 #   prints one line naming host:port and exits 2).
 # - The controller talks to Asterisk through the AmiClient protocol, which AmiLink
 #   implements; tests inject another implementation only to produce faults on demand.
+# - Routing latency: the owner marks, in EVENT_READ (a context variable, so every task the
+#   event's handling starts carries it), when it read the event; the first action such a
+#   task writes observes perf_counter() - that mark, then clears it for that task. Cheap:
+#   one ContextVar read per action.
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Protocol
+from contextvars import ContextVar
+from typing import Any, NamedTuple, Protocol
 
 from panoramisk import Manager
 from panoramisk.message import Message
@@ -37,6 +43,24 @@ _FORBIDDEN = re.compile(r"[\r\n\0]")
 MISSED_PINGS_LIMIT = 3
 RECONNECT_FIRST_S = 0.5
 RECONNECT_MAX_S = 10.0
+
+
+class EventRead(NamedTuple):
+    """When an AMI event was read (time.perf_counter), and where its latency goes."""
+
+    at: float
+    observe: Callable[[float], None]
+
+
+EVENT_READ: ContextVar[EventRead | None] = ContextVar("cc_event_read", default=None)
+
+
+def _observe_routing_latency() -> None:
+    """An action is being written: if an event's handling caused it, time it (once per task)."""
+    mark = EVENT_READ.get()
+    if mark is not None:
+        mark.observe(time.perf_counter() - mark.at)
+        EVENT_READ.set(None)
 
 
 class AmiError(Exception):
@@ -257,6 +281,7 @@ class AmiLink:
         if not self.ready or self._manager is None:
             self.counters["ami_actions_disconnected"] += 1
             raise AmiDisconnected(f"AMI not connected; {headers['Action']} not sent")
+        _observe_routing_latency()
         future = self._manager.send_action(headers, as_list=as_list)
         self._pending.add(future)
         outcome: str | None = None  # (an action its caller cancelled has no outcome of its own)

@@ -22,6 +22,9 @@
 # - The AMI link's and the input's figures are the controller's `counters`, read at scrape
 #   time under the names below (AMI_EVENTS, AMI_ACTIONS, RESYNCS, DROPPED_PREFIX).
 # - Event-loop lag: a task sleeps `lag_period_s` and measures how late it wakes.
+# - Routing latency (cc_routing_latency_seconds): from an AMI event read to the first action
+#   each task its handling started wrote (adapters/ami.py's EVENT_READ); the last
+#   LATENCY_SAMPLES figures are also kept for exact percentiles (a load test's p50/p99).
 # - Everything runs on the event loop (observer and scrape alike): it must be quick, and it
 #   never raises for data it does not expect; an odd call is skipped, a skill or language
 #   the configuration does not have is "other".
@@ -32,6 +35,7 @@ import itertools
 import math
 import re
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -59,6 +63,8 @@ WAIT_BUCKETS_S = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 3
 TALK_BUCKETS_S = (15.0, 30.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 420.0, 600.0, 900.0, 1200.0, 1800.0)
 EWT_ERROR_BUCKETS_S = (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 1200.0)
 CALLBACK_DELAY_BUCKETS_S = (60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0)
+LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0)
+LATENCY_SAMPLES = 100_000
 LAG_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 # The controller's counters this reads.
@@ -267,9 +273,28 @@ class Metrics:
             (*pair, state.value) for pair in pairs for state in FINAL_CALLBACK_STATES
         )
         self.lag.prepare([()])
+        self.routing_latency = _Histogram(
+            "cc_routing_latency_seconds",
+            "Seconds from an AMI event read to an action it caused written.",
+            (),
+            LATENCY_BUCKETS_S,
+        )
+        self.routing_latency.prepare([()])
+        self.latency_samples: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self.lag_max_s = 0.0
 
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
+
+    def routed_in(self, seconds: float) -> None:
+        """An action was written `seconds` after the event that caused it was read."""
+        self.routing_latency.observe((), seconds)
+        self.latency_samples.append(seconds)
+
+    def lag_seconds(self) -> tuple[int, float]:
+        """The lag probe's (observations, total seconds) so far."""
+        series = self.lag._series.get(())
+        return (sum(series.count_in), series.total) if series else (0, 0.0)
 
     # --- the observer -------------------------------------------------------------------
 
@@ -355,7 +380,14 @@ class Metrics:
             yield counter.family()
         yield self.ewt_error_by_sign.family()
         yield self.callbacks_ended.family()
-        for histogram in (self.wait, self.talk, self.ewt_error, self.callback_delay, self.lag):
+        for histogram in (
+            self.wait,
+            self.talk,
+            self.ewt_error,
+            self.callback_delay,
+            self.lag,
+            self.routing_latency,
+        ):
             yield histogram.family()
 
     def _queues(self, snap: Snapshot) -> Iterator[Metric]:
@@ -517,4 +549,6 @@ class Metrics:
             due = loop.time() + period
             await asyncio.sleep(period)
             # (asyncio may run a timer up to its clock's resolution early: never a negative lag)
-            self.lag.observe((), max(0.0, loop.time() - due))
+            late = max(0.0, loop.time() - due)
+            self.lag.observe((), late)
+            self.lag_max_s = max(self.lag_max_s, late)
