@@ -142,7 +142,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
         gc.unfreeze()
     if json_out is not None:
         try:
-            json_out.write_text(json.dumps(result.kpis, indent=2, allow_nan=False) + "\n")
+            out = {**result.kpis, "run": _run_metadata(args, scenario)}
+            json_out.write_text(json.dumps(out, indent=2, allow_nan=False) + "\n")
         except OSError as exc:  # the folder went away, the disk filled up: still one line
             raise ConfigError(FLAGS, "--json", args.json, f"cannot write: {exc.strerror}") from None
     if not args.quiet:
@@ -159,6 +160,24 @@ def cmd_sim(args: argparse.Namespace) -> int:
         if records is not None:
             print(f"records of the measured hours: {records.written:,} rows in {records.path}")
     return 0
+
+
+def _run_metadata(args: argparse.Namespace, scenario: Scenario) -> dict[str, object]:
+    """What made the numbers: the version, the scenario, its seed, the model's flags given
+    (not the output paths: the same run written to two files is the same run)."""
+    from contactcenter.sim.scenario import FLAG_NAMES
+
+    given = {
+        name: getattr(args, name) for name in (*FLAG_NAMES, "callbacks") if getattr(args, name) is not None
+    }
+    return {
+        "version": version(),
+        "scenario": scenario.name,
+        "source": scenario.source,
+        "seed": scenario.seed,
+        "flags": given,
+        "core": core_build(),
+    }
 
 
 def _calls_csv(path: Path, scenario: Scenario) -> CallsCsv:

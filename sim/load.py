@@ -23,15 +23,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from contactcenter import sandbox
-from contactcenter.adapters.ami import AmiLink, AmiTimeout
 from contactcenter.config import Config, ConfigError, parse_config
-from contactcenter.controller import Controller
 from contactcenter.core.engine import Call
 from contactcenter.core.lifecycle import CallOutcome
 from contactcenter.sim.sipp import MAX_BURST_CALLS, SippBurst, sipp_available
+
+if TYPE_CHECKING:
+    from contactcenter import sandbox
+
+# (The sandbox, the controller and the AMI link are imported where used, not here: the CLI imports this
+# module to build its parser at every start, and the controller brings the web app with it.)
 
 SAMPLE_PERIOD_S = 2.0  # how often Asterisk's channels are read (600 of them cost both ends)
 MARGIN_S = 90.0  # on top of the plan's own time: set-up, IVR prompts, the last hang-ups
@@ -172,6 +175,9 @@ async def run_load(
     """Run the plan against the sandbox `state` describes, with a controller of our own
     for `cfg` (already rewritten for the plan), and report."""
     plan.check(cfg.lines)
+    from contactcenter.adapters.ami import AmiLink, AmiTimeout
+    from contactcenter.controller import Controller
+
     ctl = Controller(cfg)
     peak = _LinesPeak(lambda: len(ctl.engine.calls))
     ctl.observers.append(peak)
@@ -340,6 +346,8 @@ def plan_from(args: argparse.Namespace) -> LoadPlan:
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
+    from contactcenter import sandbox
+
     state = sandbox.load_state()
     if state is None or not sandbox.status()["running"]:
         print("contactcenter load: the sandbox is not running (contactcenter sandbox up)", file=sys.stderr)

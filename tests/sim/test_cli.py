@@ -17,6 +17,7 @@ ISSUE_KEYS = [
     "ivr_abandoned",  # (issue 11: IVR hang-ups counted apart)
     "sl_threshold_s", "aht_s", "p_abandon", "occupancy", "max_concurrent_calls",
     "called_back", "repeat_calls", "callbacks", "ewt", "by_skill", "by_hour",
+    "run",  # (issue 11: what made the numbers)
 ]  # fmt: skip
 CALLBACK_KEYS = ["offered", "accepted", "completed", "failed", "expired", "mean_delay_s"]
 QUICK = [
@@ -46,6 +47,10 @@ def test_json_has_exactly_the_issue_keys(tmp_path: Path, capsys: pytest.CaptureF
     assert list(k["by_hour"]) == ["00", "01", "02"]  # type: ignore[arg-type]
     printed = capsys.readouterr().out
     assert "P(wait)" in printed and "calls simulated" in printed
+    run = k["run"]
+    assert run["seed"] == 3 and run["scenario"] == "quick" and run["core"] in ("pure-Python", "compiled")  # type: ignore[index]
+    assert run["flags"]["operators"] == "22" and run["flags"]["seed"] == "3"  # type: ignore[index]
+    assert "json" not in run["flags"]  # type: ignore[operator]  # (outputs are not the run's)
 
 
 def test_callbacks_flag_turns_them_on_in_the_quick_model(tmp_path: Path) -> None:
