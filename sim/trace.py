@@ -32,6 +32,7 @@ class TraceCall:
     queue_s: float
     talk_s: float
     queued: bool = True  # joined the operators' queue (q_start given); False: left from the IVR
+    server: str = ""  # the operator who served it ("" when none)
 
     @property
     def served(self) -> bool:
@@ -68,6 +69,7 @@ def load_trace(path: Path = TRACE) -> tuple[list[TraceCall], Counter[str]]:
                 queue_s=float(row["q_time"]),
                 talk_s=float(row["ser_time"]),
                 queued=row["q_start"] != "0:00:00",
+                server="" if row["server"] == "NO_SERVER" else row["server"],
             )
         except (KeyError, ValueError, AttributeError):
             skipped["unparseable"] += 1
