@@ -15,19 +15,26 @@
 #   continued fraction, bisection on the CDF), no scipy.
 # - Dask is optional: imported only for a tcp:// executor; a scheduler that does not answer
 #   in CONNECT_TIMEOUT_S is a ConfigError, not a hang. Every loop is bounded in count.
+# - The command line's entry point (`run_from_cli`) checks everything (each sweep, each
+#   point, the seeds, the executor) before the first run; its JSON holds no wall time, pid or
+#   host, so the same batch gives the same file wherever it ran. A batch writes no one run's
+#   output (SINGLE_RUN_FLAGS: the plot, the calls file, the records).
 from __future__ import annotations
 
 import copy
 import gc
 import itertools
+import json
 import math
 import os
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any, Protocol
 
 from contactcenter.config import ConfigError
@@ -598,3 +605,100 @@ def batch_json(
             for s in summaries
         ],
     }
+
+
+# --- the command line (`contactcenter sim --seeds N --sweep FIELD=FROM:TO:STEP --executor ...`) ---
+
+# What writes one run's own output: a batch has no one run to write it of.
+SINGLE_RUN_FLAGS: tuple[str, ...] = ("--plot", "--calls-csv", "--records", "--records-day", "--by-hour")
+
+
+def parse_seeds(text: str | int | None) -> int:
+    """--seeds as given on the command line (None: one seed, the scenario's)."""
+    if text is None:
+        return 1
+    if isinstance(text, int) and not isinstance(text, bool):
+        seeds = text
+    elif isinstance(text, str) and re.fullmatch(r"\s*\d{1,6}\s*", text):
+        seeds = int(text)
+    else:
+        raise ConfigError(FLAGS, "--seeds", text, f"must be a whole number between 1 and {MAX_SEEDS:,}")
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise ConfigError(FLAGS, "--seeds", text, f"must be between 1 and {MAX_SEEDS:,}")
+    return seeds
+
+
+def refuse_single_run_flags(given: Mapping[str, object]) -> None:
+    """A batch refuses the flags of one run's output (given: flag -> value, None or False
+    when not given), naming the first one given."""
+    for flag, value in given.items():
+        if value is not None and value is not False:
+            raise ConfigError(
+                FLAGS,
+                flag,
+                value,
+                "is one run's: not with --seeds N > 1, --sweep or --executor (drop those to run one seed)",
+            )
+
+
+def _where(runner: BatchExecutor) -> str:
+    if isinstance(runner, ProcessPool):
+        return f"a pool of {runner.workers} processes"
+    if isinstance(runner, DaskCluster):
+        return "a Dask cluster"
+    return "this process"
+
+
+def run_from_cli(
+    scenario: Scenario,
+    *,
+    seeds: int,
+    sweeps: Sequence[str],
+    executor: str | None,
+    json_out: Path | None,
+    quiet: bool,
+    progress: Callable[[int, int], None] | None = None,
+    run_meta: Mapping[str, object] | None = None,
+) -> int:
+    """Run the replications (seeds scenario.seed + i, i < seeds) at every point of the sweeps'
+    grid, where `executor` says (None or "local": a process pool on all cores; "serial": here;
+    "tcp://HOST:PORT": a Dask scheduler); print the table of means and 95 % intervals unless
+    quiet; write the batch's JSON (run_meta under "run") to json_out. Everything is checked
+    (each sweep, each point's scenario, the seeds, the executor) before the first run.
+    `progress(done, total)` is told of each finished run. Returns the exit code, 0."""
+    axes = [parse_sweep(text) for text in sweeps]
+    tasks = plan(scenario, seeds, axes)
+    runner = make_executor(executor, tasks=len(tasks))
+    where = _where(runner)
+    started = time.perf_counter()
+    try:
+        results = run_batch(tasks, runner, progress)
+    finally:
+        runner.close()
+    elapsed = time.perf_counter() - started
+    summaries = summarise(results)
+    if json_out is not None:
+        data = batch_json(
+            summaries, scenario=scenario.name, seeds=[scenario.seed + i for i in range(seeds)], axes=axes
+        )
+        if run_meta is not None:
+            data["run"] = dict(run_meta)
+        try:
+            json_out.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+        except OSError as exc:  # the folder went away, the disk filled up: still one line
+            raise ConfigError(FLAGS, "--json", str(json_out), f"cannot write: {exc.strerror}") from None
+    if not quiet:
+        last = scenario.seed + seeds - 1
+        seed_text = f"seed {scenario.seed}" if seeds == 1 else f"seeds {scenario.seed}..{last}"
+        print(
+            f"{scenario.name}: {scenario.hours:g} h measured after {scenario.warmup_hours:g} h warm-up,"
+            f" {seed_text}"
+        )
+        print(render_batch(summaries))
+        points = len(summaries)
+        print(
+            f"{len(results):,} runs ({points:,} points x {seeds:,} seeds):"
+            f" {sum(r.arrivals for r in results):,} calls simulated in {elapsed:.1f} s on {where}"
+            f" ({math.fsum(r.wall_s for r in results):.2f} s of simulation)"
+        )
+    return 0

@@ -11,6 +11,7 @@ import statistics
 import sys
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,7 @@ from contactcenter.sim.batch import (
 )
 from contactcenter.sim.erlang import ErlangC
 from contactcenter.sim.scenario import Scenario, load_scenario, parse_scenario
+from contactcenter.sim.virtual import simulate
 
 
 def _quick(**kw: Any) -> Scenario:
@@ -372,3 +374,145 @@ def test_intervals_cover_the_true_mean_about_95_percent_of_the_time() -> None:
         lo, hi = point.kpis["service_level"].interval or (math.nan, math.nan)
         covered += lo <= truth <= hi
     assert covered >= 8
+
+
+# --- the command line's entry point ------------------------------------------------------------
+
+
+def _no_nan(text: str) -> Any:
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} in the JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_run_from_cli_gives_the_same_json_serially_and_on_the_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sc = _quick(hours=0.5, seed=11)
+    made: list[batch.BatchExecutor] = []
+    real = batch.make_executor
+
+    def spy(spec: str | None, **kw: Any) -> batch.BatchExecutor:
+        made.append(real(spec, **kw))
+        return made[-1]
+
+    monkeypatch.setattr(batch, "make_executor", spy)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # a pool of two, whatever this machine has
+    meta = {"version": "test", "scenario": sc.name, "seed": sc.seed}
+    outs = {}
+    for spec in ("serial", None):
+        out = tmp_path / f"{spec}.json"
+        rc = batch.run_from_cli(
+            sc, seeds=3, sweeps=[], executor=spec, json_out=out, quiet=True, run_meta=meta
+        )
+        assert rc == 0
+        outs[spec] = out.read_bytes()
+    assert [type(e) for e in made] == [InProcess, batch.ProcessPool]  # it really ran both ways
+    assert outs["serial"] == outs[None]
+    data = _no_nan(outs[None].decode())
+    assert data["run"] == meta and data["seeds"] == [11, 12, 13]
+    (point,) = data["points"]
+    assert point["seeds"] == [11, 12, 13]
+    assert capsys.readouterr().out == ""  # quiet
+
+
+def test_run_from_cli_sweep_gives_each_points_mean_and_interval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sc = _quick(hours=0.5, patience=60.0, seed=3)
+    seen: list[tuple[int, int]] = []
+    out = tmp_path / "batch.json"
+    rc = batch.run_from_cli(
+        sc,
+        seeds=2,
+        sweeps=["operators=3:4:1"],
+        executor="serial",
+        json_out=out,
+        quiet=False,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert rc == 0
+    assert seen == [(i, 4) for i in range(5)]  # one report per run, and the start
+    data = _no_nan(out.read_text())
+    assert "run" not in data  # no run_meta given
+    assert [p["point"] for p in data["points"]] == [{"operators": 3}, {"operators": 4}]
+    assert data["axes"] == [{"field": "operators", "from": 3.0, "to": 4.0, "step": 1.0, "points": 2}]
+    for p in data["points"]:
+        assert p["seeds"] == [3, 4]
+        # Each point's KPIs, recomputed from plain runs of the scenario with those flags.
+        runs = [simulate(sc.override(operators=p["point"]["operators"], seed=s)).kpis for s in (3, 4)]
+        for key in batch.MAIN_KEYS:
+            values = [float(r[key]) for r in runs]
+            stat = p["kpis"][key]
+            assert stat["mean"] == pytest.approx(statistics.mean(values))
+            assert stat["ci95"] == pytest.approx(
+                t_quantile(0.975, 1) * statistics.stdev(values) / math.sqrt(2)
+            )
+            assert stat["n"] == 2
+    assert data["points"][0]["kpis"]["service_level"] != data["points"][1]["kpis"]["service_level"]
+    text = capsys.readouterr().out
+    assert "seeds 3..4" in text and "4 runs (2 points x 2 seeds)" in text and "on this process" in text
+    assert len([line for line in text.splitlines() if line.strip().startswith(("3  ", "4  "))]) == 2
+
+
+def test_run_from_cli_checks_everything_before_the_first_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[object] = []
+    monkeypatch.setattr(batch, "simulate", ran.append)
+    out = tmp_path / "never.json"
+    cases: list[tuple[dict[str, Any], str, object]] = [
+        ({"sweeps": ["operators=4..6"]}, "--sweep", "operators=4..6"),
+        ({"sweeps": ["operators=1:2:1", "nosuch=1:2:1"]}, "--sweep", "nosuch=1:2:1"),
+        ({"seeds": 0}, "--seeds", 0),
+        ({"executor": "cluster"}, "--executor", "cluster"),
+    ]
+    for given, flag, value in cases:
+        kw: dict[str, Any] = {"seeds": 2, "sweeps": [], "executor": "serial", **given}
+        with pytest.raises(ConfigError) as err:
+            batch.run_from_cli(_quick(), json_out=out, quiet=True, **kw)
+        assert (err.value.file, err.value.field, err.value.value) == ("(command line)", flag, value)
+    assert ran == [] and not out.exists()
+
+
+def test_run_from_cli_json_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "gone" / "batch.json"  # (the folder went away during the run)
+    with pytest.raises(ConfigError) as err:
+        batch.run_from_cli(
+            _quick(hours=0.25), seeds=1, sweeps=[], executor="serial", json_out=out, quiet=True
+        )
+    assert err.value.field == "--json" and "cannot write" in err.value.problem
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "2.5", "x", "", "10001", True])
+def test_bad_seeds_name_the_flag(text: object) -> None:
+    with pytest.raises(ConfigError) as err:
+        batch.parse_seeds(text)  # type: ignore[arg-type]
+    assert (err.value.field, err.value.value) == ("--seeds", text)
+
+
+def test_seeds_and_single_run_flags() -> None:
+    assert [batch.parse_seeds(t) for t in (None, "1", " 20 ", 7, str(batch.MAX_SEEDS))] == [
+        1,
+        1,
+        20,
+        7,
+        batch.MAX_SEEDS,
+    ]
+    batch.refuse_single_run_flags({"--plot": None, "--by-hour": False})  # none given: fine
+    with pytest.raises(ConfigError) as err:
+        batch.refuse_single_run_flags({"--calls-csv": None, "--plot": "day.png", "--records": "r.db"})
+    assert (err.value.field, err.value.value) == ("--plot", "day.png")
+    assert "--seeds" in err.value.problem
+
+
+def test_run_from_cli_on_a_dask_cluster_writes_the_serial_json(tmp_path: Path, dask_cluster: Any) -> None:
+    sc = _quick(hours=0.5, seed=5)
+    files: list[bytes] = []
+    for spec in ("serial", dask_cluster.scheduler_address):
+        out = tmp_path / f"{len(files)}.json"
+        batch.run_from_cli(sc, seeds=2, sweeps=["operators=3:4:1"], executor=spec, json_out=out, quiet=True)
+        files.append(out.read_bytes())
+    assert files[0] == files[1]
+    assert len(_no_nan(files[0].decode())["points"]) == 2
