@@ -21,6 +21,9 @@ from contactcenter.config import Config, ConfigError, load_config
 from contactcenter.errors import UserError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from contactcenter.core.engine import Call
     from contactcenter.records import SimRecords
     from contactcenter.sim.outputs import CallsCsv
     from contactcenter.sim.scenario import Scenario
@@ -95,15 +98,44 @@ def writable(path: str, flag: str) -> Path:
     return out
 
 
+REPLAY_FLAGS = ("trace", "date", "first_day", "last_day", "superpose", "staffing", "away", "patience_fit")
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     """Simulate in virtual time: the real core, simulated callers and operators."""
+    from contactcenter.sim.batch import parse_seeds
     from contactcenter.sim.report import progress_bar, render
     from contactcenter.sim.scenario import FLAG_NAMES, FLAGS, Scenario, load_scenario, parse_flags
     from contactcenter.sim.virtual import simulate
 
+    patience_fit = _patience_fit(args)
     flags = parse_flags({name: getattr(args, name) for name in FLAG_NAMES})
     if args.scenario:
-        scenario = load_scenario(resources.scenario(args.scenario)).override(**flags)
+        scenario = load_scenario(resources.scenario(args.scenario))
+    elif args.trace == "bank":
+        scenario = Scenario.for_trace("bank")
+    elif args.trace:
+        staffing = _path_flag(args.staffing) if args.operators is None else None
+        scenario = Scenario.for_trace(
+            str(_path_flag(args.trace)), operators=flags.pop("operators", None), staffing=staffing
+        )
+    if not (args.scenario or args.trace):
+        for name in REPLAY_FLAGS:
+            if getattr(args, name) not in (None, False):
+                flag = "--" + {"first_day": "from", "last_day": "to"}.get(name, name).replace("_", "-")
+                raise ConfigError(FLAGS, flag, getattr(args, name), "needs --trace NAME|FILE (or --scenario)")
+    if args.scenario or args.trace:
+        # (The replay first: it sets the run's hours to its days, which --hours may then change.)
+        scenario = scenario.replaying(
+            trace=_path_flag(args.trace),
+            day=args.date,
+            first_day=args.first_day,
+            last_day=args.last_day,
+            superpose=True if args.superpose else None,
+            staffing=_path_flag(args.staffing),
+            patience_fit=patience_fit,
+            away=_away_flag(args.away),
+        ).override(**flags)
     else:
         missing = [f"--{k.replace('_', '-')}" for k in ("arrival_rate", "aht", "operators") if k not in flags]
         if missing:
@@ -111,8 +143,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
         scenario = Scenario.quick(**flags)
     if args.callbacks is not None:
         scenario = scenario.with_callbacks(args.callbacks)
+    seeds = parse_seeds(args.seeds)
+    if seeds > 1 or args.sweep or args.executor is not None:
+        return _sim_batch(args, scenario, seeds)
     json_out = writable(args.json, "--json") if args.json else None
     calls_csv = writable(args.calls_csv, "--calls-csv") if args.calls_csv else None
+    plot_out = writable(args.plot, "--plot") if args.plot else None
+    if plot_out is not None and plot_out.suffix.lower() != ".png":
+        raise ConfigError(FLAGS, "--plot", args.plot, "the plot is a PNG: name it ....png")
     records = _sim_records(args, scenario) if args.records else None
     # Everything imports and set-up made outlives the run: taken out of the garbage
     # collector's full passes, which then walk only the run's own objects (measured on the
@@ -121,9 +159,16 @@ def cmd_sim(args: argparse.Namespace) -> int:
     gc.freeze()
     try:
         with contextlib.ExitStack() as outputs:
-            on_call = None
+            observers: list[Callable[[Call], None]] = []
             if calls_csv is not None:
-                on_call = outputs.enter_context(_calls_csv(calls_csv, scenario)).add
+                observers.append(outputs.enter_context(_calls_csv(calls_csv, scenario)).add)
+            plot = None
+            if plot_out is not None:
+                from contactcenter.sim.plot import RunPlot
+
+                plot = RunPlot.for_scenario(scenario)
+                observers.append(plot.add)
+            on_call = _each(observers)
             bar = outputs.enter_context(
                 progress_bar(scenario.expected_calls(), force=False if args.no_progress else None)
             )
@@ -140,9 +185,17 @@ def cmd_sim(args: argparse.Namespace) -> int:
         raise ConfigError(FLAGS, "--records", args.records, str(exc)) from None
     finally:
         gc.unfreeze()
+    if plot is not None and plot_out is not None:
+        try:
+            plot.draw(plot_out, title=_sim_title(scenario))
+        except OSError as exc:  # the folder went away, the disk filled up: one line
+            raise ConfigError(FLAGS, "--plot", args.plot, f"cannot write: {exc.strerror}") from None
+    recorded = _trace_figures(scenario)
     if json_out is not None:
         try:
             out = {**result.kpis, "run": _run_metadata(args, scenario)}
+            if recorded is not None:
+                out["trace"] = recorded
             json_out.write_text(json.dumps(out, indent=2, allow_nan=False) + "\n")
         except OSError as exc:  # the folder went away, the disk filled up: still one line
             raise ConfigError(FLAGS, "--json", args.json, f"cannot write: {exc.strerror}") from None
@@ -150,8 +203,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         render(
             result.kpis,
             result.collector.group()["sl2"],
-            title=f"{scenario.name}: {scenario.hours:g} h measured after {scenario.warmup_hours:g} h warm-up,"
-            f" seed {scenario.seed}",
+            title=_sim_title(scenario),
             by_hour=args.by_hour,
             footer=f"{result.arrivals:,} calls simulated in {result.wall_s:.2f} s"
             f" ({result.calls_per_s:,.0f} calls/s, {core_build()} core)"
@@ -159,7 +211,127 @@ def cmd_sim(args: argparse.Namespace) -> int:
         )
         if records is not None:
             print(f"records of the measured hours: {records.written:,} rows in {records.path}")
+        if plot_out is not None:
+            print(f"plot: {plot_out}")
+        if recorded is not None:
+            from contactcenter.sim.faithful import compare
+
+            print("against what the trace recorded on the replayed days:")
+            for gap in compare(result.kpis, recorded):
+                print(f"  {gap.text()}")
     return 0
+
+
+def _sim_title(scenario: Scenario) -> str:
+    return (
+        f"{scenario.name}{_replayed(scenario)}: {scenario.hours:g} h measured after"
+        f" {scenario.warmup_hours:g} h warm-up, seed {scenario.seed}"
+    )
+
+
+def _each(observers: Sequence[Callable[[Call], None]]) -> Callable[[Call], None] | None:
+    """One on_call for the run that calls every observer (None for none, the one for one)."""
+    if len(observers) <= 1:
+        return observers[0] if observers else None
+
+    def every(call: Call) -> None:
+        for observe in observers:
+            observe(call)
+
+    return every
+
+
+def _sim_batch(args: argparse.Namespace, scenario: Scenario, seeds: int) -> int:
+    """--seeds N / --sweep / --executor: replications and a grid, each KPI with its interval."""
+    from contactcenter.sim.batch import refuse_single_run_flags, run_from_cli
+    from contactcenter.sim.report import progress_bar
+
+    refuse_single_run_flags(
+        {
+            "--plot": args.plot,
+            "--calls-csv": args.calls_csv,
+            "--records": args.records,
+            "--records-day": args.records_day,
+            "--by-hour": args.by_hour,
+        }
+    )
+    json_out = writable(args.json, "--json") if args.json else None
+    runs = seeds * max(1, len(args.sweep or ()))  # (an estimate, for the bar's threshold only)
+    with progress_bar(runs * scenario.expected_calls(), force=False if args.no_progress else None) as bar:
+        return run_from_cli(
+            scenario,
+            seeds=seeds,
+            sweeps=args.sweep or (),
+            executor=args.executor,
+            json_out=json_out,
+            quiet=args.quiet,
+            progress=None if bar is None else (lambda done, total: bar(done / total)),
+            run_meta=_run_metadata(args, scenario),
+        )
+
+
+def _replayed(scenario: Scenario) -> str:
+    t = scenario.trace
+    if t is None:
+        return ""
+    from contactcenter.sim.replay import BUNDLED
+
+    name = t.source if t.source == BUNDLED else Path(t.source).name
+    days = t.days[0] if len(t.days) == 1 else f"{len(t.days)} days {t.days[0]} to {t.days[-1]}"
+    return f" (replaying {name}, {days}{', superposed' if t.superpose and len(t.days) > 1 else ''})"
+
+
+def _trace_figures(scenario: Scenario) -> dict[str, float] | None:
+    """What the trace recorded on the replayed days (for comparing), when the measured
+    window is the replayed days whole."""
+    if scenario.trace is None or scenario.start_s > 0 or scenario.end_s < scenario.trace.span_days * 86_400:
+        return None
+    from contactcenter.sim.faithful import recorded
+    from contactcenter.sim.replay import replayed_records
+
+    return recorded(replayed_records(scenario))
+
+
+def _path_flag(text: str | None) -> str | None:
+    """A file flag's path from the working folder (`bank` and `trace` are names, not files)."""
+    if text is None or text in ("bank", "trace"):
+        return text
+    return str(Path(text).expanduser().resolve())
+
+
+def _away_flag(text: str | None) -> str | float | None:
+    from contactcenter.sim.scenario import FLAGS
+
+    if text is None or text == "trace":
+        return text
+    try:
+        share = float(text)
+    except ValueError:
+        raise ConfigError(FLAGS, "--away", text, "expected trace or a share from 0 to 1") from None
+    if not 0 <= share <= 1:
+        raise ConfigError(FLAGS, "--away", text, "must be from 0 to 1")
+    return share
+
+
+def _patience_fit(args: argparse.Namespace) -> str | None:
+    """`--patience trace`: fitted on the trace (--patience-fit, default Kaplan-Meier); then
+    the flag is no mean of the quick model's."""
+    from contactcenter.sim.scenario import FLAGS, PATIENCE_FITS
+
+    fit = args.patience_fit
+    if fit is not None and fit not in PATIENCE_FITS:
+        raise ConfigError(FLAGS, "--patience-fit", fit, f"expected one of {', '.join(PATIENCE_FITS)}")
+    if args.patience != "trace":
+        if fit is not None:
+            raise ConfigError(FLAGS, "--patience-fit", fit, "goes with --patience trace")
+        return None
+    if not (args.trace or args.scenario):
+        raise ConfigError(
+            FLAGS, "--patience", "trace", "needs --trace NAME|FILE (or a --scenario with a trace)"
+        )
+    # (Then no mean of the quick model's; the run's metadata names the fit.)
+    args.patience, args.patience_fit = None, fit or "km"
+    return str(args.patience_fit)
 
 
 def _run_metadata(args: argparse.Namespace, scenario: Scenario) -> dict[str, object]:
@@ -168,7 +340,9 @@ def _run_metadata(args: argparse.Namespace, scenario: Scenario) -> dict[str, obj
     from contactcenter.sim.scenario import FLAG_NAMES
 
     given = {
-        name: getattr(args, name) for name in (*FLAG_NAMES, "callbacks") if getattr(args, name) is not None
+        name: getattr(args, name)
+        for name in (*FLAG_NAMES, *REPLAY_FLAGS, "callbacks")
+        if getattr(args, name) not in (None, False)
     }
     return {
         "version": version(),
@@ -316,7 +490,40 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--arrival-rate", metavar="CALLS_PER_HOUR", help="one-skill models")
     sim.add_argument("--aht", metavar="SECONDS", help="mean handling time (talk + wrap-up)")
     sim.add_argument("--operators", metavar="N", help="one-group models")
-    sim.add_argument("--patience", metavar="SECONDS|none", help="mean patience, exponential (default none)")
+    sim.add_argument(
+        "--patience",
+        metavar="SECONDS|none|trace",
+        help="mean patience (default none: callers never hang up); trace: fitted on the trace per skill"
+        " and priority",
+    )
+    sim.add_argument(
+        "--patience-dist", metavar="exp|lognormal", help="patience around its mean (default exp)"
+    )
+    sim.add_argument("--patience-cv", metavar="CV", help="coefficient of variation of lognormal patience")
+    sim.add_argument(
+        "--patience-fit",
+        metavar="km|exp|lognormal",
+        help="with --patience trace: Kaplan-Meier (default), or a censored exponential or lognormal fit",
+    )
+    replay = sim.add_argument_group("trace replay (sim/trace-format.md, sim/estimators.md)")
+    replay.add_argument(
+        "--trace", metavar="NAME|FILE", help="replay a trace: bank (bundled), or a trace file"
+    )
+    days = replay.add_mutually_exclusive_group()
+    days.add_argument("--date", metavar="YYYY-MM-DD|busiest|all", help="the day to replay (default busiest)")
+    days.add_argument(
+        "--from", dest="first_day", metavar="YYYY-MM-DD", help="the first of days replayed in a row"
+    )
+    replay.add_argument("--to", dest="last_day", metavar="YYYY-MM-DD", help="the last day (with --from)")
+    replay.add_argument("--superpose", action="store_true", help="lay the days on one day")
+    replay.add_argument(
+        "--staffing", metavar="trace|FILE", help="operators: the trace's own working periods, or a roster CSV"
+    )
+    replay.add_argument(
+        "--away",
+        metavar="trace|SHARE",
+        help="operators' time away from calls while logged in: a share, or estimated from the trace",
+    )
     sim.add_argument("--service-dist", metavar="exp|lognormal|const", help="talk times (default exp)")
     sim.add_argument("--service-cv", metavar="CV", help="coefficient of variation of lognormal talk times")
     sim.add_argument("--hours", metavar="H", help="measured hours, after the warm-up (default 8)")
@@ -336,6 +543,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="write one row per call (warm-up included; a trace replay's rows name the trace's call id)",
     )
     sim.add_argument("--by-hour", action="store_true", help="also print the KPIs by hour of day")
+    sim.add_argument(
+        "--plot",
+        metavar="PATH.png",
+        help="draw the calls waiting through the day, the service level per half hour and the waits",
+    )
+    sim.add_argument(
+        "--seeds",
+        metavar="N",
+        help="N independent replications (seeds S, S+1, ...): each KPI's mean and 95 %% interval",
+    )
+    sim.add_argument(
+        "--sweep",
+        metavar="FIELD=FROM:TO:STEP",
+        action="append",
+        help="a grid over a scenario field (operators, arrival_rate, callback_threshold, or a dotted"
+        " path like skills.info.patience_s); repeat for more axes",
+    )
+    sim.add_argument(
+        "--executor",
+        metavar="local|serial|tcp://HOST:PORT",
+        help="where --seeds/--sweep runs go: all cores (local, the default), here, or a Dask scheduler",
+    )
     sim.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
     sim.add_argument("--quiet", action="store_true", help="print nothing (with --json)")
     sim.add_argument(
@@ -370,9 +599,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--quiet", action="store_true", help="print nothing (with --json or --plot)")
     report.set_defaults(func=cmd_report)
 
+    from contactcenter.sim.importer import add_trace_parser  # (argparse only at import: cheap)
     from contactcenter.sim.load import add_load_parser  # (argparse only at import: cheap)
 
     add_load_parser(sub)
+    add_trace_parser(sub)
     return p
 
 

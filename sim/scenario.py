@@ -11,7 +11,11 @@
 # - Each bound is declared once (the Bound constants below) and used by the YAML field and by
 #   its command-line flag (`parse_flags`).
 # - A run is refused before it starts when it cannot end well: a trace day the trace does
-#   not have, more than MAX_CALLS expected calls.
+#   not have, a trace skill the scenario lacks, more than MAX_CALLS expected calls.
+# - A trace replay (`trace:`) reads its trace here (by name, or a file relative to the
+#   scenario's folder), so its days and skills are checked with the rest; what is fitted on
+#   the trace (patience, staffing, time away: sim/fit.py) is named here and fitted by the
+#   simulator (sim/replay.py), from the same trace.
 # Hours are hours of the day on the simulator's clock, which starts at midnight of day 0;
 # the run covers warm-up + measured hours, and KPIs count the calls that arrived in the
 # measured hours.
@@ -50,11 +54,17 @@ from contactcenter.config import (
     validated,
 )
 from contactcenter.core.callbacks import CallbackPolicy
-from contactcenter.sim.trace import TYPE_TO_SKILL, load_trace
 
 FLAGS = "(command line)"  # the "file" named by errors in flags
 ServiceDist = Literal["exp", "lognormal", "const"]
 IvrDist = Literal["const", "exp"]
+PatienceDist = Literal["exp", "lognormal"]
+PatienceFitKind = Literal["km", "exp", "lognormal"]  # fitted on a trace (sim/fit.py)
+PATIENCE_FITS: tuple[str, ...] = get_args(PatienceFitKind)
+PATIENCE_DISTS: tuple[str, ...] = get_args(PatienceDist)
+TRACE_STAFFING = "trace"  # `staffing: trace`: the trace's own operators (else a roster file)
+TRACE_AWAY = "trace"  # `away: trace`: estimated per half hour from the trace
+AWAY_INTERVALS = 48  # an away schedule gives a share per half hour of the day
 SERVICE_DISTS: tuple[str, ...] = get_args(ServiceDist)
 IVR_DISTS: tuple[str, ...] = get_args(IvrDist)
 MAX_HOURS = 24 * 366
@@ -128,6 +138,23 @@ class SimCallbacks:
 
 
 @dataclass(frozen=True, slots=True)
+class TraceReplay:
+    """Which calls of which trace a run replays."""
+
+    source: str  # "bank" (the bundled month) or a trace file's absolute path
+    days: tuple[str, ...]  # the days replayed, in order (never empty)
+    superpose: bool = False  # all days on one (from 0 h); else by the calendar from the first
+
+    @property
+    def span_days(self) -> int:
+        """Days of the simulator's clock the replay covers (by the calendar)."""
+        if self.superpose:
+            return 1
+        first, last = dt.date.fromisoformat(min(self.days)), dt.date.fromisoformat(max(self.days))
+        return (last - first).days + 1
+
+
+@dataclass(frozen=True, slots=True)
 class Redial:
     """Callers who give up call again: with probability `share`, after a mean `after_s`."""
 
@@ -151,7 +178,18 @@ class Scenario:
     service_dist: str = "exp"
     service_cv: float = 1.0  # coefficient of variation of talk time (lognormal)
     relaxation: tuple[tuple[float, int], ...] = ()  # engine routing steps (after_s, max_level)
-    trace_day: str | None = None  # replay sim/trace.py: a date, `busiest` or `all`
+    trace: TraceReplay | None = None  # replay a trace's calls (then the skills have no arrivals)
+    patience_dist: str = "exp"  # of patience around each skill's patience_s: exp or lognormal
+    patience_cv: float = 1.0  # coefficient of variation of lognormal patience
+    # Fitted per skill and priority on the replayed trace (km: Kaplan-Meier, exp, lognormal)
+    # instead of the skills' patience_s; None: the skills' own.
+    patience_fit: str | None = None
+    # Operators: None: the groups of `operators`; "trace": the trace's working periods; else a
+    # roster file's absolute path (sim/roster.py: operators per half hour and skill).
+    staffing: str | None = None
+    # Operators' time away from calls while logged in (breaks, other work): None: never; a
+    # share of each half hour (AWAY_INTERVALS values, None where not given: 0); or "trace".
+    away: tuple[float | None, ...] | str | None = None
     # [open, close) hours of every day (the simulator's clock starts at midnight): calls
     # outside are turned away, callbacks are dialled only inside. None: always open.
     open_hours: tuple[float, float] | None = None
@@ -181,10 +219,20 @@ class Scenario:
     def operator_count(self) -> int:
         return sum(g.count for g in self.operators)
 
+    @property
+    def trace_day(self) -> str | None:
+        """The one day a trace replay replays ("all" for every day superposed), or None."""
+        if self.trace is None:
+            return None
+        return self.trace.days[0] if len(self.trace.days) == 1 else "all"
+
     def expected_calls(self) -> float:
         """Mean number of arrivals over warm-up + measured hours (for progress bars)."""
-        if self.trace_day is not None:
-            return 2500.0 if self.trace_day != "all" else 42_000.0
+        if self.trace is not None:
+            from contactcenter.sim.replay import load_source
+
+            wanted = set(self.trace.days)
+            return float(sum(1 for r in load_source(self.trace.source).records if r.day in wanted))
         total = 0.0
         whole, frac = divmod(self.warmup_hours + self.hours, 1.0)
         for s in self.skills:
@@ -209,10 +257,14 @@ class Scenario:
         seed: int = 1,
         lines: int | None = None,
         sl_threshold: float = 20.0,
+        patience_dist: str = "exp",
+        patience_cv: float = 1.0,
     ) -> Scenario:
         """One skill, one language, N identical operators: the M/M/N(+M) of the textbooks."""
         raw: dict[str, Any] = {
             "name": "quick",
+            "patience_dist": patience_dist,
+            "patience_cv": patience_cv,
             "seed": seed,
             "hours": hours,
             "warmup_hours": warmup_hours,
@@ -246,7 +298,7 @@ class Scenario:
         if not f:
             return self
         if "arrival_rate" in f and (
-            len(self.skills) != 1 or len(self.skills[0].arrivals_per_h) != 1 or self.trace_day
+            len(self.skills) != 1 or len(self.skills[0].arrivals_per_h) != 1 or self.trace is not None
         ):
             raise ConfigError(
                 FLAGS,
@@ -270,12 +322,135 @@ class Scenario:
                 raw["operators"][0]["count"] = value
             elif name in ("service_dist", "service_cv"):
                 raw["service"][name.removeprefix("service_")] = value
+            elif name in ("patience_dist", "patience_cv"):
+                raw[name] = value
             else:
                 raw["sl_threshold_s" if name == "sl_threshold" else name] = value
         try:
             return parse_scenario(raw, self.source)
         except ConfigError as exc:
             raise _blame_flags(exc, f) from None
+
+    def replaying(
+        self,
+        *,
+        trace: str | None = None,
+        day: str | None = None,
+        first_day: str | None = None,
+        last_day: str | None = None,
+        superpose: bool | None = None,
+        staffing: str | None = None,
+        patience_fit: str | None = None,
+        away: str | float | None = None,
+    ) -> Scenario:
+        """This scenario with the trace-replay flags on top (None: as it is): `trace`
+        (bank or FILE), the days (`day`, or `first_day`..`last_day`, `superpose`), `staffing`
+        (trace or a roster FILE: replaces the operator groups), `patience_fit`, `away`
+        (trace or a share). The flags are written into the YAML data and checked by the one
+        schema, errors named by their flag."""
+        given = {
+            k: v
+            for k, v in {
+                "trace": trace, "date": day, "from": first_day, "to": last_day, "superpose": superpose,
+                "staffing": staffing, "patience": patience_fit, "away": away,
+            }.items()
+            if v is not None
+        }  # fmt: skip
+        if not given:
+            return self
+        raw = self.to_raw()
+        if trace is not None or day is not None or first_day is not None or superpose is not None:
+            old = raw.get("trace") or {}
+            new: dict[str, Any] = {"source": trace if trace is not None else old.get("source", "bank")}
+            if day is not None or first_day is not None:
+                if day is not None:
+                    new["day"] = day
+                if first_day is not None:
+                    new["first_day"] = first_day
+                    new["last_day"] = last_day if last_day is not None else first_day
+            elif trace is not None:
+                new["day"] = "busiest"
+            else:
+                new.update({k: v for k, v in old.items() if k != "source"})
+            if superpose is not None:
+                new["superpose"] = superpose
+            raw["trace"] = new
+            for s in raw["skills"].values():
+                s.pop("arrivals_per_h", None)
+            # The run covers the replayed days (one, superposed or not, or several in a row).
+            span = 1 if new.get("superpose") or new.get("day") == "all" else _range_days(new)
+            if span is not None:
+                raw["hours"] = 24.0 * span - float(raw.get("warmup_hours", 0.0))
+        elif last_day is not None:
+            raise ConfigError(FLAGS, "--to", last_day, "needs --from")
+        if staffing is not None:
+            raw["staffing"] = staffing
+            raw.pop("operators", None)
+        if patience_fit is not None:
+            raw["patience_fit"] = patience_fit
+        if away is not None:
+            raw["away"] = away
+        try:
+            return parse_scenario(raw, self.source)
+        except ConfigError as exc:
+            raise _blame_replay_flags(exc, given) from None
+
+    @classmethod
+    def for_trace(cls, source: str, *, operators: int | None = None, staffing: str | None = None) -> Scenario:
+        """The scenario of a trace file replayed alone (`contactcenter sim --trace FILE`
+        without --scenario): its skills, each with its served calls' mean talk time and the
+        languages its callers are known to speak (in their shares; none known: ca); the
+        operators from `staffing` (trace or a roster), or `operators` who have every skill.
+        The bundled `bank` trace replays through the shipped trace scenario instead."""
+        from contactcenter.sim.replay import BUNDLED, load_source, resolve_source
+
+        if source == BUNDLED:
+            from contactcenter import resources
+
+            return load_scenario(resources.scenario("trace-busiest-day"))
+        if operators is None and staffing is None:
+            raise ConfigError(
+                FLAGS,
+                "--trace",
+                source,
+                "a trace file needs --staffing trace|FILE or --operators N (or --scenario)",
+            )
+        trace = load_source(resolve_source(source, None))
+        talks: dict[str, list[float]] = {}
+        langs: dict[str, dict[str, float]] = {}
+        for r in trace.records:
+            if not r.skill:
+                continue
+            talks.setdefault(r.skill, [])
+            if r.served and r.talk_s > 0:
+                talks[r.skill].append(r.talk_s)
+            if r.language:
+                shares = langs.setdefault(r.skill, {})
+                shares[r.language] = shares.get(r.language, 0.0) + 1.0
+        if not talks:
+            raise ConfigError(trace.source, "skill", "", "the trace has no queued call to replay")
+        raw: dict[str, Any] = {
+            "name": Path(source).stem,
+            "hours": 24.0,
+            "trace": {"source": source, "day": "busiest"},
+            "skills": {
+                skill: {
+                    "aht_s": sum(xs) / len(xs) if xs else DEFAULT_TRACE_AHT_S,
+                    "languages": _shares(langs.get(skill)) or {"ca": 1.0},
+                }
+                for skill, xs in sorted(talks.items())
+            },
+        }
+        if staffing is not None:
+            raw["staffing"] = staffing
+        else:
+            raw["operators"] = operators
+        try:
+            return parse_scenario(raw, FLAGS)
+        except ConfigError as exc:
+            if exc.field == "skills" or exc.field.startswith("skills."):
+                raise ConfigError(trace.source, "skill", exc.value, exc.problem) from None
+            raise _blame_replay_flags(exc, {"trace", "staffing"}) from None
 
     def with_callbacks(self, on: bool) -> Scenario:
         """This scenario with callbacks on (its own settings, else the defaults) or off."""
@@ -298,6 +473,8 @@ class Scenario:
             "relaxation": [{"after": a, "max_level": lvl} for a, lvl in self.relaxation],
             "ivr": {"mean_s": self.ivr_s, "dist": self.ivr_dist},
             "service": {"dist": self.service_dist, "cv": self.service_cv},
+            "patience_dist": self.patience_dist,
+            "patience_cv": self.patience_cv,
             "skills": {},
             "operators": [
                 {
@@ -312,8 +489,19 @@ class Scenario:
         }
         if self.lines is not None:
             raw["lines"] = self.lines
-        if self.trace_day is not None:
-            raw["trace"] = {"day": self.trace_day}
+        if self.trace is not None:
+            raw["trace"] = {
+                "source": self.trace.source,
+                "days": list(self.trace.days),
+                "superpose": self.trace.superpose,
+            }
+        if self.patience_fit is not None:
+            raw["patience_fit"] = self.patience_fit
+        if self.staffing is not None:
+            raw["staffing"] = self.staffing
+            del raw["operators"]
+        if self.away is not None:
+            raw["away"] = self.away if isinstance(self.away, str) else list(self.away)
         if self.open_hours is not None:
             raw["open_hours"] = list(self.open_hours)
         if self.callbacks is not None:
@@ -329,7 +517,7 @@ class Scenario:
                 "priority": s.priority,
                 "patience_s": s.patience_s,
             }
-            if self.trace_day is None:
+            if self.trace is None:
                 rates = s.arrivals_per_h
                 skill["arrivals_per_h"] = rates[0] if len(rates) == 1 else list(rates)
             raw["skills"][s.name] = skill
@@ -355,6 +543,8 @@ class _Flags(BaseModel):
     lines: Annotated[int, LINES] | None = None
     sl_threshold: Annotated[float, SL_THRESHOLD] | None = None
     service_dist: ServiceDist | None = None
+    patience_dist: PatienceDist | None = None
+    patience_cv: Annotated[float, SERVICE_CV] | None = None
 
 
 FLAG_NAMES = tuple(_Flags.model_fields)
@@ -372,11 +562,54 @@ _FLAG_FIELDS = {
     "seed": r"seed",
     "lines": r"lines",
     "sl_threshold": r"sl_threshold_s",
+    "patience_dist": r"patience_dist",
+    "patience_cv": r"patience_cv",
 }
 
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+DEFAULT_TRACE_AHT_S = 180.0  # a trace skill with no served call (its talk times are drawn)
+
+
+def _shares(counts: Mapping[str, float] | None) -> dict[str, float]:
+    total = sum((counts or {}).values())
+    return {k: round(v / total, 6) for k, v in sorted((counts or {}).items())} if total else {}
+
+
+def _range_days(trace: Mapping[str, Any]) -> int | None:
+    """Days a trace section's range spans (None: one day, or not a range)."""
+    first, last = trace.get("first_day"), trace.get("last_day")
+    if first is None or last is None:
+        return 1 if trace.get("day") is not None else None
+    try:
+        span = (dt.date.fromisoformat(str(last)) - dt.date.fromisoformat(str(first))).days + 1
+    except ValueError:
+        return None  # (the schema names the bad date)
+    return span if span > 0 else None  # (and a range backwards)
+
+
+# The scenario field each trace-replay flag sets (Scenario.replaying).
+_REPLAY_FIELDS = {
+    "trace": r"trace(\.source)?",
+    "date": r"trace(\.day)?",
+    "from": r"trace\.first_day",
+    "to": r"trace\.last_day",
+    "superpose": r"trace\.superpose",
+    "staffing": r"staffing|operators",
+    "patience": r"patience_fit",
+    "away": r"away",
+}
+
+
+def _blame_replay_flags(exc: ConfigError, given: Collection[str]) -> ConfigError:
+    for name in given:
+        if re.fullmatch(_REPLAY_FIELDS[name], exc.field):
+            flag = "--patience" if name == "patience" else _flag(name)
+            return ConfigError(FLAGS, flag, exc.value, exc.problem)
+    return exc
 
 
 def _blame_flags(exc: ConfigError, given: Collection[str]) -> ConfigError:
@@ -502,8 +735,9 @@ class _ServiceFile(Schema):
 @functools.cache
 def trace_days() -> frozenset[str]:
     """The days of the bundled trace (read once; a date not among them would replay nothing)."""
-    calls, _ = load_trace()
-    return frozenset(c.day for c in calls)
+    from contactcenter.sim.tracefile import bank_trace
+
+    return frozenset(bank_trace().days())
 
 
 def _trace_day(value: object) -> str:
@@ -511,19 +745,90 @@ def _trace_day(value: object) -> str:
         return str(value)
     if not isinstance(value, str | dt.date) or (isinstance(value, str) and not re.match(r"\d", value)):
         raise problem("expected busiest, all, or a date YYYY-MM-DD of the trace")
-    day = as_date(value).isoformat()
-    days = trace_days()
-    if day not in days:
-        raise problem(f"not a day of the trace (it has {min(days)} to {max(days)}), busiest or all")
-    return day
+    return as_date(value).isoformat()
+
+
+def _a_day(value: object) -> str:
+    return as_date(value).isoformat()
+
+
+Day = Annotated[str, PlainValidator(_a_day)]
 
 
 class _TraceFile(Schema):
-    day: Annotated[str, PlainValidator(_trace_day)] = "busiest"
+    """Which calls to replay: `day` (a date, busiest, or all: every day superposed), or
+    `first_day`..`last_day`, or `days`; `superpose` lays several days on one."""
+
+    source: Text = "bank"  # the bundled month, or a trace file (relative to the scenario)
+    day: Annotated[str, PlainValidator(_trace_day)] | None = None
+    first_day: Day | None = None
+    last_day: Day | None = None
+    days: Annotated[tuple[Day, ...], nonempty("at least one day")] | None = None
+    superpose: Annotated[bool, Strict()] = False
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Self:
+        ways = [w for w in ("day", "first_day", "days") if getattr(self, w) is not None]
+        if len(ways) > 1:
+            raise problem(
+                f"give one of day, first_day..last_day, days (got {', '.join(ways)})", at=(ways[1],)
+            )
+        if (self.first_day is None) != (self.last_day is None):
+            missing = "last_day" if self.last_day is None else "first_day"
+            raise problem("first_day and last_day go together", at=(missing,), value=None)
+        if self.first_day is not None and self.last_day is not None and self.last_day < self.first_day:
+            raise problem(f"is before first_day ({self.first_day})", at=("last_day",), value=self.last_day)
+        return self
+
+    def replay(self, base: Path | None, file: str) -> TraceReplay:
+        """The days resolved against the trace itself; ConfigError naming the field at fault."""
+        from contactcenter.sim.replay import busiest_day, load_source, resolve_source
+
+        source = resolve_source(self.source, base)
+        try:
+            trace = load_source(source)
+        except ConfigError as exc:
+            raise ConfigError(file, "trace.source", self.source, exc.problem) from None
+        have = trace.days()
+        if not have:
+            raise ConfigError(file, "trace.source", self.source, "the trace has no calls")
+        span = f"it has {have[0]} to {have[-1]}"
+        superpose = self.superpose
+        if self.days is not None:
+            days, field = self.days, "trace.days"
+        elif self.first_day is not None and self.last_day is not None:
+            first, last = dt.date.fromisoformat(self.first_day), dt.date.fromisoformat(self.last_day)
+            days = tuple((first + dt.timedelta(d)).isoformat() for d in range((last - first).days + 1))
+            field = "trace.first_day"
+            # (a range's days the trace lacks are its closed days: left out, unless all are)
+            present = tuple(d for d in days if d in set(have))
+            if not present:
+                raise ConfigError(
+                    file, field, self.first_day, f"no day of the range is in the trace ({span})"
+                )
+            days = present
+        elif self.day == "all":
+            days, field, superpose = tuple(have), "trace.day", True
+        elif self.day is None or self.day == "busiest":
+            days, field = (busiest_day(trace),), "trace.day"
+        else:
+            days, field = (self.day,), "trace.day"
+        for d in days:
+            if d not in set(have):
+                raise ConfigError(file, field, d, f"not a day of the trace ({span}), busiest or all")
+        return TraceReplay(source, tuple(days), superpose)
 
 
 Share = Annotated[float, Strict(), Bound(0, 1)]
 Seconds = Annotated[float, Strict(), Bound(0, 3600)]
+
+
+def _away_shares(value: object) -> object:
+    if isinstance(value, list | tuple) and len(value) != AWAY_INTERVALS:
+        raise problem(f"an away schedule has {AWAY_INTERVALS} half-hour shares", value=f"{len(value)} values")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 class _CallbacksFile(CallbackPolicyFile):
@@ -553,6 +858,8 @@ class _RedialFile(Schema):
 
 def _count_or_groups(value: object) -> object:
     """`operators: 12` is one group of 12 with every skill and language."""
+    if value is None:
+        return None
     if isinstance(value, int) and not isinstance(value, bool):
         return [{"name": "op", "count": OPERATORS.check(value)}]
     if not (isinstance(value, list) and value):
@@ -576,7 +883,17 @@ class _ScenarioFile(Schema):
     ivr: Annotated[_IvrFile, BeforeValidator(_ivr_mean_alone)] = _IvrFile()
     service: _ServiceFile = _ServiceFile()
     patience_s: Patience = None  # every skill's, unless it sets its own
+    patience_dist: PatienceDist = "exp"  # around each skill's patience_s
+    patience_cv: Annotated[float, Strict(), SERVICE_CV] = 1.0  # (lognormal)
+    patience_fit: PatienceFitKind | None = None  # fitted on the trace per skill and priority
     trace: _TraceFile | None = None
+    # The operators: `trace` (the trace's working periods) or a roster file (operators per
+    # half hour and skill, sim/roster.py; relative to the scenario). None: `operators`.
+    staffing: Text | None = None
+    # Share of logged-in time away from calls: one share, 48 (a half hour each), or `trace`.
+    away: Annotated[
+        Share | Literal["trace"] | tuple[Share | None, ...] | None, BeforeValidator(_away_shares)
+    ] = None
     open_hours: (
         Annotated[
             tuple[
@@ -596,7 +913,7 @@ class _ScenarioFile(Schema):
         | None
     ) = None
     skills: Annotated[dict[Ident, _SkillFile], nonempty("at least one skill is needed")]
-    operators: Annotated[tuple[_GroupFile, ...], BeforeValidator(_count_or_groups)]
+    operators: Annotated[tuple[_GroupFile, ...] | None, BeforeValidator(_count_or_groups)] = None
 
     def _groups(self) -> list[OperatorGroup]:
         all_langs = tuple(dict.fromkeys(lang for s in self.skills.values() for lang in s.languages))
@@ -610,23 +927,37 @@ class _ScenarioFile(Schema):
                 languages=g.languages if g.languages is not None else all_langs,
                 shift=g.shift,
             )
-            for i, g in enumerate(self.operators)
+            for i, g in enumerate(self.operators or ())
         ]
 
+    def _skill_specs(self) -> tuple[SkillSpec, ...]:
+        return tuple(
+            SkillSpec(
+                name=name,
+                arrivals_per_h=s.arrivals_per_h or (0.0,),
+                aht_s=s.aht_s,
+                languages=tuple(s.languages.items()),
+                priority=s.priority,
+                patience_s=s.patience_s if "patience_s" in s.model_fields_set else self.patience_s,
+            )
+            for name, s in self.skills.items()
+        )
+
     def scenario(self, file: str) -> Scenario:
-        trace_day = self.trace.day if self.trace is not None else None
+        base = Path(file).parent if file not in (FLAGS, "<scenario>", "") else None
+        trace = self.trace.replay(base, file) if self.trace is not None else None
+        staffing = self.staffing
+        away = self.away
+        if staffing is not None and staffing != TRACE_STAFFING:
+            staffing, planned = self._roster(base, file)
+            if away is None and any(x is not None for x in planned):
+                away = planned  # (the roster's own away column, unless the scenario says)
+        if trace is not None:
+            self._trace_skills(trace, file)
+        if isinstance(away, float):
+            away = (away,) * AWAY_INTERVALS
         return Scenario(
-            skills=tuple(
-                SkillSpec(
-                    name=name,
-                    arrivals_per_h=s.arrivals_per_h or (0.0,),
-                    aht_s=s.aht_s,
-                    languages=tuple(s.languages.items()),
-                    priority=s.priority,
-                    patience_s=s.patience_s if "patience_s" in s.model_fields_set else self.patience_s,
-                )
-                for name, s in self.skills.items()
-            ),
+            skills=self._skill_specs(),
             operators=tuple(self._groups()),
             hours=self.hours,
             warmup_hours=self.warmup_hours,
@@ -640,7 +971,12 @@ class _ScenarioFile(Schema):
             service_dist=self.service.dist,
             service_cv=self.service.cv,
             relaxation=relaxation_steps(self.relaxation),
-            trace_day=trace_day,
+            trace=trace,
+            patience_dist=self.patience_dist,
+            patience_cv=self.patience_cv,
+            patience_fit=self.patience_fit,
+            staffing=staffing,
+            away=away,
             open_hours=self.open_hours,
             callbacks=None if self.callbacks is None else self.callbacks.sim_callbacks(),
             redial=None if self.redial is None else Redial(self.redial.share, self.redial.after_s),
@@ -649,9 +985,56 @@ class _ScenarioFile(Schema):
             source=file,
         )
 
+    def _roster(self, base: Path | None, file: str) -> tuple[str, tuple[float | None, ...]]:
+        """The roster file's absolute path, read and checked (its skills the scenario's), and
+        its away shares."""
+        from contactcenter.sim.roster import read_roster
+
+        assert self.staffing is not None
+        path = Path(self.staffing).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        path = path.resolve()
+        try:
+            roster = read_roster(path)
+            periods = roster.periods()
+        except ConfigError as exc:
+            raise ConfigError(file, "staffing", self.staffing, f"{exc.field}: {exc.problem}") from None
+        unknown = sorted({k for p in periods for k in p.skills} - set(self.skills))
+        if unknown:
+            known = ", ".join(sorted(self.skills))
+            raise ConfigError(
+                file,
+                "staffing",
+                self.staffing,
+                f"the roster staffs unknown skills {unknown} (known: {known})",
+            )
+        return str(path), tuple(roster.away())
+
+    def _trace_skills(self, trace: TraceReplay, file: str) -> None:
+        from contactcenter.sim.replay import load_source
+
+        wanted = set(trace.days)
+        used = {r.skill for r in load_source(trace.source).records if r.day in wanted and r.skill}
+        missing = sorted(used - set(self.skills))
+        if missing:
+            raise ConfigError(file, "skills", ", ".join(missing), "the trace replay needs these skills")
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         traced = self.trace is not None
+        if self.staffing is not None and self.operators is not None:
+            raise problem("give operators or staffing, not both", at=("operators",), value="(groups)")
+        if self.staffing is None and self.operators is None:
+            raise problem("missing required field (or set `staffing`)", at=("operators",), value=None)
+        if self.staffing == TRACE_STAFFING and not traced:
+            raise problem("staffing from the trace needs `trace`", at=("staffing",), value=self.staffing)
+        if self.patience_fit is not None and not traced:
+            raise problem(
+                "a patience fitted on a trace needs `trace`", at=("patience_fit",), value=self.patience_fit
+            )
+        if self.away == TRACE_AWAY and not traced:
+            raise problem("time away estimated from a trace needs `trace`", at=("away",), value=self.away)
         for name, s in self.skills.items():
             if not s.aht_s > self.wrap_up_s:
                 raise problem(
@@ -680,13 +1063,9 @@ class _ScenarioFile(Schema):
         if self.callbacks is not None and (bad := self.callbacks.unknown_skill(tuple(self.skills))):
             known = ", ".join(sorted(self.skills))
             raise problem(f"unknown skill (known: {known})", at=("callbacks", "by_skill"), value=bad)
-        if traced:
-            missing = sorted(set(TYPE_TO_SKILL.values()) - set(self.skills))
-            if missing:
-                raise problem("the trace replay needs these skills", at=("skills",), value=", ".join(missing))
         groups = self._groups()
         names: set[str] = set()
-        for i, (g, raw) in enumerate(zip(groups, self.operators, strict=True)):
+        for i, (g, raw) in enumerate(zip(groups, self.operators or (), strict=True)):
             if g.name in names:
                 raise problem("duplicate group name", at=("operators", i, "name"), value=g.name)
             names.add(g.name)
@@ -697,10 +1076,13 @@ class _ScenarioFile(Schema):
                         f"unknown skill (known: {known})", at=("operators", i, "skills"), value=skill
                     )
         count = sum(g.count for g in groups)
-        if count < 1:
+        if count < 1 and self.staffing is None:
             raise problem("at least one operator is needed", at=("operators",), value=count)
-        # Every skill with traffic needs someone who can answer each of its languages.
+        # Every skill with traffic needs someone who can answer each of its languages (the
+        # roster's and the trace's operators speak every language).
         for name, s in self.skills.items():
+            if self.staffing is not None:
+                break
             if not traced and not any(r > 0 for r in s.arrivals_per_h or ()):
                 continue
             for lang in s.languages:
@@ -713,7 +1095,11 @@ class _ScenarioFile(Schema):
                         at=("skills", name, "languages"),
                         value=lang,
                     )
-        expected = self.scenario("").expected_calls()
+        expected = (
+            0.0  # (a trace is finite)
+            if traced
+            else Scenario(self._skill_specs(), (), self.hours, self.warmup_hours).expected_calls()
+        )
         if expected > MAX_CALLS:
             raise problem(
                 f"{self.warmup_hours + self.hours:g} h (warm-up and measured) at these arrival rates"

@@ -17,8 +17,6 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 
-from contactcenter.sim.trace import TYPE_TO_SKILL, TraceCall
-
 Sampler = Callable[[], float]
 # A caller's patience that says they hang up in the IVR, when their IVR time is over, without
 # ever joining a queue (a trace's IVR hang-ups). Any patience < 0 means it.
@@ -112,11 +110,14 @@ def service_sampler(rng: random.Random, dist: str, mean_s: float, cv: float = 1.
     raise ValueError(f"unknown distribution {dist!r} (exp, lognormal, const)")
 
 
-def patience_sampler(rng: random.Random, mean_s: float | None) -> Sampler | float:
-    """Exponential patience with the given mean; None means callers never hang up (inf)."""
+def patience_sampler(
+    rng: random.Random, mean_s: float | None, dist: str = "exp", cv: float = 1.0
+) -> Sampler | float:
+    """Patience with the given mean, exponential or lognormal (with its coefficient of
+    variation); None means callers never hang up (inf)."""
     if mean_s is None:
         return math.inf
-    return service_sampler(rng, "exp", mean_s)
+    return service_sampler(rng, dist, mean_s, cv)
 
 
 def language_picker(rng: random.Random, mix: Sequence[tuple[str, float]]) -> Callable[[], str] | str:
@@ -199,46 +200,3 @@ def merge(sources: Sequence[Iterator[Caller]]) -> Iterator[Caller]:
     if len(sources) == 1:
         return sources[0]
     return heapq.merge(*sources)
-
-
-# --- trace replay -----------------------------------------------------------------------------
-
-
-def trace_selection(calls: Sequence[TraceCall], day: str, end: float) -> list[TraceCall]:
-    """The trace's calls a replay of `day` (or `all`, superposed) brings before `end`, in the
-    order it brings them: the n-th is the run's call "n" (for joining a run to its source)."""
-    chosen = sorted(
-        (c for c in calls if day == "all" or c.day == day), key=lambda c: (c.arrival_s, c.day, c.call_id)
-    )
-    return [c for c in chosen if c.arrival_s < end]
-
-
-def trace_callers(
-    calls: Sequence[TraceCall],
-    day: str,
-    end: float,
-    language: dict[str, Callable[[], str] | str],
-    talk: dict[str, Sampler],
-    patience: dict[str, Sampler | float],
-) -> Iterator[Caller]:
-    """Replay a real day (or `all` days superposed on one) of sim/trace.py: arrival and IVR
-    times, skill (TYPE_TO_SKILL), priority and, for served calls, the talk time; a caller who
-    hung up in the IVR does so again (HANGS_UP_IN_IVR), after the same IVR time; the talk time
-    of unserved calls and the others' patience come from the per-skill samplers (the trace
-    only shows how long a caller who hung up had waited, not how long they would have)."""
-    for c in trace_selection(calls, day, end):
-        skill = TYPE_TO_SKILL[c.service_type]
-        talk_s = c.talk_s if c.served and c.talk_s > 0 else talk[skill]()
-        lang, pat = language[skill], patience[skill]
-        # (Every caller draws from every stream, IVR hang-ups too: so which callers hang up
-        # in the IVR never shifts the draws of the others.)
-        patience_s = pat() if callable(pat) else pat
-        yield (
-            c.arrival_s,
-            skill,
-            lang() if callable(lang) else lang,
-            c.priority,
-            c.ivr_s,
-            talk_s,
-            HANGS_UP_IN_IVR if c.ivr_abandoned else patience_s,
-        )

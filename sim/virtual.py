@@ -70,7 +70,6 @@ from contactcenter.core.kpis import KpiCollector, operator_times
 from contactcenter.core.readmodel import Change
 from contactcenter.sim import traffic
 from contactcenter.sim.scenario import Redial, Scenario, SimCallbacks
-from contactcenter.sim.trace import TraceCall
 
 INF: Final = math.inf
 NO_LINE_LIMIT: Final = 2**62
@@ -88,6 +87,8 @@ _CB_OPERATOR: Final = 9  # the operator's phone answers a callback's ring
 _CB_CITIZEN: Final = 10  # the citizen answers
 _CB_MISSED: Final = 11  # the citizen's phone rang out
 _REDIAL: Final = 12  # a caller who gave up calls again
+_AWAY: Final = 13  # an operator goes away from calls (a break, other work): paused
+_BACK: Final = 14  # ... and comes back
 _PROGRESS_EVERY: Final = 16384  # arrivals between progress updates (a power of two)
 _KNOWN_SILENT: Final = frozenset({CancelOffer, RejectBusy, RejectClosed, BridgeCall, UpdateCallback})
 # (Named once: heapq is not one of the compiled build's primitives, so heapq.heappush would
@@ -101,6 +102,7 @@ _heappop: Final = heapq.heappop
 _Timed = tuple[float, int, int, object]
 _IvrDone = tuple[str, str, str, int, float]
 _Again = tuple[str, str, int, float, float]  # a repeat call: skill, language, priority, talk, patience
+_Away = tuple[str, float]  # (operator, seconds away)
 _NO_MORE_CALLERS: Final[traffic.Caller] = (INF, "", "", 0, 0.0, 0.0, INF)
 # A run's records (contactcenter.records.SimRecords), fed at every batch: the engine's change
 # feed, the calls ended and the callbacks finished since the last batch, and the skills the
@@ -146,16 +148,18 @@ def build_callers(sc: Scenario) -> Iterator[traffic.Caller]:
         for s in sc.skills
     }
     patience = {
-        s.name: traffic.patience_sampler(per_skill[s.name]["patience"], s.patience_s) for s in sc.skills
+        s.name: traffic.patience_sampler(
+            per_skill[s.name]["patience"], s.patience_s, sc.patience_dist, sc.patience_cv
+        )
+        for s in sc.skills
     }
     language = {
         s.name: traffic.language_picker(per_skill[s.name]["language"], s.languages) for s in sc.skills
     }
-    if sc.trace_day is not None:
-        from contactcenter.sim.trace import load_trace
+    if sc.trace is not None:
+        from contactcenter.sim import replay
 
-        calls, _ = load_trace()
-        return traffic.trace_callers(calls, _trace_day(sc, calls), end, language, talk, patience)
+        return replay.replay_callers(sc, per_skill, language, talk, patience)
     sources = []
     for s in sc.skills:
         rng = per_skill[s.name]
@@ -201,28 +205,67 @@ def build_callers(sc: Scenario) -> Iterator[traffic.Caller]:
     return traffic.merge(sources)
 
 
-def _trace_day(sc: Scenario, calls: list[TraceCall]) -> str:
-    day = sc.trace_day
-    assert day is not None
-    return Counter(c.day for c in calls).most_common(1)[0][0] if day == "busiest" else day
-
-
 def trace_source_ids(sc: Scenario) -> list[str]:
     """The trace's call ids of a trace replay, in arrival order: the run's call "n" is the
     (n-1)-th. Empty when the scenario replays no trace."""
-    if sc.trace_day is None:
+    if sc.trace is None:
         return []
-    from contactcenter.sim.trace import load_trace
+    from contactcenter.sim import replay
 
-    calls, _ = load_trace()
-    return [c.call_id for c in traffic.trace_selection(calls, _trace_day(sc, calls), sc.end_s)]
+    return [c.record.call_id for c in replay.chosen(sc)]
 
 
-def _shift_events(sc: Scenario) -> list[tuple[float, int, str]]:
+# An operator's logged-in stretch on the simulator's clock: (login, logout, operator, skills).
+Stretch = tuple[float, float, str, tuple[str, ...]]
+
+
+def _staffing(sc: Scenario) -> list[Stretch]:
+    """The operators of a `staffing` scenario: the trace's working periods (each on its
+    day's place on the clock), or a roster's, every day of the run."""
+    from contactcenter.sim import replay
+
+    return replay.stretches(sc)
+
+
+def _all_languages(sc: Scenario) -> tuple[str, ...]:
+    """Every language the run's callers may speak (a trace's own among them)."""
+    langs = dict.fromkeys(lang for s in sc.skills for lang, _ in s.languages)
+    if sc.trace is not None:
+        from contactcenter.sim import replay
+
+        langs.update(dict.fromkeys(replay.trace_languages(sc)))
+    return tuple(langs)
+
+
+def _group_stretches(sc: Scenario) -> list[Stretch]:
+    """The operator groups' logged-in stretches (for their time away)."""
+    out: list[Stretch] = []
+    end = sc.end_s
+    for g in sc.operators:
+        skill_names = tuple(k for k, _ in g.skills)
+        for i in range(1, g.count + 1):
+            op_id = f"{g.name}-{i}"
+            if g.shift is None:
+                out.append((0.0, end, op_id, skill_names))
+                continue
+            for d in range(-1, int(end // 86400) + 1):
+                t_in, t_out = (d * 24 + g.shift[0]) * 3600.0, (d * 24 + g.shift[1]) * 3600.0
+                if t_out > 0 and t_in < end:
+                    out.append((max(t_in, 0.0), min(t_out, end), op_id, skill_names))
+    return out
+
+
+def _shift_events(sc: Scenario, stretches: list[Stretch]) -> list[tuple[float, int, str]]:
     """(time, kind, operator_id) of logins and logouts, in the order they are pushed."""
     out: list[tuple[float, int, str]] = []
     end = sc.end_s
     days = int(end // 86400) + 1
+    for t_in, t_out, op_id, _ in stretches:
+        if t_out <= 0 or t_in >= end:
+            continue
+        out.append((max(t_in, 0.0), _LOGIN, op_id))
+        if t_out < end:
+            out.append((t_out, _LOGOUT, op_id))
     for g in sc.operators:
         for i in range(1, g.count + 1):
             op_id = f"{g.name}-{i}"
@@ -274,6 +317,13 @@ class _World:
         # wanted, for the KPIs' by_skill.
         self.blocked_skill: dict[str, str] = {}
         self.unknown: Counter[str] = Counter()
+        # Time away (only when the scenario has it): who talks on which call, and the breaks
+        # asked for during a call, which begin when it and its wrap-up are over.
+        self.wrap_up_s = 0.0
+        self.track_talk = False
+        self.talking: dict[str, str] = {}  # call -> operator
+        self.on_call: set[str] = set()  # the operators in `talking`
+        self.later: dict[str, float] = {}  # operator -> seconds away, after the call
 
     def push(self, at: float, kind: int, data: object) -> None:
         _heappush(self.heap, (at, self.pushed, kind, data))
@@ -286,6 +336,30 @@ class _World:
         # then the call talks.
         if more:
             self.push(now + talk_s, _END, cid)
+            if self.track_talk:
+                self.talking[cid] = op_id
+                self.on_call.add(op_id)
+
+    def go_away(self, away: _Away, now: float) -> None:
+        """An operator takes a break: now if free (the core pauses them at once), else after
+        the call in hand and its wrap-up (the core's "pause after this call"); they come back
+        when the break's length has passed from its real start."""
+        op_id, seconds = away
+        cmds = self.engine.handle(ev.OperatorPaused(now=now, operator_id=op_id, reason="away"))
+        if cmds:
+            self.dispatch(cmds, now)
+        if op_id in self.on_call:
+            self.later[op_id] = seconds
+        else:
+            self.push(now + seconds, _BACK, op_id)
+
+    def call_over(self, cid: str, now: float) -> None:
+        op_id = self.talking.pop(cid, None)
+        if op_id is None:
+            return
+        self.on_call.discard(op_id)
+        if op_id in self.later:
+            self.push(now + self.wrap_up_s + self.later.pop(op_id), _BACK, op_id)
 
     def answer_waiting(self, cmd: ConnectCall, now: float) -> None:
         """A caller who was waiting (their talk time is in talk_of) is answered."""
@@ -397,7 +471,8 @@ class _World:
         choosing named for the KPIs' `ivr_abandoned`."""
         if patience < 0:
             del self.talk_of[cid]
-            self.blocked_skill[cid] = skill
+            if skill:  # (one who hung up before choosing counts in no skill's figures)
+                self.blocked_skill[cid] = skill
             cmds = self.engine.handle(ev.CallerHungUp(now=now, call_id=cid))
             if cmds:
                 self.dispatch(cmds, now)
@@ -465,13 +540,25 @@ def simulate(
     # --- the world's state ---------------------------------------------------------------
     ring = sc.ring_delay_s
     world = _World(engine, ring, sc.callbacks, sc.seed, sc.redial, sc.ivr_s, (start_s, end_s))
+    world.wrap_up_s = sc.wrap_up_s
+    world.track_talk = sc.away is not None
     heap, talk_of, blocked_skill = world.heap, world.talk_of, world.blocked_skill
     logins = {}
     for g in sc.operators:
         for i in range(1, g.count + 1):
             logins[f"{g.name}-{i}"] = (g.skills, g.languages)
-    for t, kind, op_id in _shift_events(sc):
+    stretches = _staffing(sc) if sc.staffing is not None else []
+    if stretches:
+        languages = _all_languages(sc)
+        for _, _, op_id, skill_names in stretches:
+            logins[op_id] = (tuple((k, 1) for k in skill_names), languages)
+    for t, kind, op_id in _shift_events(sc, stretches):
         world.push(t, kind, op_id)
+    if sc.away is not None:
+        from contactcenter.sim import replay
+
+        for t, away in replay.away_breaks(sc, stretches or _group_stretches(sc)):
+            world.push(t, _AWAY, away)
     marks = sorted(
         {start_s, end_s, *(h * 3600.0 for h in range(int(end_s // 3600) + 1) if h * 3600.0 < end_s)}
     )
@@ -527,6 +614,8 @@ def simulate(
                 if measure_queue:
                     queue_area, last_t = _integrate(engine, queue_area, last_t, now, start_s, end_s)
                 if kind == _END:
+                    if world.talking:
+                        world.call_over(cast(str, data), now)
                     cmds = engine.handle(ev.CallEnded(now=now, call_id=cast(str, data)))
                     if cmds:
                         # The freed operator takes the next waiting call: the common case,
@@ -579,6 +668,12 @@ def simulate(
                         world.dispatch(cmds, now)
                 elif kind == _REDIAL:
                     world.call_again(cast(_Again, data), now)
+                elif kind == _AWAY:
+                    world.go_away(cast(_Away, data), now)
+                elif kind == _BACK:
+                    cmds = engine.handle(ev.OperatorResumed(now=now, operator_id=cast(str, data)))
+                    if cmds:
+                        world.dispatch(cmds, now)
                 else:
                     world.callback_fact(kind, data, now)
             else:

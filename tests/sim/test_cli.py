@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import contactcenter.sim.batch  # noqa: F401  (bound to the real simulate before `no_run` patches it)
 from contactcenter.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
@@ -196,7 +197,7 @@ def test_calls_csv_has_a_row_per_call_and_names_the_trace_s_calls(tmp_path: Path
     import csv
     from collections import Counter
 
-    from contactcenter.sim.trace import load_trace
+    from contactcenter.sim.tracefile import bank_trace
 
     out = tmp_path / "calls.csv"
     rc = main(
@@ -224,21 +225,16 @@ def test_calls_csv_has_a_row_per_call_and_names_the_trace_s_calls(tmp_path: Path
         k["abandoned"],
         k["ivr_abandoned"],
     )
-    # Each row names its source call: the day's calls of the trace, each once.
-    calls, _ = load_trace()
-    day = Counter(c.day for c in calls).most_common(1)[0][0]
-    assert sorted(r["source_call_id"] for r in rows) == sorted(c.call_id for c in calls if c.day == day)
-    # ...at its own arrival time (the bank's ids repeat within a month: the pairs are the check),
-    # with the talk time the bank recorded for the calls it served.
-    mine = [c for c in calls if c.day == day]
-    assert sorted((r["source_call_id"], float(r["arrived_s"])) for r in rows) == sorted(
-        (c.call_id, float(c.arrival_s)) for c in mine
-    )
-    source = {(c.call_id, float(c.arrival_s)): c for c in mine}
-    assert len(source) == len(mine)  # (an id and an arrival name one call)
+    # Each row names its source call (the trace's unique id): the day's calls, each once, at
+    # its own arrival time, with the talk time the bank recorded for the calls it served.
+    trace = bank_trace()
+    day = Counter(r.day for r in trace.records).most_common(1)[0][0]
+    mine = {r.call_id: r for r in trace.records if r.day == day}
+    assert sorted(r["source_call_id"] for r in rows) == sorted(mine)
     checked = 0
     for r in rows:
-        c = source[(r["source_call_id"], float(r["arrived_s"]))]
+        c = mine[r["source_call_id"]]
+        assert float(r["arrived_s"]) == pytest.approx(c.arrival_s, abs=1e-3)
         if r["outcome"] == "answered" and c.served and c.talk_s > 0:
             assert float(r["talk_s"]) == pytest.approx(c.talk_s, abs=1e-3)
             checked += 1
@@ -252,3 +248,69 @@ def test_calls_csv_in_a_folder_that_does_not_exist_is_a_flag_error(
     assert rc == 2
     err = capsys.readouterr().err
     assert "--calls-csv" in err and "does not exist" in err
+
+
+# --- trace replays, plots, replications (issue 11) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--trace", "bank", "--date", "2011-01-01"], "--date"),
+        (["--trace", "bank", "--from", "2010-08-09", "--to", "2010-08-02"], "--to"),
+        (["--trace", "bank", "--away", "1.5"], "--away"),
+        (["--trace", "bank", "--away", "often"], "--away"),
+        (["--trace", "bank", "--patience", "trace", "--patience-fit", "weibull"], "--patience-fit"),
+        (
+            ["--arrival-rate", "10", "--aht", "100", "--operators", "2", "--patience-fit", "km"],
+            "--patience-fit",
+        ),
+        (["--arrival-rate", "10", "--aht", "100", "--operators", "2", "--patience", "trace"], "--patience"),
+        (["--arrival-rate", "10", "--aht", "100", "--operators", "2", "--staffing", "trace"], "--staffing"),
+        (["--trace", "no/such/trace.csv", "--operators", "2"], "no/such/trace.csv"),
+        (["--trace", "bank", "--staffing", "no/such/roster.csv"], "--staffing"),
+        (["--trace", "bank", "--plot", "day.jpg"], "--plot"),
+        (["--trace", "bank", "--seeds", "2", "--plot", "day.png"], "--plot"),
+        (["--trace", "bank", "--seeds", "0"], "--seeds"),
+    ],
+)
+def test_bad_replay_flags_exit_2_before_the_run(
+    args: list[str], needle: str, no_run: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sim", *args]) == 2
+    assert needle in one_line_error(capsys)
+
+
+def test_a_trace_file_replays_days_in_a_row(tmp_path: Path) -> None:
+    from contactcenter.sim.tracefile import bank_trace, write_trace
+
+    days = ["2010-08-19", "2010-08-20"]
+    records = bank_trace().select(days)
+    path = tmp_path / "site.csv"
+    write_trace(records, path)
+    rc, k = run_json(
+        tmp_path,
+        ["sim", "--trace", str(path), "--from", days[0], "--to", days[1], "--staffing", "trace", "--quiet"],
+    )
+    assert rc == 0
+    queued = sum(1 for r in records if r.outcome != "ivr_abandoned")
+    assert k["offered"] == queued and k["ivr_abandoned"] == len(records) - queued
+    assert k["run"]["flags"]["first_day"] == days[0]  # type: ignore[index]
+    assert k["trace"]["offered"] == queued  # type: ignore[index]
+
+
+def test_plot_is_a_png_of_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "day.png"
+    assert main([*QUICK_SMALL, "--patience", "60", "--plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"plot: {out}" in capsys.readouterr().out
+
+
+def test_seeds_and_a_sweep_report_each_point_s_interval(tmp_path: Path) -> None:
+    rc, k = run_json(
+        tmp_path,
+        [*QUICK_SMALL, "--seeds", "2", "--sweep", "operators=5:6:1", "--executor", "serial", "--quiet"],
+    )
+    assert rc == 0
+    points = k["points"]  # type: ignore[index]
+    assert [p["point"] for p in points] == [{"operators": 5}, {"operators": 6}]  # type: ignore[index]
+    assert all(p["seeds"] == [1, 2] for p in points)  # type: ignore[index]

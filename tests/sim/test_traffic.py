@@ -12,7 +12,6 @@ from collections import Counter
 import pytest
 
 from contactcenter.sim import traffic
-from contactcenter.sim.trace import TYPE_TO_SKILL, load_trace
 
 
 def test_poisson_rate_and_interarrivals() -> None:
@@ -94,33 +93,6 @@ def test_callers_carry_their_fate() -> None:
     assert [c[4] for c in out] == [12.0, 12.0] and all(c[2] in ("ca", "en") and c[6] < math.inf for c in out)
     merged = list(traffic.merge([iter([(1.0, "a"), (5.0, "a")]), iter([(2.0, "b")])]))  # type: ignore[list-item]
     assert [m[0] for m in merged] == [1.0, 2.0, 5.0]
-
-
-def test_trace_replay_of_one_day() -> None:
-    calls, _skipped = load_trace()
-    day = "2010-08-02"
-    mine = [c for c in calls if c.day == day]
-    talk = {s: (lambda: 0.125) for s in set(TYPE_TO_SKILL.values())}
-    out = list(
-        traffic.trace_callers(
-            calls, day, 86400.0, dict.fromkeys(talk, "ca"), talk, dict.fromkeys(talk, math.inf)
-        )
-    )
-    assert len(out) == len(mine) and [c[0] for c in out] == sorted(c.arrival_s for c in mine)
-    served = sum(1 for c in mine if c.served and c.talk_s > 0)
-    assert sum(1 for c in out if c[5] != 0.125) == served  # real talk times where the bank served
-    # Who hung up in the bank's IVR hangs up in ours (patience HANGS_UP_IN_IVR); nobody else.
-    assert (
-        sum(1 for c in out if c[6] == traffic.HANGS_UP_IN_IVR) == sum(1 for c in mine if c.ivr_abandoned) > 0
-    )
-    assert all(c[6] == math.inf for c in out if c[6] != traffic.HANGS_UP_IN_IVR)
-    assert {c[1] for c in out} <= set(TYPE_TO_SKILL.values())
-    early = list(
-        traffic.trace_callers(
-            calls, day, 9 * 3600.0, dict.fromkeys(talk, "ca"), talk, dict.fromkeys(talk, 1.0)
-        )
-    )
-    assert early and all(c[0] < 9 * 3600 for c in early)
 
 
 @pytest.mark.parametrize("patience", [None, 45.0])
