@@ -1,7 +1,10 @@
 # Scale benchmark: the virtual-time simulator on a synthetic year of 010 traffic (the shipped
 # 010-weekday scenario run for 8,760 hours, its day profiles scaled to about 2.2 million
-# calls), and, only while contactcenter/sim/tracefile.py has no bank_trace() (the bundled
-# bank trace's loader), the superposed month of the old trace replay (`trace: {day: all}`).
+# calls), and the bank month of the bundled trace (42,059 calls) replayed faithfully: all its
+# days superposed on one (`month`: `--trace bank --date all`, with the shipped scenario's
+# team), and its 31 days in a row with the trace's own staffing, patience and time away
+# (`month-faithful`: `--from 2010-08-01 --to 2010-08-31 --staffing trace --patience trace
+# --away trace`, whose sim wall time includes the replays that estimate the time away).
 # Rules:
 # - It prints figures and never fails on speed.
 # - Each case runs in its own subprocess (this script with --child), so its peak RSS
@@ -13,14 +16,16 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from contactcenter.sim.scenario import Scenario
 
 YEAR_H = 8760.0
 
@@ -42,24 +47,26 @@ def year_raw(calls: float) -> dict[str, Any]:
     return raw
 
 
-def month_raw() -> dict[str, Any]:
-    from contactcenter.resources import scenario
-    from contactcenter.sim.scenario import load_scenario
+def month(faithful: bool) -> Scenario:
+    from contactcenter.sim.scenario import Scenario
 
-    raw = load_scenario(scenario("trace-busiest-day")).to_raw()
-    raw["trace"] = {"day": "all"}
-    raw["name"] = "trace-month"
-    return raw
+    bank = Scenario.for_trace("bank")
+    if not faithful:
+        return bank.replaying(day="all")
+    return bank.replaying(
+        first_day="2010-08-01", last_day="2010-08-31", staffing="trace", patience_fit="km", away="trace"
+    )
 
 
 def child(case: str, calls: float) -> None:
     from contactcenter.sim.scenario import parse_scenario
     from contactcenter.sim.virtual import simulate
 
-    raw = year_raw(calls) if case == "year" else month_raw()
-    sc = parse_scenario(raw, f"({case})")
+    sc = parse_scenario(year_raw(calls), "(year)") if case == "year" else month(case == "month-faithful")
     expected = sc.expected_calls()
+    t0 = time.perf_counter()
     result = simulate(sc)
+    result.wall_s = time.perf_counter() - t0  # (with the estimating replays, for month-faithful)
     k = result.kpis
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(
@@ -79,26 +86,20 @@ def child(case: str, calls: float) -> None:
     )
 
 
-def has_bank_trace() -> bool:
-    if importlib.util.find_spec("contactcenter.sim.tracefile") is None:
-        return False
-    import contactcenter.sim.tracefile as tracefile
-
-    return hasattr(tracefile, "bank_trace")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--calls", type=float, default=2.2e6, help="calls in the synthetic year (default 2.2 M)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per case (default 1800)")
-    ap.add_argument("--cases", default=None, help="year,month (default: year; month too without bank_trace)")
+    ap.add_argument(
+        "--cases", default="year,month,month-faithful", help="year,month,month-faithful (default all)"
+    )
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child, args.calls)
         return 0
-    cases = args.cases.split(",") if args.cases else ["year"] if has_bank_trace() else ["year", "month"]
+    cases = args.cases.split(",")
     rows: list[dict[str, Any]] = []
     for case in cases:
         t0 = time.perf_counter()
@@ -117,12 +118,12 @@ def main() -> int:
         row["load_avg"] = os.getloadavg()  # other work on the machine slows a run: say how much there was
         rows.append(row)
     print(
-        f"{'case':<8} {'expected':>11} {'arrivals':>11} {'sim wall s':>10} {'calls/s':>9}"
+        f"{'case':<14} {'expected':>11} {'arrivals':>11} {'sim wall s':>10} {'calls/s':>9}"
         f" {'process s':>9} {'peak RSS MB':>11} {'SL':>7} {'abandon':>8}"
     )
     for r in rows:
         print(
-            f"{r['case']:<8} {r['expected_calls']:>11,.0f} {r['arrivals']:>11,} {r['sim_wall_s']:>10.1f}"
+            f"{r['case']:<14} {r['expected_calls']:>11,.0f} {r['arrivals']:>11,} {r['sim_wall_s']:>10.1f}"
             f" {r['calls_per_s']:>9,.0f} {r['process_wall_s']:>9.1f} {r['peak_rss_mb']:>11.0f}"
             f" {100 * (r['service_level'] or 0):>6.1f}% {100 * (r['p_abandon'] or 0):>7.1f}%"
         )
