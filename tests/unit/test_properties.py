@@ -5,7 +5,8 @@
 # at the exact deadlines the engine asks for) and, after every event, checks the invariants
 # the design promises: no operator on two calls, no call or callback lost or duplicated, no
 # free operator idle while a call or callback they could take waits, FIFO within priority
-# (callbacks at their caller's place), operators chosen by (level, idle since, login order),
+# (callbacks at their caller's place; or in time less a head start, where priorities are head
+# starts), operators chosen by (level, idle since, login order),
 # a stale fact changes nothing (and is counted), a system fault never pauses an operator and
 # is retried within its bounded backoff, a callback promised only once stored, dialled
 # operator first with at most one live attempt, its attempts bounded, never beyond the lines.
@@ -79,6 +80,7 @@ class Waiting(NamedTuple):
     language: str
     key: tuple[int, float, int]
     queued_at: float
+    priority: int
 
     @property
     def queue(self) -> tuple[str, str]:
@@ -87,11 +89,11 @@ class Waiting(NamedTuple):
     @staticmethod
     def of(call: Call) -> Waiting:
         assert call.skill and call.language and call.queue_key and call.queued_at is not None
-        return Waiting(call.call_id, call.skill, call.language, call.queue_key, call.queued_at)
+        return Waiting(call.call_id, call.skill, call.language, call.queue_key, call.queued_at, call.priority)
 
     @staticmethod
     def of_callback(cb: Callback) -> Waiting:
-        return Waiting(cb.callback_id, cb.skill, cb.language, cb.queue_key, cb.queued_at)
+        return Waiting(cb.callback_id, cb.skill, cb.language, cb.queue_key, cb.queued_at, cb.priority)
 
 
 @dataclass
@@ -236,11 +238,20 @@ class Harness:
             )
 
     def reach(self, w: Waiting, now: float) -> float:
-        """The highest operator level a call may go to by `now` (worked out independently)."""
+        """The highest operator level a call may go to by `now` (worked out independently):
+        its relaxation runs from its place in time (when it queued, less its head start)."""
         steps = self.engine.relaxation
         if not steps:
             return math.inf
-        return max(level for after, level in steps if now - w.queued_at >= after)
+        return max(level for after, level in steps if now - w.key[1] >= after)
+
+    def place(self, priority: int, queued_at: float) -> tuple[int, float]:
+        """Where a call of `priority` queued at `queued_at` stands, as the centre was
+        configured: strict classes (its class, its time), or one class with head starts."""
+        head_start = dict(self.engine.priority_head_start)
+        if head_start:
+            return (0, queued_at - head_start.get(priority, 0.0))
+        return (-priority, queued_at)
 
     def check_commands(
         self,
@@ -295,7 +306,7 @@ class Harness:
         cid_of_event = getattr(event, "call_id", None)
         if isinstance(event, ev.IvrCompleted):  # its place: (priority, when it joined, arrival order)
             call = engine.calls[event.call_id]
-            assert call.queue_key is not None and call.queue_key[:2] == (-event.priority, now)
+            assert call.queue_key is not None and call.queue_key[:2] == self.place(event.priority, now)
             self.queued[event.call_id] = Waiting.of(call)
         if isinstance(event, ev.IvrCompleted | ev.OperatorRingTimeout | ev.OperatorUnreachable):
             assert cid_of_event is not None
@@ -362,7 +373,7 @@ class Harness:
                 assert (cmd.call_id, cmd.callback_id) == (event.call_id, event.callback_id)
                 assert cmd.callback_id not in self.records, "a callback id opened twice"
                 w = self.queued[cmd.call_id]
-                priority = -w.key[0]
+                priority = w.priority
                 assert (cmd.skill, cmd.language, cmd.priority, cmd.queued_at) == (
                     w.skill,
                     w.language,
@@ -667,7 +678,7 @@ class Harness:
                 if rec.key is not None:
                     assert key == rec.key, (cid, key, rec.key)
                 else:  # restored: its place is (priority, queued_at) as the store has it
-                    assert key[:2] == (-rec.priority, rec.queued_at)
+                    assert key[:2] == self.place(rec.priority, rec.queued_at)
             if cb.state is B.SCHEDULED:
                 # Out of its queue until a time the driver has not reached (it ticks on time).
                 assert cb.next_attempt_at is not None and cb.next_attempt_at > self.now
@@ -700,7 +711,7 @@ class Harness:
                 w.queued_at,
             )
             assert (
-                v.priority == -w.key[0]
+                v.priority == w.priority
                 and v.is_callback == (v.call_id in callbacks)
                 and v.operator_id is None
             )
@@ -978,7 +989,7 @@ class Harness:
             language,
         )
         assert key is not None and queued_at is not None
-        self.queued[cid] = Waiting(cid, skill, language, key, queued_at)
+        self.queued[cid] = Waiting(cid, skill, language, key, queued_at, call.priority)
         if got:  # someone free in its new queue takes it at once
             assert len(got) == 1 and isinstance(got[0], ConnectCall) and got[0].call_id == cid, got
             assert call.state is CallState.OFFERED
@@ -1067,7 +1078,7 @@ class Harness:
                     callback_id=cb_id,
                     skill=w.skill,
                     language=w.language,
-                    priority=-w.key[0],
+                    priority=w.priority,
                     queued_at=w.queued_at,
                     expires_at=self.now + self.policy.expire_after_s,
                 )
@@ -1481,6 +1492,8 @@ wrap_ups = st.sampled_from([0.0, 0.5, 3.0])
 # (after so many seconds of waiting, operators up to this level may take a call)
 relaxations = st.sampled_from([(), ((0.0, 1), (2.0, 2)), ((0.0, 1), (1.5, 2), (6.0, 3))])
 offer_timeouts = st.sampled_from([None, None, 4.0])
+# Priorities as strict classes (most examples), or as head starts in one class (issue 11).
+head_starts = st.sampled_from([(), (), ((1, 1.5),), ((0, 0.5), (1, 3.0))])
 
 
 def centre(
@@ -1489,6 +1502,7 @@ def centre(
     relaxation: tuple[tuple[float, int], ...],
     offer_timeout: float | None,
     policy: CallbackPolicy | None = None,
+    head_start: tuple[tuple[int, float], ...] = (),
 ) -> Engine:
     return Engine(
         lines=lines,
@@ -1498,6 +1512,7 @@ def centre(
         fault_retry=1.0,
         fault_retry_max=4.0,
         callback_policy=policy,
+        priority_head_start=head_start,
     )
 
 
@@ -1508,6 +1523,7 @@ def centre(
     wrap_up=wrap_ups,
     relaxation=relaxations,
     offer_timeout=offer_timeouts,
+    head_start=head_starts,
     steps=moves,
 )
 def test_random_event_sequences_keep_the_invariants(
@@ -1516,9 +1532,10 @@ def test_random_event_sequences_keep_the_invariants(
     wrap_up: float,
     relaxation: tuple[tuple[float, int], ...],
     offer_timeout: float | None,
+    head_start: tuple[tuple[int, float], ...],
     steps: list[tuple[str, int, float]],
 ) -> None:
-    engine = centre(lines, wrap_up, relaxation, offer_timeout)
+    engine = centre(lines, wrap_up, relaxation, offer_timeout, head_start=head_start)
     harness = play(engine, specs, steps)
     # Let every operator finish: answer what rings, end every conversation, resume everyone,
     # and run out the clock. Then every call still waiting must be on offer or the only
@@ -1615,6 +1632,7 @@ def settle_with_callbacks(harness: Harness, wrap_up: float) -> None:
     relaxation=relaxations,
     offer_timeout=offer_timeouts,
     policy=callback_policies,
+    head_start=head_starts,
     steps=callback_moves,
 )
 def test_random_event_sequences_with_callbacks_keep_the_invariants(
@@ -1624,9 +1642,10 @@ def test_random_event_sequences_with_callbacks_keep_the_invariants(
     relaxation: tuple[tuple[float, int], ...],
     offer_timeout: float | None,
     policy: CallbackPolicy,
+    head_start: tuple[tuple[int, float], ...],
     steps: list[tuple[str, int, float]],
 ) -> None:
-    engine = centre(lines, wrap_up, relaxation, offer_timeout, policy)
+    engine = centre(lines, wrap_up, relaxation, offer_timeout, policy, head_start)
     harness = play(engine, specs, steps)
     settle_with_callbacks(harness, wrap_up)
     assert not harness.offers and not harness.dials
