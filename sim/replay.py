@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from contactcenter.core.lifecycle import CallOutcome
-from contactcenter.sim import traffic
+from contactcenter.sim import fit, traffic
 from contactcenter.sim.tracefile import Trace, TraceRecord, bank_trace, read_trace
 
 if TYPE_CHECKING:
@@ -190,8 +190,6 @@ def replay_callers(
     """The callers of a replay. Talk times of the calls the trace did not serve: lognormal,
     fitted per skill on the replayed days' served calls (the scenario's own model for a skill
     with none). Patience: fitted per skill and priority (`patience_fit`), or the skills' own."""
-    from contactcenter.sim import fit
-
     records = replayed_records(sc)
     fitted_talk = talk_moments(records)
     talk = {
@@ -245,8 +243,6 @@ Stretch = tuple[float, float, str, tuple[str, ...]]
 def stretches(sc: Scenario) -> list[Stretch]:
     """The operators of `staffing`: the trace's working periods, each on its day's place on
     the clock (ids DAY/OPERATOR); or the roster's, on every day of the run."""
-    from contactcenter.sim import fit
-
     if sc.staffing == TRACE_STAFFING:
         assert sc.trace is not None
         offsets = day_offsets(sc.trace.days, sc.trace.superpose)
@@ -271,7 +267,7 @@ def away_shares(sc: Scenario, stretches_: Sequence[Stretch]) -> list[float]:
     scenario's schedule (a half hour it does not give: 0), or estimated from the trace (a
     half hour with no evidence, nobody waiting: the day's mean)."""
     if sc.away == TRACE_AWAY:
-        return calibrated_away(sc)
+        return calibrated_away(sc, stretches_)
     assert isinstance(sc.away, tuple)
     return [0.0 if x is None else x for x in sc.away]
 
@@ -281,7 +277,7 @@ CALIBRATION_TOLERANCE = 0.01  # |replay's share - trace's share|, every half hou
 MAX_AWAY = 0.95
 
 
-def calibrated_away(sc: Scenario) -> list[float]:
+def calibrated_away(sc: Scenario, stretches_: Sequence[Stretch]) -> list[float]:
     """The share of each half hour the operators are away from calls, estimated from the
     trace by indirect inference. What a trace shows is the share of logged-in operators not
     talking while a caller they could take waits (sim/fit.py away_share). That share is not
@@ -290,10 +286,10 @@ def calibrated_away(sc: Scenario) -> list[float]:
     bank's 2010-08-29 it reads twice the time away that reproduces the day). So the time
     away is the one with which the replay itself shows the trace's share: start from the
     trace's share, replay, compare the replay's own share (the same function on the
-    replay's calls, the same working periods), scale each half hour by trace / replay, and
-    again, at most CALIBRATION_ROUNDS times. A half hour where nobody waited in the trace
-    gets the mean of the others."""
-    from contactcenter.sim import fit
+    replay's calls and the replay's own operators, `stretches_`: the trace's working
+    periods, a roster's or the scenario's groups), scale each half hour by trace / replay,
+    and again, at most CALIBRATION_ROUNDS times. A half hour where nobody waited in the
+    trace gets the mean of the others."""
     from contactcenter.sim.virtual import simulate
 
     assert sc.trace is not None
@@ -303,12 +299,12 @@ def calibrated_away(sc: Scenario) -> list[float]:
     known = [x for x in target if x is not None]
     fill = sum(known) / len(known) if known else 0.0
     shares = [fill if x is None else x for x in target]
-    offsets = day_offsets(sc.trace.days, sc.trace.superpose)
+    own = run_periods(stretches_)
     for _ in range(CALIBRATION_ROUNDS):
         seen: list[TraceRecord] = []
         trial = dataclasses.replace(sc, away=tuple(shares))
-        simulate(trial, on_call=functools.partial(_as_record, offsets=offsets, out=seen))
-        got = fit.away_share(seen, periods, interval_s=AWAY_INTERVAL_S)
+        simulate(trial, on_call=functools.partial(_as_record, out=seen))
+        got = fit.away_share(seen, own, interval_s=AWAY_INTERVAL_S)
         worst = 0.0
         for k, (want, have) in enumerate(zip(target, got, strict=True)):
             if want is None or have is None:
@@ -321,19 +317,32 @@ def calibrated_away(sc: Scenario) -> list[float]:
     return shares
 
 
-def _as_record(call: Call, offsets: dict[str, float], out: list[TraceRecord]) -> None:
-    """A replayed call as a trace record of its day (for the replay's own away share)."""
+RUN_DAY = "run"  # the "day" of a replay's own calls, on the simulator's clock
+
+
+def run_periods(stretches_: Sequence[Stretch]) -> list[fit.WorkPeriod]:
+    """The run's own operators' stretches as working periods of RUN_DAY: the replay on its
+    own clock, one "day" whose times run on past midnight (away_share folds them onto the
+    half hours of the day)."""
+    return [
+        fit.WorkPeriod(fit.operator_id(RUN_DAY, op_id), RUN_DAY, t_in, t_out, skills)
+        for t_in, t_out, op_id, skills in stretches_
+    ]
+
+
+def _as_record(call: Call, out: list[TraceRecord]) -> None:
+    """A replayed call as a trace record on the simulator's clock (for the replay's own
+    away share): of the day RUN_DAY, its operator the run's own."""
     if call.queued_at is None or call.ended_at is None or call.skill is None:
         return  # (blocked, or hung up in the IVR: no queue's figure)
     served = call.outcome is CallOutcome.ANSWERED and call.answered_at is not None
-    day, start = _day_of(call.arrived_at, offsets)
     left = call.answered_at if served and call.answered_at is not None else call.ended_at
     op = call.operator_id or ""
     out.append(
         TraceRecord(
             call_id=call.call_id,
-            day=day,
-            arrival_s=call.arrived_at - start,
+            day=RUN_DAY,
+            arrival_s=call.arrived_at,
             skill=call.skill,
             language="",
             priority=call.priority,
@@ -341,18 +350,9 @@ def _as_record(call: Call, offsets: dict[str, float], out: list[TraceRecord]) ->
             outcome="served" if served else "abandoned",
             wait_s=left - call.queued_at,
             talk_s=call.ended_at - left if served else 0.0,
-            operator=op.partition("/")[2] if served else "",  # (the sim's id is DAY/OPERATOR)
+            operator=op if served else "",
         )
     )
-
-
-def _day_of(at: float, offsets: dict[str, float]) -> tuple[str, float]:
-    """The replayed day a time of the simulator's clock belongs to, and where it starts."""
-    started = [(off, d) for d, off in offsets.items() if off <= at] or [
-        min((o, d) for d, o in offsets.items())
-    ]
-    start, day = max(started)
-    return day, start
 
 
 AWAY_INTERVAL_S = DAY_S / AWAY_INTERVALS
