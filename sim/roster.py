@@ -26,6 +26,7 @@ from pathlib import Path
 
 from contactcenter.config import ConfigError
 from contactcenter.sim.fit import WorkPeriod
+from contactcenter.sim.tracefile import read_text
 
 HALF_HOUR_S = 1800.0
 INTERVALS = 48  # half hours in a day
@@ -152,12 +153,7 @@ def parse_roster(text: str, source: str = "<roster>") -> Roster:
 def read_roster(path: str | os.PathLike[str]) -> Roster:
     """Read a roster file; ConfigError if it cannot be read or breaks a rule."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(str(file), "file", str(file), f"cannot read the roster: {why}") from None
-    return parse_roster(text, str(file))
+    return parse_roster(read_text(file, "roster"), str(file))
 
 
 def write_roster(roster: Roster, path: str | os.PathLike[str]) -> int:

@@ -158,14 +158,19 @@ def _sorted(records: Iterable[TraceRecord]) -> tuple[TraceRecord, ...]:
     return tuple(sorted(records, key=lambda r: (r.day, r.arrival_s, r.call_id)))
 
 
+def read_text(file: Path, what: str) -> str:
+    """A CSV file's text (a trace, a roster); ConfigError naming the file if it cannot be read."""
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(str(file), "file", str(file), f"cannot read the {what}: {why}") from None
+
+
 def read_trace(path: str | os.PathLike[str]) -> Trace:
     """Read a trace file; ConfigError if it cannot be read or its header lacks a column."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(str(file), "file", str(file), f"cannot read the trace: {why}") from None
+    text = read_text(file, "trace")
     reader = csv.DictReader(text.splitlines())
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
     if missing:
