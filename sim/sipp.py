@@ -2,6 +2,9 @@
 # Rules: one SIPp process per citizen (each has its own digits and timing), or one process
 # for a burst of many alike (SippBurst: a load test); on loopback only, on ports chosen
 # free by the OS; every process is ours to stop, by its pid, and bounded in calls and time.
+# A load test's plan (SippPlan) gives each call its own arrival, patience and talk time
+# through SIPp's injection file (-inf), one line per call in order: figures only, the
+# caller's number is a synthetic prefix + the call's index, never a real one.
 from __future__ import annotations
 
 import asyncio
@@ -19,6 +22,7 @@ from contactcenter.sim.dtmf import write_digits
 
 SCENARIO = Path(__file__).resolve().parent / "sipp" / "citizen.xml"
 CALLEE_SCENARIO = SCENARIO.with_name("callee.xml")
+LOAD_SCENARIO = SCENARIO.with_name("load-citizen.xml")
 # A caller's SIP user: a number; `anonymous` (a withheld caller ID, as phones send it); or, for
 # tests of hostile input, digits with the `&` and `,` a SIP user part may hold (RFC 3261).
 _NUMBER = re.compile(r"^(\+?[0-9]{3,15}|anonymous|\+?[0-9&,]{3,20})$")
@@ -261,6 +265,115 @@ class SippBurst(_SippProcess):
     def counts(self) -> SippCounts:
         """SIPp's cumulative successful and failed calls, from its last statistics line."""
         return read_counts(self.workdir / "stats.csv")
+
+
+class PlannedCall(NamedTuple):
+    """One caller of a load plan, as SIPp's injection file carries it."""
+
+    arrive_s: float  # from the start of the run to the INVITE
+    patience_s: float  # on the line after the last key, waiting or talking, at most
+    talk_s: float  # how long an operator talks with them (sent as X-CC-Talk)
+    ivr_hangup_s: float = 0.0  # > 0: hangs up in the IVR after this long, without a key
+
+
+# SIPp starts the plan's calls at this rate, each then waiting its own arrival (a pause
+# before its INVITE): so arrivals follow the plan, not SIPp's rate.
+PLAN_START_RATE = 500.0
+NUMBER_DIGITS = 6  # the caller's number: the prefix + the call's index, this wide
+
+
+def injection_rows(calls: list[PlannedCall], start_rate: float = PLAN_START_RATE) -> list[str]:
+    """The lines of SIPp's injection file for `calls` (SEQUENTIAL: call i reads line i):
+    index; ms until the INVITE (its arrival less the moment SIPp starts it, i / start_rate);
+    ms to an IVR hang-up (0: none); ms of patience; talk seconds."""
+    rows = ["SEQUENTIAL"]
+    for index, call in enumerate(calls):
+        pause_ms = max(0, round((call.arrive_s - index / start_rate) * 1000))
+        rows.append(
+            f"{index:0{NUMBER_DIGITS}d};{pause_ms};{round(call.ivr_hangup_s * 1000)};"
+            f"{round(call.patience_s * 1000)};{call.talk_s:.3f};"
+        )
+    return rows
+
+
+def call_index(number: str | None, prefix: str) -> int | None:
+    """The plan's index of the call from `number` (prefix + index), None if not one of ours."""
+    if number is None or not number.startswith(prefix):
+        return None
+    tail = number.removeprefix(prefix)
+    return int(tail) if len(tail) == NUMBER_DIGITS and tail.isdigit() else None
+
+
+@dataclass
+class SippPlan(_SippProcess):
+    """A load plan's callers, each with its own arrival, patience and talk time, placed by
+    one SIPp process (the figures in its injection file)."""
+
+    calls: list[PlannedCall]
+    digits: str
+    target_port: int
+    number_prefix: str = "+346990"
+    target_host: str = "127.0.0.1"
+    service: str = "010"
+    max_concurrent: int | None = None  # SIPp's -l: calls open at once (a later arrival waits)
+    process: asyncio.subprocess.Process | None = None
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cc-sipp-plan-")))
+
+    def _scenario(self) -> Path:
+        if not 1 <= len(self.calls) <= MAX_BURST_CALLS:
+            raise ValueError(f"a plan places 1 to {MAX_BURST_CALLS} calls, not {len(self.calls)}")
+        if not _NUMBER.match(self.number_prefix + "0" * NUMBER_DIGITS):
+            raise ValueError(f"the number prefix must be digits (optional +), got {self.number_prefix!r}")
+        scenario = self.workdir / "load-citizen.xml"
+        pcaps = write_digits(self.workdir, self.digits, ssrc=random.getrandbits(32))
+        steps = []
+        for i, pcap in enumerate(pcaps):
+            steps.append(f'  <pause milliseconds="{2000 if i == 0 else 1500}"/>')  # (as keys_s says)
+            steps.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
+        steps.append('  <pause milliseconds="500"/>')
+        text = LOAD_SCENARIO.read_text()
+        scenario.write_text(
+            text.replace("@PREFIX@", self.number_prefix).replace("@DIGITS@", "\n".join(steps))
+        )
+        (self.workdir / "calls.csv").write_text("\n".join(injection_rows(self.calls)) + "\n")
+        return scenario
+
+    def last_end_s(self) -> float:
+        """When the plan's last caller would have hung up by their own patience."""
+        return max(
+            c.arrive_s + (c.ivr_hangup_s if c.ivr_hangup_s > 0 else keys_s(self.digits) + c.patience_s)
+            for c in self.calls
+        )
+
+    def _limits(self) -> list[str]:
+        deadline = int(self.last_end_s() + 90)
+        concurrent = self.max_concurrent or len(self.calls)
+        return [
+            "-inf",
+            str(self.workdir / "calls.csv"),
+            "-m",
+            str(len(self.calls)),
+            "-l",
+            str(concurrent),
+            "-r",
+            f"{PLAN_START_RATE:g}",
+            "-timeout",
+            f"{deadline}s",
+            "-trace_stat",
+            "-stf",
+            str(self.workdir / "stats.csv"),
+            "-fd",
+            "1",
+        ]
+
+    def counts(self) -> SippCounts:
+        return read_counts(self.workdir / "stats.csv")
+
+
+def keys_s(digits: str) -> float:
+    """A load caller's time keying the IVR before their patience counts: the pauses around
+    the key presses (2 s before the first, 1.5 s between, 0.5 s after the last)."""
+    return 2.0 + 1.5 * max(0, len(digits) - 1) + 0.5 if digits else 0.0
 
 
 class SippCounts(NamedTuple):
