@@ -599,10 +599,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--quiet", action="store_true", help="print nothing (with --json or --plot)")
     report.set_defaults(func=cmd_report)
 
+    from contactcenter.check import add_check_parser  # (argparse only at import: cheap)
     from contactcenter.sim.importer import add_trace_parser  # (argparse only at import: cheap)
     from contactcenter.sim.load import add_load_parser  # (argparse only at import: cheap)
 
     add_load_parser(sub)
+    add_check_parser(sub)
     add_trace_parser(sub)
     return p
 
