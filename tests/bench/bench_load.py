@@ -14,6 +14,7 @@
 #   events per call and event-loop lag.
 # The load average is taken before each run (the label) and after it: during a burst it counts
 # Asterisk's own channel threads, hundreds of them, so the figure after says little.
+# Run: python tests/bench/bench_load.py [--calls 250] [--latency-calls 220] (from the checkout).
 # The bare Bridge method leaks Surrogate channels in Asterisk 22.5+ (DESIGN.md): it runs
 # last, and the channels it leaves are printed.
 from __future__ import annotations
@@ -43,6 +44,8 @@ from contactcenter.sim.load import (
     run_against,
     run_load,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # (the checkout: `python tests/bench/...`)
 from tests.controllerproc import run_controller
 
 TEST_CONFIG = Path(__file__).resolve().parent.parent / "integration" / "010-test.yaml"
