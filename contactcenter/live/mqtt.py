@@ -51,6 +51,7 @@ BACKOFF_S = (0.5, 30.0)  # reconnection delays: the first, and the most
 STOP_TIMEOUT_S = 5.0  # stop(): flush, "offline", disconnect, all within this
 PUBLISH_TIMEOUT_S = 10.0  # a PUBACK later than this: the link is as good as lost
 WINDOW = 50  # QoS 1 publications in flight at once
+SNAPSHOT_ALLOWANCE = 64  # snapshot topics (centre, skills, status) that may be in flight too
 ONLINE, OFFLINE = b"online", b"offline"
 # Operator states counted in snapshots (logged-out operators are not part of the centre now).
 STATES = tuple(s for s in OperatorState if s is not OperatorState.LOGGED_OUT)
@@ -332,7 +333,7 @@ class MqttFeed:
 
     def _client(self) -> aiomqtt.Client:
         cfg = self.cfg
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             cfg.host,
             cfg.port,
             username=cfg.username,
@@ -344,6 +345,11 @@ class MqttFeed:
             tls_context=self._tls,
             logger=log,
         )
+        # aiomqtt warns at every publication beyond 10 in flight; this feed keeps a window of
+        # WINDOW events in flight by design (plus a snapshot round), so under a burst it
+        # logged a warning per publication: noise, and formatting work on the event loop.
+        client.pending_calls_threshold = WINDOW + SNAPSHOT_ALLOWANCE
+        return client
 
     async def _publish(
         self, client: aiomqtt.Client, topic: str, payload: bytes, retain: bool = False
