@@ -81,6 +81,29 @@ class Service(Protocol):
 OFFER_GRACE_S = 5.0
 
 
+def ami_link(
+    cfg: Config,
+    on_event: Callable[[Message], None],
+    on_ready: Callable[[], Any],
+    counters: Counter[str] | None = None,
+) -> AmiLink:
+    """The AMI link a centre's configuration describes (its dropped input counted in
+    `counters`): the controller's own, and the one a load test wraps."""
+    a = cfg.ami
+    return AmiLink(
+        host=a.host,
+        port=a.port,
+        username=a.username,
+        secret=a.secret,
+        action_timeout=a.action_timeout,
+        ping_interval=a.ping_interval,
+        connect_timeout=a.connect_timeout,
+        on_event=on_event,
+        on_ready=on_ready,
+        counters=counters,
+    )
+
+
 class Controller:
     """One contact centre, live: an Engine, an AMI link, and the parts between them."""
 
@@ -240,19 +263,7 @@ class Controller:
         self._started: list[Service] = []
 
     def _ami_link(self, on_event: Callable[[Message], None], on_ready: Callable[[], Any]) -> AmiClient:
-        a = self.cfg.ami
-        return AmiLink(
-            host=a.host,
-            port=a.port,
-            username=a.username,
-            secret=a.secret,
-            action_timeout=a.action_timeout,
-            ping_interval=a.ping_interval,
-            connect_timeout=a.connect_timeout,
-            on_event=on_event,
-            on_ready=on_ready,
-            counters=self.counters,
-        )
+        return ami_link(self.cfg, on_event, on_ready, self.counters)
 
     # The demo and the tests read these.
     @property

@@ -419,23 +419,12 @@ class _OwnController:
 
     def __init__(self, cfg: Config, plan: LoadPlan, callers: Sequence[PlannedCall]) -> None:
         from contactcenter.adapters.ami import AmiLink
-        from contactcenter.controller import Controller
+        from contactcenter.controller import Controller, ami_link
 
         links: list[AmiLink] = []
 
         def link(on_event: Callable[[Message], None], on_ready: Callable[[], Any]) -> AmiClient:
-            a = cfg.ami
-            real = AmiLink(
-                host=a.host,
-                port=a.port,
-                username=a.username,
-                secret=a.secret,
-                action_timeout=a.action_timeout,
-                ping_interval=a.ping_interval,
-                connect_timeout=a.connect_timeout,
-                on_event=on_event,
-                on_ready=on_ready,
-            )
+            real = ami_link(cfg, on_event, on_ready)
             links.append(real)
             return TalkPerCaller(real, self._talk_of)
 
