@@ -412,7 +412,7 @@ class Controller:
                 self._announce_later(call_id, position, ewt)
 
     def _announce_later(self, call_id: str, position: int, ewt: float) -> None:
-        self.executor.submit(call_id, lambda: self.executor.announce(call_id, position, ewt))
+        self.executor.write(call_id, lambda: self.executor.announce(call_id, position, ewt))
 
     # --- AMI events ---------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ import re
 import resource
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -373,6 +373,11 @@ class TalkPerCaller:
 
     async def list_items(self, action: Mapping[str, object], item_event: str) -> list[Message]:
         return await self._link.list_items(action, item_event)
+
+    def write(
+        self, action: Mapping[str, object], *, timeout: float | None = None, as_list: bool | None = None
+    ) -> Awaitable[Message | list[Message]]:
+        return self._link.write(self.rewrite(action), timeout=timeout, as_list=as_list)
 
     async def send(
         self, action: Mapping[str, object], *, timeout: float | None = None, as_list: bool | None = None

@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from panoramisk.message import Message
 
-from contactcenter.adapters.ami import AmiDisconnected, check_action
+from contactcenter.adapters.ami import AmiDisconnected, AmiError, check_action
 
 
 def ami(text: str) -> Message:
@@ -27,8 +27,10 @@ class FakeAmi:
         self.sent: list[dict[str, Any]] = []
         self.ready = False
         # Action name -> what to do with it: a Message to answer, an exception to raise, or
-        # "hang" (no answer ever: the caller's deadline decides).
+        # "hang" (no answer ever: the caller's deadline decides), or "gate" (the usual answer
+        # once the `gate` event is set).
         self.script: dict[str, Any] = {}
+        self.gate = asyncio.Event()
 
     async def connect(self) -> None:
         self.ready = True
@@ -37,18 +39,36 @@ class FakeAmi:
     def close(self) -> None:
         self.ready = False
 
+    def write(
+        self, action: Mapping[str, object], *, timeout: float | None = None, as_list: bool | None = None
+    ) -> Awaitable[Message | list[Message]]:
+        """As the real link's: recorded in `sent` now, answered when awaited."""
+        try:
+            headers = check_action(action)  # the real link's header checks apply here too
+        except AmiError as exc:
+            return self._raise(exc)
+        if not self.ready:
+            return self._raise(AmiDisconnected("fake link down"))
+        self.sent.append(dict(headers))
+        return self._answer(str(headers["Action"]))
+
     async def send(
         self, action: Mapping[str, object], *, timeout: float | None = None, as_list: bool | None = None
     ) -> Message | list[Message]:
-        headers = check_action(action)  # the real link's header checks apply here too
-        if not self.ready:
-            raise AmiDisconnected("fake link down")
-        self.sent.append(dict(headers))
-        what = self.script.get(str(headers["Action"]))
+        return await self.write(action, timeout=timeout, as_list=as_list)
+
+    @staticmethod
+    async def _raise(exc: AmiError) -> Message:
+        raise exc
+
+    async def _answer(self, name: str) -> Message | list[Message]:
+        what = self.script.get(name)
         if isinstance(what, BaseException):
             raise what
         if what == "hang":
             await asyncio.sleep(3600)
+        if what == "gate":
+            await self.gate.wait()
         if isinstance(what, Message):
             return what
         return ami("Response: Success\nMessage: ok")

@@ -17,6 +17,9 @@
 #   ActionID, CommandID, Message: it would raise on the list), or is a Response to no
 #   action of ours, is dropped, logged (reason and size, never its text) and counted in
 #   the owner's counters as dropped_ami_<reason>, beside the translator's dropped_<reason>.
+#   A frame past MAX_FRAME_CHARS is dropped as oversized without being buffered whole (a
+#   peer that never ends a frame cannot grow our memory). Every drop is counted; the log
+#   gets one line per reason per DROP_LOG_INTERVAL_S, with the count of those not logged.
 #   Actions are ours (_Action), so an answer cannot poison one (panoramisk's raised on a
 #   "successfully queued" to an action without Async). Should a frame still fail to be
 #   handled, it is dropped as reader_error and the action it answers ends with AmiError now,
@@ -37,9 +40,12 @@
 # - The controller talks to Asterisk through the AmiClient protocol, which AmiLink
 #   implements; tests inject another implementation only to produce faults on demand.
 # - Routing latency: the owner marks, in EVENT_READ (a context variable, so every task the
-#   event's handling starts carries it), when it read the event; the first action such a
-#   task writes observes perf_counter() - that mark, then clears it for that task. Cheap:
-#   one ContextVar read per action.
+#   event's handling starts carries it), when it read the event; the first action written
+#   in that context (the handling itself, or a task it started) observes
+#   perf_counter() - that mark, then clears it there. Cheap: one ContextVar read per action.
+# - `write` puts an action on the wire before it returns and hands back its response to
+#   await: a caller pipelines several (Asterisk carries out one session's actions in the
+#   order it reads them) instead of waiting a round trip between them.
 from __future__ import annotations
 
 import asyncio
@@ -49,7 +55,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from typing import Any, NamedTuple, Protocol
 
@@ -95,6 +101,11 @@ class AmiError(Exception):
     pass
 
 
+async def _not_written(exc: AmiError) -> Message | list[Message]:
+    """The response of an action refused before it was written."""
+    raise exc
+
+
 class AmiTimeout(AmiError):
     pass
 
@@ -125,6 +136,10 @@ class AmiClient(Protocol):
     async def connect(self) -> None: ...
 
     def close(self) -> None: ...
+
+    def write(
+        self, action: Mapping[str, object], *, timeout: float | None = None, as_list: bool | None = None
+    ) -> Awaitable[Message | list[Message]]: ...
 
     async def send(
         self, action: Mapping[str, object], *, timeout: float | None = None, as_list: bool | None = None
@@ -184,6 +199,13 @@ class _Never:
 EventHandler = Callable[[Message], None]
 
 FRAME_END = "\r\n\r\n"  # an AMI frame's headers end with a blank line
+# A frame longer than this is no frame of Asterisk's (its longest, a Command's output or a
+# long list item, are kilobytes): what is buffered is dropped, then everything up to the
+# next FRAME_END, so a peer that never ends a frame cannot grow our memory without bound.
+MAX_FRAME_CHARS = 4 * 1024 * 1024
+# Dropped frames are logged once per reason in this many seconds (with the count of those
+# not logged since): a peer that floods bad frames must not flood the log.
+DROP_LOG_INTERVAL_S = 10.0
 BANNER = "Asterisk Call Manager/"  # the line Asterisk greets with, before any frame
 # The headers panoramisk reads as strings to match a frame to its action and to dispatch it
 # (given twice, panoramisk's parser makes them a list, and str methods raise on it).
@@ -234,7 +256,11 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pieces: list[str] = []  # what came since the last frame's end, not yet a frame
         self._tail = ""  # its last 3 characters: a FRAME_END may span two reads
+        self._buffered = 0  # characters in _pieces
+        self._oversized = False  # skipping the rest of a frame past MAX_FRAME_CHARS
         self._greeted = False  # the banner line was handled (or never came)
+        self._drop_logged: dict[str, float] = {}  # reason -> when a drop was last logged
+        self._drops_unlogged: Counter[str] = Counter()
 
     def data_received(self, data: bytes) -> None:
         text = self._decoder.decode(data)
@@ -244,16 +270,33 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
         # not copied again at every read.
         seam = self._tail + text
         self._pieces.append(text)
+        self._buffered += len(text)
         self._tail = seam[-3:]
         if not self._greeted and not self._greet():
             return
         if FRAME_END not in seam:
+            if self._buffered > MAX_FRAME_CHARS:
+                self._skip_oversized()
             return
         *frames, rest = "".join(self._pieces).split(FRAME_END)
         self._pieces = [rest] if rest else []
+        self._buffered = len(rest)
         self._tail = rest[-3:]
+        if self._oversized:  # (the first piece is the end of the frame being skipped)
+            self._oversized = False
+            frames = frames[1:]
         for frame in frames:
             self._frame(frame)
+        if self._buffered > MAX_FRAME_CHARS:
+            self._skip_oversized()
+
+    def _skip_oversized(self) -> None:
+        if not self._oversized:
+            self._oversized = True
+            self._drop("oversized", "", size=self._buffered)
+        # Only the last 3 characters are kept: the frame's end may span this read and the next.
+        self._pieces = [self._tail]
+        self._buffered = len(self._tail)
 
     def _greet(self) -> bool:
         """Take Asterisk's banner line off the stream; False until there is enough to tell."""
@@ -266,6 +309,7 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
             self.version = line.removeprefix(BANNER).strip()
             log.info("AMI protocol version %s", self.version)
             self._pieces = [rest] if rest else []
+            self._buffered = len(rest)
             self._tail = rest[-3:] if rest else ""
         return True
 
@@ -309,9 +353,21 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
             action = self.responses.get(message.action_id)
         return action
 
-    def _drop(self, reason: str, frame: str) -> None:
+    def _drop(self, reason: str, frame: str, *, size: int | None = None) -> None:
         self._link.counters[f"dropped_ami_{reason}"] += 1
-        log.warning("AMI frame dropped (%s, %d characters)", reason, len(frame))
+        now = time.monotonic()
+        last = self._drop_logged.get(reason)
+        if last is not None and now - last < DROP_LOG_INTERVAL_S:
+            self._drops_unlogged[reason] += 1
+            return
+        self._drop_logged[reason] = now
+        more = self._drops_unlogged.pop(reason, 0)
+        log.warning(
+            "AMI frame dropped (%s, %d characters)%s",
+            reason,
+            len(frame) if size is None else size,
+            f"; {more} more dropped for that reason since the last such line" if more else "",
+        )
 
 
 class _Manager(Manager):  # type: ignore[misc]  # panoramisk is untyped
@@ -451,24 +507,44 @@ class AmiLink:
             self._manager.connection_lost = lambda exc: None
         self._ready.clear()
 
-    async def send(
+    def write(
         self, action: Mapping[str, object], *, timeout: float | None = None, as_list: bool | None = None
-    ) -> Message | list[Message]:
-        """Send one action and wait (with a deadline) for its complete response. With
-        as_list=False the first response completes it, even for an async Originate: its
-        OriginateResponse then reaches on_event like any other event."""
-        headers = check_action(action)
+    ) -> Awaitable[Message | list[Message]]:
+        """Write one action now, before returning, and return its complete response to await
+        (once; its deadline runs from now). It never raises: an action refused before it was
+        written (UnsafeHeader, AmiDisconnected) raises when its response is awaited. Actions
+        written one after another reach Asterisk in that order, and Asterisk carries out a
+        session's actions in the order it reads them (manager.c: one thread per session), so
+        a caller may write several before awaiting any. With as_list=False the first
+        response completes it, even for an async Originate: its OriginateResponse then
+        reaches on_event like any other event."""
+        try:
+            headers = check_action(action)
+        except UnsafeHeader as exc:
+            return _not_written(exc)
         if not self.ready or self._manager is None:
             self.counters["ami_actions_disconnected"] += 1
-            raise AmiDisconnected(f"AMI not connected; {headers['Action']} not sent")
+            return _not_written(AmiDisconnected(f"AMI not connected; {headers['Action']} not sent"))
         _observe_routing_latency()
         future = self._manager.send_action(_action(headers, as_list), as_list=as_list)
         self._pending.add(future)
+        deadline = asyncio.get_running_loop().time() + (self.action_timeout if timeout is None else timeout)
+        return self._response(future, str(headers["Action"]), deadline)
+
+    async def send(
+        self, action: Mapping[str, object], *, timeout: float | None = None, as_list: bool | None = None
+    ) -> Message | list[Message]:
+        """Write one action and wait (with a deadline) for its complete response."""
+        return await self.write(action, timeout=timeout, as_list=as_list)
+
+    async def _response(
+        self, future: asyncio.Future[Any], name: str, deadline: float
+    ) -> Message | list[Message]:
         outcome: str | None = None  # (an action its caller cancelled has no outcome of its own)
         try:
             # asyncio.timeout, not wait_for, which in Python 3.11 can swallow a cancellation
             # that comes with the response; shielded, so a deadline leaves the future ours.
-            async with asyncio.timeout(self.action_timeout if timeout is None else timeout):
+            async with asyncio.timeout_at(deadline):
                 resp: Message | list[Message] = await asyncio.shield(future)
             first = resp[0] if isinstance(resp, list) and resp else resp
             answered = isinstance(first, Message) and first.get("Response") == "Success"
@@ -476,7 +552,7 @@ class AmiLink:
             return resp
         except TimeoutError:
             outcome = "timeout"
-            raise AmiTimeout(f"{headers['Action']}: no response in time") from None
+            raise AmiTimeout(f"{name}: no response in time") from None
         except AmiLost:
             outcome = "lost"
             raise

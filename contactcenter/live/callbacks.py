@@ -208,7 +208,7 @@ class CallbackDesk:
                 # Their caller ID is withheld or no number we may call: they key one instead
                 # (not counted as a try: it was not theirs to get wrong).
                 self.counters[f"callback_caller_id_{bad.reason}"] += 1
-                self.executor.submit(
+                self.executor.write(
                     call_id, lambda: self.executor.redirect_caller(call_id, "cc-callback-offer", "digits")
                 )
                 return
@@ -219,11 +219,11 @@ class CallbackDesk:
                 # A polite end: they keep waiting, and are told why.
                 del self._tries[call_id]
                 self._report(ev.CallbackDeclined(now=now, call_id=call_id))
-                self.executor.submit(
+                self.executor.write(
                     call_id, lambda: self.executor.redirect_caller(call_id, "cc-callback-done", "refused")
                 )
             else:
-                self.executor.submit(
+                self.executor.write(
                     call_id, lambda: self.executor.redirect_caller(call_id, "cc-callback-offer", "invalid")
                 )
             return
@@ -248,7 +248,9 @@ class CallbackDesk:
             number = parse_callback_number(raw, secret=self._secret)
         except BadNumber:
             return
-        self.executor.submit(call_id, lambda: self._tell_if_pending(call_id, number.key))
+        # Beside the call's turn, not in it: its Originate need not wait for the store, and a
+        # Setvar on the channel is harmless wherever it falls among the call's actions.
+        self.executor.settle(call_id, self._tell_if_pending(call_id, number.key))
 
     async def _tell_if_pending(self, call_id: str, key: str) -> None:
         try:
@@ -256,12 +258,11 @@ class CallbackDesk:
         except StoreError as exc:
             log.warning("call %s: pending callbacks not looked up: %s", call_id, exc)
             return
-        channel = self.channels.callers.get(call_id)
-        if channel is not None and any(found):
-            self.counters["callers_told_of_pending_callback"] += 1
-            await self.executor.ami.send(
-                {"Action": "Setvar", "Channel": channel, "Variable": "CC_CALLBACK_PENDING", "Value": "1"}
-            )
+        if any(found):
+            told = self.executor.setvar(call_id, "CC_CALLBACK_PENDING", "1")
+            if told is not None:
+                self.counters["callers_told_of_pending_callback"] += 1
+                self.executor.settle(call_id, told)
 
     def forget_call(self, call_id: str) -> None:
         """The live call ended: nothing of its number stays in memory."""
@@ -346,8 +347,11 @@ class CallbackDesk:
             dialled = as_dialled(record.number, trunk.number_format, trunk.prefix)
             channel = f"PJSIP/pstn/sip:{dialled}@{_host_in_uri(trunk.host)}:{trunk.port}"
             variables = []
-        await self.executor.originate_citizen(
-            leg, channel=channel, ring_timeout=c.ring_timeout, variables=variables
+        self.executor.settle(
+            cb_id,
+            self.executor.originate_citizen(
+                leg, channel=channel, ring_timeout=c.ring_timeout, variables=variables
+            ),
         )
 
     async def _update(self, cmd: UpdateCallback) -> None:

@@ -1,6 +1,13 @@
 # The executor: carries out the core's commands as AMI actions. Rules:
-# - Each call's actions run one after another, in the order the core gave them (never two
-#   actions for one call at once); different calls' actions run concurrently.
+# - Each call's actions are written in the order the core gave them, and at once: a writer
+#   (a plain function) writes its actions when the command is carried out, if nothing of
+#   its call is still queued ahead of it, and the responses are awaited apart (settled).
+#   Nothing waits for Asterisk's response to one action before writing the next: Asterisk
+#   carries out a session's actions in the order it reads them. A job that must await
+#   something else first (the callback store) is queued in its call's turn, and writers
+#   submitted after it wait for it. Different calls never wait for each other.
+# - A writer only writes: whatever the core must hear of an action's outcome is reported
+#   by its settling task, never from inside carry_out (the core is then still feeding).
 # - It decides nothing. An action's outcome that the core must know comes back as an event
 #   keyed by ids (`report`): an Originate Asterisk refused at once is OperatorUnreachable;
 #   the ring's own outcome arrives later as an OriginateResponse, through the translator.
@@ -19,7 +26,10 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from panoramisk.message import Message
 
 from contactcenter.adapters.ami import AmiClient, AmiDisconnected, AmiError, AmiLost, AmiTimeout
 from contactcenter.config import Config, OperatorConfig
@@ -44,7 +54,8 @@ from contactcenter.live.speech import opening_files, wait_minutes
 
 log = logging.getLogger("contactcenter.executor")
 
-Job = Callable[[], Awaitable[None]]
+Job = Callable[[], Awaitable[None]]  # awaits first (the store), then writes: queued in turn
+Writer = Callable[[], "Awaitable[object] | None"]  # writes now; returns what settles its responses
 
 
 class Executor:
@@ -59,24 +70,61 @@ class Executor:
     ) -> None:
         self.ami, self.channels, self.cfg = ami, channels, cfg
         self._report, self._clock, self.counters = report, clock, counters
-        self._tails: dict[str, asyncio.Task[None]] = {}  # call id -> its last queued job
+        self._tails: dict[str, asyncio.Task[None]] = {}  # call id -> its last queued turn
+        self._settling: set[asyncio.Task[None]] = set()  # written actions' responses awaited
         self.announced: dict[str, tuple[str, str]] = {}  # call -> (position, minutes) set
 
     # --- queueing -------------------------------------------------------------------------
 
+    def write(self, call_id: str, writer: Writer) -> None:
+        """Run `writer` now, or, if a job of this call is still queued, right after it."""
+        ahead = self._tails.get(call_id)
+        if ahead is None:
+            self._run_writer(call_id, writer)
+        else:
+            self._queue(call_id, self._write_after(ahead, call_id, writer))
+
     def submit(self, call_id: str, job: Job) -> None:
-        """Run `job` after every job already queued for this call."""
-        prev = self._tails.get(call_id)
-        task = asyncio.get_running_loop().create_task(self._after(prev, job), name=f"call-{call_id}")
+        """Run `job` (it awaits something before it writes) after what is queued for this call;
+        what this call writes next waits for it."""
+        self._queue(call_id, self._run_after(self._tails.get(call_id), job))
+
+    def settle(self, call_id: str, responses: Awaitable[object] | None) -> None:
+        """Await written actions' responses apart from the call's turn."""
+        if responses is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._guard(responses), name=f"settle-{call_id}")
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    def _queue(self, call_id: str, turn: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(turn, name=f"call-{call_id}")
         self._tails[call_id] = task
         task.add_done_callback(lambda t: self._tails.pop(call_id) if self._tails.get(call_id) is t else None)
 
-    async def _after(self, prev: asyncio.Task[None] | None, job: Job) -> None:
-        if prev is not None:
-            with contextlib.suppress(BaseException):
-                await prev
+    async def _write_after(self, ahead: asyncio.Task[None], call_id: str, writer: Writer) -> None:
+        with contextlib.suppress(BaseException):
+            await ahead
+        self._run_writer(call_id, writer)
+
+    def _run_writer(self, call_id: str, writer: Writer) -> None:
         try:
-            await job()
+            responses = writer()
+        except Exception:  # (as in _guard: counted and logged, never raised into the core)
+            self.counters["executor_bugs"] += 1
+            log.exception("executor writer failed")
+            return
+        self.settle(call_id, responses)
+
+    async def _run_after(self, ahead: asyncio.Task[None] | None, job: Job) -> None:
+        if ahead is not None:
+            with contextlib.suppress(BaseException):
+                await ahead
+        await self._guard(job())
+
+    async def _guard(self, work: Awaitable[object]) -> None:
+        try:
+            await work
         except AmiError as exc:
             self.counters["ami_action_errors"] += 1
             log.warning("AMI action failed: %s", exc)
@@ -85,15 +133,17 @@ class Executor:
             log.exception("executor job failed")
 
     async def idle(self) -> None:
-        """Wait until every queued job has run (tests, shutdown)."""
-        while self._tails:
-            await asyncio.gather(*list(self._tails.values()), return_exceptions=True)
+        """Wait until every queued job has run and every response is settled (tests, shutdown)."""
+        while self._tails or self._settling:
+            await asyncio.gather(*self._tails.values(), *self._settling, return_exceptions=True)
 
     async def close(self) -> None:
-        for task in list(self._tails.values()):
+        tasks = [*self._tails.values(), *self._settling]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*list(self._tails.values()), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tails.clear()
+        self._settling.clear()
 
     # --- commands -------------------------------------------------------------------------
 
@@ -101,29 +151,29 @@ class Executor:
         if isinstance(cmd, ConnectCall):
             op = self.cfg.operator(cmd.operator_id)
             leg = self.channels.new_leg(cmd.call_id, op.id, local=op.endpoint == "sim")
-            self.submit(cmd.call_id, lambda: self._originate(leg))
+            self.write(cmd.call_id, lambda: self._originate(leg))
         elif isinstance(cmd, DialCallback):
             # Operator first: their leg enters the callback's own room (named after it).
             op = self.cfg.operator(cmd.operator_id)
             leg = self.channels.new_callback_leg(
                 cmd.call_id, op.id, local=op.endpoint == "sim", citizen=False
             )
-            self.submit(cmd.call_id, lambda: self._originate(leg))
+            self.write(cmd.call_id, lambda: self._originate(leg))
         elif isinstance(cmd, OfferCallback):
-            self.submit(cmd.call_id, lambda: self._offer_callback(cmd.call_id, cmd.ewt_s, cmd.next_opening))
+            self.write(cmd.call_id, lambda: self._offer_callback(cmd.call_id, cmd.ewt_s, cmd.next_opening))
         elif isinstance(cmd, ConfirmCallback):
             exten = "merged" if cmd.merged else "s"
-            self.submit(cmd.call_id, lambda: self.redirect_caller(cmd.call_id, "cc-callback-done", exten))
+            self.write(cmd.call_id, lambda: self.redirect_caller(cmd.call_id, "cc-callback-done", exten))
         elif isinstance(cmd, RefuseCallback):
-            self.submit(cmd.call_id, lambda: self.redirect_caller(cmd.call_id, "cc-callback-done", "refused"))
+            self.write(cmd.call_id, lambda: self.redirect_caller(cmd.call_id, "cc-callback-done", "refused"))
         elif isinstance(cmd, CancelOffer):
             legs = [leg for leg in self.channels.legs_of(cmd.call_id) if leg.operator_id == cmd.operator_id]
             for leg in legs:
-                self.submit(cmd.call_id, lambda leg=leg: self.hang_up_leg(leg))  # type: ignore[misc]
+                self.write(cmd.call_id, lambda leg=leg: self.hang_up_leg(leg))  # type: ignore[misc]
         elif isinstance(cmd, BridgeCall):
-            self.submit(cmd.call_id, lambda: self._join(cmd.call_id))
+            self.write(cmd.call_id, lambda: self._join(cmd.call_id))
         elif isinstance(cmd, AnnounceWait):
-            self.submit(cmd.call_id, lambda: self.announce(cmd.call_id, cmd.position, cmd.ewt_s))
+            self.write(cmd.call_id, lambda: self.announce(cmd.call_id, cmd.position, cmd.ewt_s))
         elif isinstance(cmd, RejectBusy | RejectClosed):
             context, counter = (
                 ("cc-busy", "blocked") if isinstance(cmd, RejectBusy) else ("cc-closed", "closed")
@@ -132,7 +182,7 @@ class Executor:
             # Theirs is a message, then Asterisk's hangup: nothing of it concerns the core.
             channel = self.channels.callers.pop(cmd.call_id, None)
             if channel is not None:
-                self.submit(cmd.call_id, lambda: self._redirect(channel, context))
+                self.write(cmd.call_id, lambda: self._redirect(channel, context))
         else:
             self.counters["unknown_commands"] += 1
             log.error("no handler for command %r", cmd)
@@ -145,10 +195,10 @@ class Executor:
             return  # abandoned: the caller is gone; refused: hearing why, then hung up
         channels = self.channels
         for leg in channels.legs_of(call.call_id):
-            self.submit(call.call_id, lambda leg=leg: self.hang_up_leg(leg))  # type: ignore[misc]
+            self.write(call.call_id, lambda leg=leg: self.hang_up_leg(leg))  # type: ignore[misc]
         channel = channels.callers.get(call.call_id)
         if channel is not None:
-            self.submit(call.call_id, lambda: self._hang_up(channel))
+            self.write(call.call_id, lambda: self._hang_up(channel))
 
     def refuse_leg(self, leg: Leg) -> None:
         """An answer the core did not take (the caller left, the offer was withdrawn): the
@@ -156,11 +206,11 @@ class Executor:
         leg.answered = False
         self.channels.forget_leg(leg)  # its answer has come: nothing more can be about it
         self.counters["legs_refused"] += 1
-        self.submit(leg.call_id, lambda: self.hang_up_leg(leg))
+        self.write(leg.call_id, lambda: self.hang_up_leg(leg))
 
     # --- actions --------------------------------------------------------------------------
 
-    async def _originate(self, leg: Leg) -> None:
+    def _originate(self, leg: Leg) -> Awaitable[None]:
         cfg, op = self.cfg, self.cfg.operator(leg.operator_id)
         variables = [f"CC_CALL_ID={leg.call_id}", f"CC_ROOM={leg.call_id}"]
         action: dict[str, object] = {
@@ -184,8 +234,12 @@ class Executor:
         else:
             action["Channel"] = f"PJSIP/{op.id}"
         action["Variable"] = variables
+        return self._rang(leg, self.ami.write(action, as_list=False))
+
+    async def _rang(self, leg: Leg, response: Awaitable[Message | list[Message]]) -> None:
+        op = self.cfg.operator(leg.operator_id)
         try:
-            resp = await self.ami.send(action, as_list=False)
+            resp = await response
         except AmiDisconnected as exc:
             if isinstance(exc, AmiLost):
                 # Sent, then the link went: ringing or not, the resync will tell.
@@ -243,47 +297,73 @@ class Executor:
             )
         )
 
-    async def hang_up_leg(self, leg: Leg) -> None:
-        await self._hang_up(leg.channel_id)
+    def hang_up_leg(self, leg: Leg) -> Awaitable[None]:
+        return self._hang_up(leg.channel_id)
 
-    async def _hang_up(self, channel: str) -> None:
+    def _hang_up(self, channel: str) -> Awaitable[None]:
+        return self._gone(self.ami.write({"Action": "Hangup", "Channel": channel}))
+
+    @staticmethod
+    async def _gone(response: Awaitable[object]) -> None:
         with contextlib.suppress(AmiError):  # gone already: that is what we wanted
-            await self.ami.send({"Action": "Hangup", "Channel": channel})
+            await response
 
-    async def _join(self, call_id: str) -> None:
+    def _join(self, call_id: str) -> Awaitable[object] | None:
         channel = self.channels.callers.get(call_id)
         if channel is None:
-            return  # the caller hung up meanwhile: the core hears it from their Hangup
-        await self._redirect(channel, "cc-join")
+            return None  # the caller hung up meanwhile: the core hears it from their Hangup
+        return self._redirect(channel, "cc-join")
 
-    async def _redirect(self, channel: str, context: str, exten: str = "s") -> None:
-        await self.ami.send(
+    def _redirect(self, channel: str, context: str, exten: str = "s") -> Awaitable[object]:
+        return self.ami.write(
             {"Action": "Redirect", "Channel": channel, "Context": context, "Exten": exten, "Priority": "1"}
         )
 
-    async def redirect_caller(self, call_id: str, context: str, exten: str = "s") -> None:
+    def redirect_caller(self, call_id: str, context: str, exten: str = "s") -> Awaitable[object] | None:
         """Send a waiting caller to `context` (exten `exten`), if they are still there."""
         channel = self.channels.callers.get(call_id)
-        if channel is not None:
-            await self._redirect(channel, context, exten)
+        return None if channel is None else self._redirect(channel, context, exten)
 
-    async def _offer_callback(self, call_id: str, ewt_s: float, next_opening: float | None) -> None:
+    def _offer_callback(
+        self, call_id: str, ewt_s: float, next_opening: float | None
+    ) -> Awaitable[None] | None:
         """The offer: their expected wait and, if their turn would come after closing, when
         the line opens again (both read by the offer context), then the choice."""
         channel = self.channels.callers.get(call_id)
         if channel is None:
-            return
+            return None
         opens = ""
         if next_opening is not None and self.cfg.hours is not None:
             opens = "&".join(opening_files(next_opening, time.time(), self.cfg.hours.tz))
-        for name, value in (("CC_EWT_MIN", wait_minutes(ewt_s)), ("CC_CB_OPENS", opens)):
-            await self.ami.send({"Action": "Setvar", "Channel": channel, "Variable": name, "Value": value})
-        await self._redirect(channel, "cc-callback-offer")
+        written = [
+            self._setvar(channel, name, value)
+            for name, value in (("CC_EWT_MIN", wait_minutes(ewt_s)), ("CC_CB_OPENS", opens))
+        ]
+        written.append(self._redirect(channel, "cc-callback-offer"))
+        return self._all(written)
 
-    async def originate_citizen(
+    def setvar(self, call_id: str, name: str, value: str) -> Awaitable[object] | None:
+        """Set a channel variable on a waiting caller's channel, if they are still there."""
+        channel = self.channels.callers.get(call_id)
+        return None if channel is None else self._setvar(channel, name, value)
+
+    def _setvar(self, channel: str, name: str, value: str) -> Awaitable[object]:
+        return self.ami.write({"Action": "Setvar", "Channel": channel, "Variable": name, "Value": value})
+
+    async def _all(self, written: list[Awaitable[object]]) -> None:
+        """Settle several written actions: each one's failure counted, none left unawaited."""
+        for response in written:
+            try:
+                await response
+            except AmiError as exc:
+                self.counters["ami_action_errors"] += 1
+                log.warning("AMI action failed: %s", exc)
+
+    def originate_citizen(
         self, leg: Leg, *, channel: str, ring_timeout: float, variables: list[str]
-    ) -> None:
-        """Call a callback's citizen into the room where their operator waits."""
+    ) -> Awaitable[None]:
+        """Call a callback's citizen into the room where their operator waits (written now;
+        the returned awaitable settles it)."""
         action: dict[str, object] = {
             "Action": "Originate",
             "ActionID": leg.leg_id,
@@ -298,8 +378,11 @@ class Executor:
             "CallerID": '"010" <010>',
             "Variable": [f"CC_CALL_ID={leg.call_id}", f"CC_ROOM={leg.call_id}", *variables],
         }
+        return self._citizen_rang(leg, self.ami.write(action, as_list=False))
+
+    async def _citizen_rang(self, leg: Leg, response: Awaitable[Message | list[Message]]) -> None:
         try:
-            resp = await self.ami.send(action, as_list=False)
+            resp = await response
         except (AmiDisconnected, AmiTimeout) as exc:
             # Its fate is unknown: the core's ring deadline settles it (never a second ring).
             self.counters["callback_dials_in_doubt"] += 1
@@ -309,14 +392,18 @@ class Executor:
             self.channels.forget_leg(leg)
             self._report(ev.CitizenNotReached(now=self._clock(), callback_id=leg.call_id, outcome="failed"))
 
-    async def announce(self, call_id: str, position: int, ewt_s: float) -> None:
+    def announce(self, call_id: str, position: int, ewt_s: float) -> Awaitable[None] | None:
         """Set the place in line and expected wait the hold loop reads on its next pass."""
         channel = self.channels.callers.get(call_id)
         if channel is None:
-            return
+            return None
         values = (str(position), wait_minutes(ewt_s))
         if self.announced.get(call_id) == values:
-            return
+            return None
         self.announced[call_id] = values
-        for name, value in zip(("CC_POSITION", "CC_EWT_MIN"), values, strict=True):
-            await self.ami.send({"Action": "Setvar", "Channel": channel, "Variable": name, "Value": value})
+        return self._all(
+            [
+                self._setvar(channel, name, value)
+                for name, value in zip(("CC_POSITION", "CC_EWT_MIN"), values, strict=True)
+            ]
+        )

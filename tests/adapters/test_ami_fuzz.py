@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
+from contactcenter.adapters import ami as ami_module
 from contactcenter.adapters.ami import (
     BANNER,
     FRAME_END,
@@ -415,6 +416,47 @@ def test_valid_events_come_out_whole_whatever_the_splits(
     delivered = [{k: v for k, v in m.items() if k != "content"} for m in rig.events[before:]]
     assert delivered == events
     assert rig.dropped() == dropped_before
+
+
+@pytest.mark.parametrize("end_cut", range(len(FRAME_END) + 1))
+def test_a_frame_that_never_ends_is_dropped_without_growing_the_buffer(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, end_cut: int
+) -> None:
+    """A peer that sends one endless header: what is buffered stays under the cap, the frame
+    is dropped once, and the frame after it, its end split across reads anywhere, comes out."""
+    monkeypatch.setattr(ami_module, "MAX_FRAME_CHARS", 10_000)
+    protocol = rig.link._manager.protocol  # type: ignore[union-attr]
+    before, oversized = len(rig.events), rig.link.counters["dropped_ami_oversized"]
+    chunk = b"Event: Flood\r\nValue: " + b"x" * 3_000
+    for _ in range(20):  # 60,000 characters without an end
+        rig.wire.feed(chunk)
+        assert protocol._buffered <= 10_000 + len(chunk)
+    end = FRAME_END.encode()
+    # (This read crosses the cap, so the buffer is emptied with part of the end in it.)
+    rig.wire.feed(b"x" * 10_001 + end[:end_cut])
+    rig.wire.feed(end[end_cut:] + _encoded({"Event": "AfterTheFlood", "Uniqueid": "1"}))
+    rig.run(asyncio.sleep(0))
+    rig.assert_healthy()
+    assert rig.link.counters["dropped_ami_oversized"] == oversized + 1
+    assert [m.get("Event") for m in rig.events[before:]] == ["AfterTheFlood"]
+
+
+def test_dropped_frames_are_logged_once_per_interval_and_all_counted(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    protocol = rig.link._manager.protocol  # type: ignore[union-attr]
+    protocol._drop_logged.clear()
+    protocol._drops_unlogged.clear()
+    before = rig.link.counters["dropped_ami_unparsable"]
+    with caplog.at_level("WARNING", logger="contactcenter.adapters.ami"):
+        for _ in range(50):
+            rig.wire.feed(b"no colon here" + FRAME_END.encode())
+        protocol._drop_logged["unparsable"] -= ami_module.DROP_LOG_INTERVAL_S  # (the interval has passed)
+        rig.wire.feed(b"no colon here either" + FRAME_END.encode())
+    assert rig.link.counters["dropped_ami_unparsable"] == before + 51
+    lines = [r.getMessage() for r in caplog.records if "AMI frame dropped" in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert lines[1].endswith("; 49 more dropped for that reason since the last such line")
 
 
 # --- hand-written cases, over loopback TCP ----------------------------------------------

@@ -106,7 +106,7 @@ async def test_an_originate_without_answer_is_withdrawn_by_the_core_and_retried(
         fake(controller).script["Originate"] = AmiTimeout("no response in time")
         call = citizen(controller, 4)
         [first] = await originated(controller)
-        assert controller.counters["offers_in_doubt"] >= 1
+        await until(lambda: controller.counters["offers_in_doubt"] >= 1, 5, "the Originate settled")
         # No OriginateResponse ever comes: the core withdraws the offer (its leg is hung up in
         # case it exists), Ana is unreachable for the backoff, then rung again.
         await until(lambda: first["ChannelId"] in hung_up(controller), 5, "the withdrawn leg hung up")
@@ -117,29 +117,44 @@ async def test_an_originate_without_answer_is_withdrawn_by_the_core_and_retried(
         await controller.stop()
 
 
-async def test_a_calls_actions_run_in_order_and_other_calls_are_not_held_up(ctl: Controller) -> None:
+async def test_a_calls_actions_are_written_in_order_without_waiting_for_answers(ctl: Controller) -> None:
+    # The first call's Originate gets no answer until the gate opens: the call's next action
+    # (the Hangup of its leg when the caller leaves) is written at once, after it, and the
+    # other call's Originate is not held up either.
     gate = asyncio.Event()
-    real_send = fake(ctl).send
-
-    async def slow_originate(action, **kw):  # type: ignore[no-untyped-def]
-        if action["Action"] == "Originate" and action["ChannelId"].endswith("0000001-1"):
-            fake(ctl).sent.append(dict(action))
-            await gate.wait()
-            return ami("Response: Success\nMessage: queued")
-        return await real_send(action, **kw)
-
-    fake(ctl).send = slow_originate  # type: ignore[method-assign]
+    fake(ctl).script["Originate"] = "gate"
+    fake(ctl).gate = gate
     first = citizen(ctl, 5, "info")  # -> Ana: her Originate hangs until the gate opens
-    second = citizen(ctl, 6, "tramits")  # -> Marta: not held up by the first call's action
+    second = citizen(ctl, 6, "tramits")  # -> Marta
     await originated(ctl, 2)
-    fake(ctl).deliver(f"Event: Hangup\nChannel: PJSIP/pstn-00000005\nUniqueid: {first}")
-    await asyncio.sleep(0.05)
-    assert not hung_up(ctl)  # the first call's cancel waits for its Originate to return
-    gate.set()
-    await ctl.executor.idle()
-    names = [(a["Action"], a.get("ChannelId") or a.get("Channel")) for a in fake(ctl).sent]
     leg1 = next(
         a["ChannelId"] for a in fake(ctl).actions("Originate") if a["ChannelId"].endswith("0000001-1")
     )
+    fake(ctl).deliver(f"Event: Hangup\nChannel: PJSIP/pstn-00000005\nUniqueid: {first}")
+    await until(lambda: leg1 in hung_up(ctl), 5, "the first call's leg hung up before any answer")
+    names = [(a["Action"], a.get("ChannelId") or a.get("Channel")) for a in fake(ctl).sent]
     assert names.index(("Hangup", leg1)) > names.index(("Originate", leg1))
+    assert not gate.is_set() and ctl.executor._settling  # (the Originates still unanswered)
     assert ctl.engine.calls[second].operator_id == "marta"
+    gate.set()
+    await ctl.executor.idle()
+    assert not ctl.executor._settling and not ctl.executor._tails
+
+
+async def test_a_job_that_awaits_first_holds_its_calls_later_actions_only(ctl: Controller) -> None:
+    # A job in a call's turn (one that awaits the store before it writes) keeps that call's
+    # later actions behind it, in order; another call's are written at once.
+    gate = asyncio.Event()
+    order: list[str] = []
+
+    async def slow_job() -> None:
+        await gate.wait()
+        order.append("job")
+
+    ctl.executor.submit("c1", slow_job)
+    ctl.executor.write("c1", lambda: order.append("c1 writer"))  # type: ignore[func-returns-value]
+    ctl.executor.write("c2", lambda: order.append("c2 writer"))  # type: ignore[func-returns-value]
+    assert order == ["c2 writer"]
+    gate.set()
+    await ctl.executor.idle()
+    assert order == ["c2 writer", "job", "c1 writer"]

@@ -63,13 +63,16 @@ class Recorder:
     def close(self) -> None:
         self.link.close()
 
-    async def send(self, action: Mapping[str, object], **kw: Any) -> Any:
+    def write(self, action: Mapping[str, object], **kw: Any) -> Any:
         if action.get("Action") not in ("Ping", "CoreShowChannels"):
             lines = []
             for k, v in action.items():
                 lines += [f"{k}: {x}" for x in v] if isinstance(v, list) else [f"{k}: {v}"]
             self.frames.append(f">>> {self._stamp()}\n" + "\n".join(lines))
-        return await self.link.send(action, **kw)
+        return self.link.write(action, **kw)
+
+    async def send(self, action: Mapping[str, object], **kw: Any) -> Any:
+        return await self.write(action, **kw)
 
     async def list_items(self, action: Mapping[str, object], item_event: str) -> Any:
         return await self.link.list_items(action, item_event)
