@@ -30,7 +30,7 @@ from pathlib import Path
 
 from contactcenter.config import Config
 from contactcenter.errors import UserError
-from contactcenter.sandbox import mosquitto, prompts
+from contactcenter.sandbox import mosquitto, procs, prompts
 from contactcenter.sandbox.render import render
 
 PACKAGES = (
@@ -101,18 +101,7 @@ def load_state() -> SandboxState | None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        # A recycled pid would not be an asterisk inside our root.
-        exe = os.readlink(f"/proc/{pid}/exe")
-        return "asterisk" in exe
-    except OSError:
-        return False
+    return procs.running(pid, "asterisk")
 
 
 def status() -> dict[str, object]:
@@ -465,6 +454,28 @@ def stop_timeout() -> float:
         return 15.0
 
 
+def _port_bindable(host: str, port: int, kind: int) -> bool:
+    try:
+        _check_port_free(host, port, kind, "")
+    except SandboxError:
+        return False
+    return True
+
+
+def _wait_ports_free(state: SandboxState, timeout: float = 5.0) -> None:
+    """Wait (bounded) until the ports the stopped sandbox listened on can be bound again,
+    so that an `up` right after `down` never finds them taken by what is still closing."""
+    ports = [
+        (state.ami_host, state.ami_port, socket.SOCK_STREAM),
+        (state.sip_host, state.sip_port, socket.SOCK_DGRAM),
+    ]
+    if state.mqtt_host is not None and state.mqtt_port is not None:
+        ports.append((state.mqtt_host, state.mqtt_port, socket.SOCK_STREAM))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(_port_bindable(*p) for p in ports):
+        time.sleep(0.05)
+
+
 def down(log=print) -> bool:  # type: ignore[no-untyped-def]
     """Stop the sandbox's mosquitto and Asterisk (by their recorded pids) and unmount what
     `up` mounted."""
@@ -495,6 +506,8 @@ def down(log=print) -> bool:  # type: ignore[no-untyped-def]
                 break
         stopped = True
         log(f"Asterisk (pid {state.pid}) stopped")
+    if state is not None:
+        _wait_ports_free(state)
     _unmount_all(root)
     state_path().unlink(missing_ok=True)
     return stopped

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from contactcenter.config import MqttConfig
 from contactcenter.errors import UserError
+from contactcenter.sandbox import procs
 
 MOSQUITTO = "/usr/sbin/mosquitto"  # Debian's package puts it here, outside a user's PATH
 MOSQUITTO_PASSWD = "mosquitto_passwd"
@@ -203,12 +204,7 @@ def prepare(directory: Path, mqtt: MqttConfig, observer: Login, tls: ServerTls |
 
 def alive(pid: int) -> bool:
     """Whether `pid` is a live mosquitto (a recycled pid, or our exited child, is not)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child and has exited
-    try:
-        return "mosquitto" in os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return False
+    return procs.running(pid, "mosquitto")
 
 
 def _port_free(host: str, port: int) -> bool:

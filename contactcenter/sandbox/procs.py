@@ -1,0 +1,33 @@
+# Whether a process the sandbox started (by its recorded pid) still runs.
+# Rules:
+# - A process counts as running until the kernel has closed its files: /proc/<pid>/stat
+#   reports it, it is not a zombie (Z) or dead (X), and its name is the program's. Reading
+#   /proc/<pid>/exe is not enough: an exiting process loses that link before it closes its
+#   files, so its listening ports (AMI, SIP, MQTT) could still be bound once we had called
+#   it gone, and the next `up` would find them taken.
+# - A recycled pid is another program's: its name differs, so it is not ours.
+# - A child of ours that has exited is reaped on the way (no zombie left behind).
+from __future__ import annotations
+
+import contextlib
+import os
+
+
+def running(pid: int, name: str) -> bool:
+    """Whether `pid` is a live process named `name` (15 characters at most, as the kernel
+    keeps them)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child and has exited
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    # "<pid> (<comm>) <state> ...": comm may hold spaces and parentheses; the state follows
+    # the last closing one.
+    open_at, close_at = stat.find(b"("), stat.rfind(b")")
+    if open_at < 0 or close_at < open_at:
+        return False
+    comm = stat[open_at + 1 : close_at].decode("utf-8", "replace")
+    state = stat[close_at + 2 : close_at + 3]
+    return comm == name[:15] and state not in (b"Z", b"X", b"x")
