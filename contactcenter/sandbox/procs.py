@@ -4,7 +4,9 @@
 #   reports it, it is not a zombie (Z) or dead (X), and its name is the program's. Reading
 #   /proc/<pid>/exe is not enough: an exiting process loses that link before it closes its
 #   files, so its listening ports (AMI, SIP, MQTT) could still be bound once we had called
-#   it gone, and the next `up` would find them taken.
+#   it gone, and the next `up` would find them taken. Nor is the main thread's state: when
+#   it has exited it shows as a zombie while the other threads (which share the files) are
+#   still being torn down; the process is gone when no thread but a zombie leader is left.
 # - A recycled pid is another program's: its name differs, so it is not ours.
 # - A child of ours that has exited is reaped on the way (no zombie left behind).
 from __future__ import annotations
@@ -30,4 +32,11 @@ def running(pid: int, name: str) -> bool:
         return False
     comm = stat[open_at + 1 : close_at].decode("utf-8", "replace")
     state = stat[close_at + 2 : close_at + 3]
-    return comm == name[:15] and state not in (b"Z", b"X", b"x")
+    if comm != name[:15]:
+        return False
+    if state not in (b"Z", b"X", b"x"):
+        return True
+    try:  # a zombie leader: running while any other thread is left
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
+        return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 
 from contactcenter.sandbox import procs
@@ -59,3 +60,33 @@ def test_a_zombie_is_not_running() -> None:
 
 def test_no_such_pid_is_not_running() -> None:
     assert not procs.running(2**22 + 1, "asterisk")  # beyond pid_max's default
+
+
+def test_a_process_whose_main_thread_exited_runs_while_another_thread_does() -> None:
+    # Like an exiting Asterisk: the leader thread is gone (a zombie in /proc/<pid>/stat)
+    # while other threads, which hold the process's files and ports, still run.
+    code = (
+        "import ctypes, sys, threading, time\n"
+        "threading.Thread(target=time.sleep, args=(30,)).start()\n"
+        "print('ready', flush=True)\n"
+        "ctypes.CDLL(None).pthread_exit(None)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        with open(f"/proc/{child.pid}/stat") as f:
+            comm = f.read().split("(", 1)[1].rsplit(")", 1)[0]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until the leader shows as a zombie
+            with open(f"/proc/{child.pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the main thread never exited")
+        assert procs.running(child.pid, comm)
+    finally:
+        child.kill()
+        child.wait()
+        assert child.stdout is not None
+        child.stdout.close()
