@@ -1247,9 +1247,10 @@ class Engine:
             return self._end_callback(cb, _BT.EXPIRE, now)
         route = self._route(cb.skill, cb.language)
         route.queue.push(cb.callback_id, cb.queue_key)
+        since = cb.queue_key[1]  # (when it queued, less its head start: as a call's steps)
         for after, _ in self.relaxation[1:]:
-            if cb.queued_at + after > now:
-                _heappush(self._timers, (cb.queued_at + after, self._next_seq(), _RELAX, cb.callback_id))
+            if since + after > now:
+                _heappush(self._timers, (since + after, self._next_seq(), _RELAX, cb.callback_id))
         return self._serve_queue(route, now)
 
     def _dial_callback(self, cb: Callback, op: Operator, now: float, out: list[Command]) -> bool:

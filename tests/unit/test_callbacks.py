@@ -281,6 +281,26 @@ def test_the_citizen_not_reached_is_retried_after_the_delay_then_given_up() -> N
     assert (cb.state, cb.attempts, cb.time_to_serve) == (B.FAILED, 2, None)
 
 
+def test_a_callback_back_from_a_retry_reaches_wider_levels_counting_its_head_start() -> None:
+    # Head starts count as time waited for relaxation, for a callback as for a call: b
+    # queued at 10 with a 300 s head start, so it stands as if queued at -290, and the
+    # second-level operator may take it at -290 + 1500 = 1210 (not 10 + 1500).
+    engine = busy_centre(relaxation=((0.0, 1), (1500.0, 2)), priority_head_start=((0, 300.0),))
+    waiting_callback(engine)
+    arrive(engine, "c", 40)
+    assert end(engine, "a", 100) == [DialCallback(call_id="cb-b", operator_id="ana")]
+    answer(engine, "cb-b", "ana", 102)
+    got = engine.handle(ev.CitizenNotReached(now=130, callback_id="cb-b", outcome="no_answer"))
+    assert got == [update("cb-b", B.SCHEDULED, "no_answer", 1, 730), connect("c", "ana")]
+    answer(engine, "c", "ana", 131)
+    assert login(engine, "bea", 132, {"info": 2}) == []  # nothing within her reach
+    assert engine.handle(ev.Tick(now=730)) == []  # back in its queue; still out of Bea's reach
+    assert engine.callbacks["cb-b"].state is B.PENDING
+    assert engine.next_deadline() == 1210
+    assert engine.handle(ev.Tick(now=1209.9)) == []
+    assert engine.handle(ev.Tick(now=1210)) == [DialCallback(call_id="cb-b", operator_id="bea")]
+
+
 def test_an_unanswered_operator_ring_costs_no_attempt_and_the_callback_keeps_its_place() -> None:
     engine = busy_centre()
     waiting_callback(engine)
