@@ -59,7 +59,15 @@ from typing import Any, Literal
 import yaml
 
 from contactcenter import resources
-from contactcenter.config import TOKEN_MIN, Config, ConfigError, parse_config, read_yaml
+from contactcenter.config import (
+    TOKEN_MIN,
+    Config,
+    ConfigError,
+    parse_config,
+    read_secret_file,
+    read_yaml,
+    secret_file_fields,
+)
 from contactcenter.errors import UserError
 
 Severity = Literal["fail", "warn"]
@@ -226,10 +234,8 @@ def centre_secrets(raw: object, cfg: Config) -> list[Secret]:
 
 
 def deployment_of(cfg: Config) -> str:
-    """`production` unless the centre says `centre: {deployment: sandbox}` (Config.deployment,
-    once config.py reads it; until then every centre is production)."""
-    value = getattr(cfg, "deployment", PRODUCTION)
-    return value if value in (PRODUCTION, SANDBOX) else PRODUCTION
+    """`production` unless the centre says `centre: {deployment: sandbox}` (Config.deployment)."""
+    return SANDBOX if cfg.deployment == SANDBOX else PRODUCTION
 
 
 @functools.lru_cache(maxsize=1)
@@ -341,6 +347,26 @@ def _where(file: str, lines: Mapping[Path_, int], path: Path_) -> str:
     return file
 
 
+def _readable(raw: object) -> object:
+    """`raw` to validate, a copy: a secret file others may read (which load_config refuses)
+    is read here anyway, its secret put in its field's place, so that check goes on and
+    reports the file's mode as the finding it is (secret.file-mode) along with the rest."""
+    out = copy.deepcopy(raw)
+    for named in secret_file_fields(raw):
+        try:
+            mode = os.stat(named.path).st_mode
+        except OSError:
+            continue  # (load_config says it is missing, naming it)
+        if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+            continue
+        holder = _mapping_at(out, named.holder)
+        if isinstance(holder, dict):
+            secret = read_secret_file(named.path, named.name, private=False)
+            del holder[named.key]
+            holder[named.key.removesuffix("_file")] = secret
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class CentreCheck:
     config: Config
@@ -352,7 +378,7 @@ def check_centre(path: str | os.PathLike[str], *, deployment: str | None = None)
     says (tests); ConfigError when the file cannot be read or is not a valid centre."""
     file = str(path)
     raw = read_yaml(path)
-    cfg = parse_config(copy.deepcopy(raw), file)
+    cfg = parse_config(_readable(raw), file)
     lines = yaml_lines(Path(path).read_text(encoding="utf-8"))
     kind = deployment if deployment is not None else deployment_of(cfg)
     if kind not in (PRODUCTION, SANDBOX):

@@ -35,6 +35,23 @@ def _config(path: str) -> Config:
     return load_config(path)
 
 
+def _sandbox_config(path: str) -> Config:
+    """The centre as the sandbox runs it: the secret files it names in the sandbox's own
+    secrets directory are made first (random, 0600), when missing."""
+    from contactcenter.config import read_yaml
+    from contactcenter.sandbox import credentials
+
+    try:
+        made_files = credentials.provision(read_yaml(path))
+    except OSError as exc:  # not root, a read-only cache: one line
+        raise UserError(
+            f"cannot make the sandbox's secret files in {credentials.secrets_dir()}: {exc}"
+        ) from None
+    for made in made_files:
+        print(f"sandbox: made the secret file {made} (random, mode 0600)", file=sys.stderr)
+    return load_config(path)
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from contactcenter import sandbox
 
@@ -47,7 +64,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             print(f"sandbox {state}: root {st['root']}, AMI port {st['ami_port']}, SIP port {st['sip_port']}")
         return 0 if st["running"] or args.json else 3
     if args.action == "up":
-        sandbox.up(_config(args.config))
+        sandbox.up(_sandbox_config(args.config))
+        return 0
+    if args.action == "secrets":
+        _sandbox_config(args.config)
         return 0
     sandbox.down()
     return 0
@@ -66,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from contactcenter.sim.demo import run_demo
 
-    cfg = _config(args.config)
+    cfg = _sandbox_config(args.config)
     return run_demo(cfg, calls=args.calls, keep=args.keep)
 
 
@@ -461,7 +481,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     sb = sub.add_parser("sandbox", help="the local Asterisk 22 sandbox (root)")
-    sb.add_argument("action", choices=["up", "down", "status"])
+    sb.add_argument(
+        "action",
+        choices=["up", "down", "status", "secrets"],
+        help="secrets: make the sandbox's missing secret files the config names (up does it too)",
+    )
     sb.add_argument("--config", default=DEFAULT_CONFIG)
     sb.add_argument("--json", action="store_true", help="status as JSON")
     sb.set_defaults(func=cmd_sandbox)

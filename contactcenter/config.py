@@ -24,6 +24,7 @@ import difflib
 import ipaddress
 import os
 import re
+import stat
 import types
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
@@ -267,19 +268,29 @@ def problem(text: str, *, at: Sequence[str | int] = (), **value: object) -> Pyda
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
 
+SECRET_FILE_MAX = 4096  # bytes: a secret file holds one secret, not a document
+
+
 def from_environment(model: SchemaT, name: str, min_length: int = 1) -> SchemaT:
-    """`model` with its secret field `name` set: given in the file, or read from the
-    environment variable that its `<name>_env` field names (production's way). The value
-    itself never appears in an error."""
+    """`model` with its secret field `name` set from exactly one source: given in the file,
+    read from the environment variable that `<name>_env` names, or read from the file that
+    `<name>_file` names (production's ways). The value itself never appears in an error."""
     value, env = getattr(model, name), getattr(model, f"{name}_env")
+    file = getattr(model, f"{name}_file", None)
+    given = [s for s, v in ((name, value), (f"{name}_env", env), (f"{name}_file", file)) if v is not None]
+    if len(given) > 1:
+        choices = f"{name}, {name}_env or {name}_file" if hasattr(model, f"{name}_file") else name
+        where = given[-1]
+        shown_value = "(not shown)" if where == name else getattr(model, where)
+        raise problem(f"give one of {choices}, not {' and '.join(given)}", at=(where,), value=shown_value)
     if value is not None:
-        if env is not None:
-            raise problem(f"give {name} or {name}_env, not both", at=(f"{name}_env",), value=env)
         if len(value) < min_length:
             raise problem(f"too short: at least {min_length} characters", at=(name,), value="(not shown)")
         return model
+    if file is not None:
+        return model.model_copy(update={name: read_secret_file(file, f"{name}_file", min_length)})
     if env is None:
-        raise problem(f"missing required field (or {name}_env)", at=(name,), value=None)
+        raise problem(f"missing required field (or {name}_env, {name}_file)", at=(name,), value=None)
     value = os.environ.get(env)
     if not value:
         raise problem("environment variable is not set", at=(f"{name}_env",), value=env)
@@ -290,6 +301,98 @@ def from_environment(model: SchemaT, name: str, min_length: int = 1) -> SchemaT:
             f"its value is too short: at least {min_length} characters", at=(f"{name}_env",), value=env
         )
     return model.model_copy(update={name: value})
+
+
+@dataclass(frozen=True, slots=True)
+class SecretFileField:
+    """A `<name>_file` field of a centre file's raw form: where it is and the file it names."""
+
+    holder: tuple[str | int, ...]  # the mapping that holds it: ("web", "tokens", 1)
+    key: str  # "token_file"
+    path: str
+
+    @property
+    def name(self) -> str:  # as errors name it: "web.tokens[1].token_file"
+        out = ""
+        for part in (*self.holder, self.key):
+            out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else part
+        return out
+
+
+def secret_file_fields(raw: object) -> list[SecretFileField]:
+    """The secret files a centre file's raw form names, in the file's order (whatever else
+    is wrong with it is load_config's to say)."""
+    found: list[SecretFileField] = []
+    if not isinstance(raw, dict):
+        return found
+    for section, key in (("ami", "secret_file"), ("mqtt", "password_file")):
+        holder = raw.get(section)
+        if isinstance(holder, dict) and isinstance(holder.get(key), str):
+            found.append(SecretFileField((section,), key, holder[key]))
+    web = raw.get("web")
+    tokens = web.get("tokens") if isinstance(web, dict) else None
+    for i, token in enumerate(tokens if isinstance(tokens, list) else []):
+        if isinstance(token, dict) and isinstance(token.get("token_file"), str):
+            found.append(SecretFileField(("web", "tokens", i), "token_file", token["token_file"]))
+    return found
+
+
+def read_secret_file(path: str, field_name: str, min_length: int = 1, *, private: bool = True) -> str:
+    """A secret from a file that is its owner's alone (mode 0600 or 0400), its one trailing
+    line break stripped. Errors name the file (the value: its path) and never its content.
+    (`private=False`: any mode; only for `contactcenter check`, which reports the mode.)"""
+    if not os.path.isabs(path):
+        raise problem(
+            "expected an absolute path (a secret file is named whole)", at=(field_name,), value=path
+        )
+    try:
+        # (The mode is read from the file as opened: no window for a swap between the two.)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        hint = (
+            " (a sandbox's are made by `contactcenter sandbox up`)"
+            if isinstance(exc, FileNotFoundError)
+            else ""
+        )
+        raise problem(
+            f"cannot read the secret file {path}: {exc.strerror}{hint}", at=(field_name,), value=path
+        ) from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise problem(f"the secret file {path} is not a regular file", at=(field_name,), value=path)
+        if private and st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise problem(
+                f"the secret file {path} has mode {stat.S_IMODE(st.st_mode):04o}: group or others"
+                " may read or write it; make it 0600 (chmod 600)",
+                at=(field_name,),
+                value=path,
+            )
+        data = f.read(SECRET_FILE_MAX + 1)
+    if len(data) > SECRET_FILE_MAX:
+        raise problem(
+            f"the secret file {path} is longer than {SECRET_FILE_MAX} bytes", at=(field_name,), value=path
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise problem(f"the secret file {path} is not UTF-8 text", at=(field_name,), value=path) from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text:
+        raise problem(f"the secret file {path} is empty", at=(field_name,), value=path)
+    if any(c in text for c in "\r\n\0"):
+        raise problem(
+            f"the secret file {path} holds a line break or NUL within its secret",
+            at=(field_name,),
+            value=path,
+        )
+    if len(text) < min_length:
+        raise problem(
+            f"the secret in {path} is too short: at least {min_length} characters",
+            at=(field_name,),
+            value=path,
+        )
+    return text
 
 
 N = TypeVar("N", int, float)
@@ -596,6 +699,9 @@ Texts = dict[Language, Text]  # language -> text
 class _Centre(Schema):
     name: Text
     lines: Annotated[int, Strict(), Bound(1, 100_000)]
+    # production: secrets come from *_env or *_file (`contactcenter check` fails one written
+    # in the file); sandbox: they may be written in the file (never short or published ones)
+    deployment: Literal["production", "sandbox"] = "production"
 
 
 class _Ami(Schema):
@@ -604,6 +710,7 @@ class _Ami(Schema):
     username: Ident
     secret: Text | None = None
     secret_env: Text | None = None  # production: the secret comes from this environment variable
+    secret_file: Text | None = None  # or from this file (mode 0600 or 0400)
     action_timeout: Annotated[float, Strict(), Bound(0.1, 120)] = 5.0
     ping_interval: Annotated[float, Strict(), Bound(0.1, 300)] = 5.0
     connect_timeout: Annotated[float, Strict(), Bound(0.1, 3600)] = 30.0
@@ -650,6 +757,7 @@ class _Mqtt(Schema):
     username: Ident
     password: Text | None = None
     password_env: Text | None = None  # production: the password comes from this environment variable
+    password_file: Text | None = None  # or from this file (mode 0600 or 0400)
     topic_prefix: Annotated[str, Strict(), AfterValidator(_topic_prefix)] = "cc"
     tls_ca: Text | None = None  # a CA file: connect with TLS, checking the broker against it
     queue: Annotated[int, Strict(), Bound(10, 1_000_000)] = 10_000  # messages held while the broker lags
@@ -946,6 +1054,7 @@ class _Token(Schema):
     name: Text | None = None
     token: Text | None = Field(default=None, repr=False)
     token_env: Text | None = None  # production: the token comes from this environment variable
+    token_file: Text | None = None  # or from this file (mode 0600 or 0400)
     # A supervisor's phone, for listen / whisper / barge: a Local channel the sandbox answers
     # (sim), or a real SIP phone registering as the supervisor's id with `secret` (pjsip).
     phone: Literal["sim", "pjsip"] | None = None
@@ -1179,6 +1288,7 @@ class _CentreFile(Schema):
             path=path,
             name=self.centre.name,
             lines=self.centre.lines,
+            deployment=self.centre.deployment,
             ami=AmiConfig(
                 host=self.ami.host,
                 port=self.ami.port,
@@ -1263,6 +1373,7 @@ class _CentreFile(Schema):
                         id=e.id,
                         name=e.name or e.id,
                         token=e.token or "",  # set: checked by _Token
+                        token_file=e.token_file,
                         phone=e.phone,
                         secret=e.secret,
                     )
@@ -1417,6 +1528,7 @@ class WebToken:
     name: str
     token: str = field(repr=False)
     phone: str | None = None  # a supervisor's phone: "sim" or "pjsip"
+    token_file: str | None = None  # where the token was read from, if from a file
     secret: str | None = field(default=None, repr=False)
 
 
@@ -1448,6 +1560,7 @@ class Config:
     mqtt: MqttConfig | None = None  # None: no live feed
     records: RecordsConfig | None = None  # None: no history kept
     web: WebConfig = field(default_factory=WebConfig)
+    deployment: str = "production"  # or "sandbox" (centre.deployment)
 
     def operator(self, operator_id: str) -> OperatorConfig:
         for op in self.operators:

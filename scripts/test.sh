@@ -8,6 +8,9 @@ bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check contactcenter sim tests scripts setup.py
 echo "== mypy --strict (core, config, the simulator loop)"; mypy
+# The security check on what we ship: the centre file and the sandbox's Asterisk
+# configuration rendered from it (its secrets: the sandbox's own files, made if missing).
+echo "== contactcenter check"; contactcenter sandbox secrets; contactcenter check
 # Report plots and other things a person looks at after a run (never committed).
 export CC_ARTEFACTS="${CC_ARTEFACTS:-$PWD/artefacts}"
 mkdir -p "$CC_ARTEFACTS"

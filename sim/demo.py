@@ -171,7 +171,12 @@ async def _run(cfg: Config, state: sandbox.SandboxState, count: int) -> int:
 
 def _login_hint(cfg: Config, *roles: str) -> str:
     token = next((t for role in roles for t in cfg.web.tokens if t.role == role), None)
-    return f" (log in with the {token.role} token of {token.id}: {token.token})" if token else ""
+    if token is None:
+        return ""
+    # (the token itself is never printed: the file it is in is named, or its value when the
+    # centre file gives it in the open anyway)
+    where = f"in {token.token_file}" if token.token_file else token.token
+    return f" (log in with the {token.role} token of {token.id}: {where})"
 
 
 async def _wallboard_screenshot(cfg: Config, base: str) -> Path | None:

@@ -1028,6 +1028,10 @@ def _cmd_load(args: argparse.Namespace) -> int:
         return fail("--up without a running sandbox needs --config (the centre to bring up)")
     try:
         raw = yaml.safe_load(path.read_text())
+        if args.up:  # (the stack brought up here uses the sandbox's own secrets: made if missing)
+            from contactcenter.sandbox import credentials
+
+            credentials.provision(raw)
         centre = parse_config(
             copy.deepcopy(raw), str(path)
         )  # (as configured: the sandbox's, a running controller's)

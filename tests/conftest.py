@@ -31,6 +31,18 @@ if os.environ.get("CI"):
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The shipped centre (config/010.yaml) reads its secrets from the sandbox's own files:
+    # make them before any test (or collection) loads it, as `sandbox up` would.
+    from contactcenter import resources
+    from contactcenter.config import read_yaml
+    from contactcenter.sandbox import credentials
+
+    try:
+        credentials.provision(read_yaml(resources.default_config()))
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"cannot make the sandbox's secret files in {credentials.secrets_dir()} ({exc}): run as root"
+        ) from None
     # tests/sim/test_compiled_build.py runs the core's tests again on the mypyc build with
     # CC_EXPECT_COMPILED=1: make sure they really run against the compiled modules.
     if os.environ.get("CC_EXPECT_COMPILED") == "1":

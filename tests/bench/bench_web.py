@@ -23,6 +23,7 @@ from contactcenter.core import events as ev
 from contactcenter.core.commands import ConnectCall
 from contactcenter.core.engine import Engine
 from contactcenter.live.operators import OperatorDesk
+from contactcenter.sandbox import credentials
 from contactcenter.web.app import _configured
 from contactcenter.web.views import Views
 
@@ -33,6 +34,7 @@ CALLS = 220
 
 def centre() -> tuple[Views, OperatorDesk, Engine, Any]:
     raw = yaml.safe_load(CONFIG.read_text())
+    credentials.provision(raw)  # (the shipped centre reads the sandbox's secret files)
     raw["operators"] = [
         {"id": f"op{i:03d}", "skills": {"info": 1, "tramits": 2, "tributs": 2}} for i in range(OPERATORS)
     ]

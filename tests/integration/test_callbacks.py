@@ -41,6 +41,17 @@ def callback_config(cfg: Config, store: Path) -> Config:
     return dataclasses.replace(cfg, callbacks=dataclasses.replace(cfg.callbacks, policy=policy, store=store))
 
 
+def callback_config_file(tmp_path: Path) -> tuple[Path, Path]:
+    """(store, config file): the test centre as a file for `contactcenter run`, offering a
+    callback to whoever has to wait at all, with a store of its own."""
+    store = tmp_path / "callbacks.sqlite"
+    data = yaml.safe_load(TEST_CONFIG.read_text())
+    data["callbacks"].update(offer_after_ewt_s=0, store=str(store))
+    config = tmp_path / "010-callbacks.yaml"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return store, config
+
+
 @pytest.fixture
 async def centre(
     test_config: Config, observer: AmiRecorder, tmp_path: Path
@@ -206,11 +217,7 @@ def _citizen_legs(observer: AmiRecorder, callback_id: str) -> set[str]:
 async def test_a_controller_killed_with_pending_callbacks_loses_none_and_dials_each_once(
     asterisk, observer: AmiRecorder, tmp_path: Path
 ) -> None:
-    store = tmp_path / "callbacks.sqlite"
-    data = yaml.safe_load(TEST_CONFIG.read_text())
-    data["callbacks"].update(offer_after_ewt_s=0, store=str(store))
-    config = tmp_path / "010-callbacks.yaml"
-    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+    store, config = callback_config_file(tmp_path)
     port = asterisk.sip_port
     first = await run_controller(config)
     second = None
@@ -259,11 +266,10 @@ async def test_a_controller_killed_with_pending_callbacks_loses_none_and_dials_e
 async def _callee_behaves(observer: AmiRecorder, number: str, behaviour: str | None) -> None:
     """How the sandbox's simulated phone of `number` (E.164) answers: noanswer, busy, or
     (None) it answers."""
-    key = number.removeprefix("+")
-    if behaviour is None:
-        await observer.link.send({"Action": "DBDel", "Family": "cc-callee", "Key": key})
-    else:
-        await observer.link.send({"Action": "DBPut", "Family": "cc-callee", "Key": key, "Val": behaviour})
+    # A global (Setvar without a Channel: class `call`, which the observer has; AstDB's
+    # DBPut would need `system`). Empty: it answers.
+    variable = f"CC_CALLEE_{number.removeprefix('+')}"
+    await observer.link.send({"Action": "Setvar", "Variable": variable, "Value": behaviour or ""})
 
 
 async def test_an_unanswered_callback_is_retried_after_the_delay_then_ends_failed(

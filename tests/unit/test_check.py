@@ -18,7 +18,6 @@ import yaml
 
 from contactcenter import check, resources
 from contactcenter.config import ConfigError, load_config, read_yaml
-from contactcenter.sandbox.render import observer_conf
 
 Raw = dict[str, Any]
 GOOD_VERSION = "Asterisk 22.10.1"
@@ -58,14 +57,14 @@ def production_raw(draw: Draw) -> Raw:
     raw = read_yaml(resources.default_config())
     assert isinstance(raw, dict)
     raw = copy.deepcopy(raw)
-    raw["ami"].pop("secret")
+    raw["ami"].pop("secret_file")  # (the shipped centre reads the sandbox's secret files)
     raw["ami"]["secret_env"] = "CC_TEST_AMI_SECRET"
     draw("CC_TEST_AMI_SECRET")
-    raw["mqtt"].pop("password")
+    raw["mqtt"].pop("password_file")
     raw["mqtt"]["password_env"] = "CC_TEST_MQTT_PASSWORD"
     draw("CC_TEST_MQTT_PASSWORD")
     for i, token in enumerate(raw["web"]["tokens"]):
-        token.pop("token")
+        token.pop("token_file")
         token["token_env"] = f"CC_TEST_TOKEN_{i}"
         draw(f"CC_TEST_TOKEN_{i}")
     return raw
@@ -194,11 +193,6 @@ def test_a_missing_secret_file_is_a_config_error(tmp_path: Path) -> None:
     assert info.value.field == "ami.secret_file"
 
 
-@pytest.mark.xfail(
-    raises=ConfigError,
-    strict=True,
-    reason="config.py has no ami.secret_file yet (the lead adds it: issue 12, secrets from a 0600 file)",
-)
 def test_a_secret_file_named_in_the_centre_is_checked(tmp_path: Path, env_secrets: Draw) -> None:
     raw = production_raw(env_secrets)
     secret_file = tmp_path / "ami.secret"
@@ -211,11 +205,6 @@ def test_a_secret_file_named_in_the_centre_is_checked(tmp_path: Path, env_secret
     assert rules(found) == [(f"{path}:{line_of(text, 'secret_file')}", "secret.file-mode")]
 
 
-@pytest.mark.xfail(
-    raises=ConfigError,
-    strict=True,
-    reason="config.py has no centre.deployment yet (the lead adds it: production by default)",
-)
 def test_a_centre_says_it_is_a_sandbox(tmp_path: Path, env_secrets: Draw) -> None:
     raw = production_raw(env_secrets)
     del raw["ami"]["secret_env"]
@@ -552,37 +541,83 @@ def test_the_sandbox_version_is_read_when_none_is_given(tmp_path: Path, env_secr
 # --- what ships -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/010.yaml writes the sandbox's secrets (ami.secret, mqtt.password, web tokens) in the "
-    "file, and they are public: the lead moves them to secrets `sandbox up` generates into 0600 files "
-    "(config.py: *_file, centre.deployment)",
-)
 def test_the_shipped_centre_passes() -> None:
     found = check.check_centre(resources.default_config()).findings
     assert check.failing(found) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render.py's observer AMI user writes `system` (for DBPut in tests/integration/test_callbacks.py):"
-    " the lead sets the simulated callee's behaviour with Setvar (a global, class call) instead",
-)
 def test_the_rendered_sandbox_passes(env_secrets: Draw, tmp_path: Path) -> None:
     path, _ = write_centre(
         tmp_path, production_raw(env_secrets)
     )  # (secrets of its own: not the shipped ones)
     result = check.check_rendered_sandbox(load_config(path))
     assert check.failing(result.findings) == []
+    assert os.environ["CC_TEST_AMI_SECRET"] not in " ".join(f.line() for f in result.findings)
 
 
-def test_in_the_rendered_sandbox_only_the_observer_fails(env_secrets: Draw, tmp_path: Path) -> None:
-    # What the xfail above waits for: with the centre's secrets right, the controller's own
-    # AMI user, the listeners and asterisk.conf pass; what fails is the observer's file.
-    path, _ = write_centre(tmp_path, production_raw(env_secrets))
-    found = check.check_rendered_sandbox(load_config(path)).findings
-    observer = f"{check.RENDERED}/cc-manager-observer.conf:"
-    assert [f.line() for f in check.failing(found) if not f.where.startswith(observer)] == []
-    observer_line = line_of(observer_conf("cc-observer", secrets.token_hex(12)), "write = ")
-    assert (observer + str(observer_line), "ami.write-class") in rules(check.failing(found))
-    assert os.environ["CC_TEST_AMI_SECRET"] not in " ".join(f.line() for f in found)
+# --- secrets from files (config.py) ----------------------------------------------------------
+
+
+def _secret_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
+    path = tmp_path / "ami.secret"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def _with_ami_file(tmp_path: Path, draw: Draw, secret_file: Path) -> Path:
+    raw = production_raw(draw)
+    del raw["ami"]["secret_env"]
+    raw["ami"]["secret_file"] = str(secret_file)
+    return write_centre(tmp_path, raw)[0]
+
+
+def test_a_secret_file_is_read_with_its_newline_stripped(tmp_path: Path, env_secrets: Draw) -> None:
+    value = secrets.token_urlsafe(24)
+    path = _with_ami_file(tmp_path, env_secrets, _secret_file(tmp_path, value + "\n"))
+    assert load_config(path).ami.secret == value
+
+
+@pytest.mark.parametrize("case", ["mode-0644", "missing", "empty", "two-lines"])
+def test_a_bad_secret_file_is_a_config_error_naming_file_and_field(
+    tmp_path: Path, env_secrets: Draw, case: str
+) -> None:
+    value = secrets.token_urlsafe(24)
+    secret_file = _secret_file(
+        tmp_path,
+        {"empty": "", "two-lines": f"{value}\nmore\n"}.get(case, value),
+        0o644 if case == "mode-0644" else 0o600,
+    )
+    if case == "missing":
+        secret_file.unlink()
+    path = _with_ami_file(tmp_path, env_secrets, secret_file)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert (info.value.file, info.value.field) == (str(path), "ami.secret_file")
+    assert str(secret_file) in str(info.value) and value not in str(info.value)
+    if case == "mode-0644":
+        assert "0644" in str(info.value)
+
+
+def test_two_sources_of_one_secret_are_refused(tmp_path: Path, env_secrets: Draw) -> None:
+    value = secrets.token_urlsafe(24)
+    raw = production_raw(env_secrets)
+    raw["ami"]["secret_file"] = str(_secret_file(tmp_path, value))
+    path, _ = write_centre(tmp_path, raw)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.field == "ami.secret_file" and "secret_env and secret_file" in info.value.problem
+    assert value not in str(info.value)
+
+
+def test_a_bad_deployment_is_a_config_error(tmp_path: Path, env_secrets: Draw) -> None:
+    raw = production_raw(env_secrets)
+    raw["centre"]["deployment"] = "staging"
+    path, _ = write_centre(tmp_path, raw)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert (info.value.file, info.value.field, info.value.value) == (
+        str(path),
+        "centre.deployment",
+        "staging",
+    )

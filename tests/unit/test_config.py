@@ -101,7 +101,7 @@ def test_operator_skills_as_a_list_mean_level_one(tmp_path: Path, shipped_raw: R
 
 def test_secret_from_environment(tmp_path: Path, shipped_raw: Raw, monkeypatch: pytest.MonkeyPatch) -> None:
     raw = copy.deepcopy(shipped_raw)
-    del raw["ami"]["secret"]
+    del raw["ami"]["secret_file"]
     raw["ami"]["secret_env"] = "CC_TEST_AMI_SECRET"
     path = write(tmp_path, raw)
     monkeypatch.setenv("CC_TEST_AMI_SECRET", "from-env")
@@ -718,7 +718,7 @@ def test_every_shipped_menu_choice_has_an_operator(test_config: Config) -> None:
     ("mutate", "field"),
     [
         pytest.param(_add("secret", "s3cret", "operators", 0), "operators[0].endpoint", id="secret-on-sim"),
-        pytest.param(_add("secret_env", "CC_X", "ami"), "ami.secret_env", id="secret-and-env"),
+        pytest.param(_add("secret_env", "CC_X", "ami"), "ami.secret_file", id="secret-file-and-env"),
         pytest.param(_set(["ca", "ca"], "languages"), "languages[1]", id="language-twice"),
         pytest.param(
             _set(["info", "info"], "operators", 0, "skills"), "operators[0].skills[1]", id="skill-twice"
