@@ -15,28 +15,42 @@ import contextlib
 import os
 
 
+def _state(stat_path: str) -> tuple[str, bytes] | None:
+    """(name, state letter) from a /proc .../stat file, None if it is gone."""
+    try:
+        with open(stat_path, "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # "<pid> (<comm>) <state> ...": comm may hold spaces and parentheses; the state follows
+    # the last closing one.
+    open_at, close_at = stat.find(b"("), stat.rfind(b")")
+    if open_at < 0 or close_at < open_at:
+        return None
+    return stat[open_at + 1 : close_at].decode("utf-8", "replace"), stat[close_at + 2 : close_at + 3]
+
+
+_GONE = (b"Z", b"X", b"x")
+
+
 def running(pid: int, name: str) -> bool:
     """Whether `pid` is a live process named `name` (15 characters at most, as the kernel
     keeps them)."""
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)  # reap it if it is our child and has exited
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
+    leader = _state(f"/proc/{pid}/stat")
+    if leader is None or leader[0] != name[:15]:
         return False
-    # "<pid> (<comm>) <state> ...": comm may hold spaces and parentheses; the state follows
-    # the last closing one.
-    open_at, close_at = stat.find(b"("), stat.rfind(b")")
-    if open_at < 0 or close_at < open_at:
-        return False
-    comm = stat[open_at + 1 : close_at].decode("utf-8", "replace")
-    state = stat[close_at + 2 : close_at + 3]
-    if comm != name[:15]:
-        return False
-    if state not in (b"Z", b"X", b"x"):
+    if leader[1] not in _GONE:
         return True
-    try:  # a zombie leader: running while any other thread is left
-        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    # A zombie leader: running while any other thread is (an exited one may still be
+    # listed, dead, for a moment).
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return False
+    for tid in tids:
+        thread = _state(f"/proc/{pid}/task/{tid}/stat")
+        if tid != str(pid) and thread is not None and thread[1] not in _GONE:
+            return True
+    return False
