@@ -86,6 +86,7 @@ def ami_link(
     on_event: Callable[[Message], None],
     on_ready: Callable[[], Any],
     counters: Counter[str] | None = None,
+    on_lost: Callable[[], None] | None = None,
 ) -> AmiLink:
     """The AMI link a centre's configuration describes (its dropped input counted in
     `counters`): the controller's own, and the one a load test wraps."""
@@ -100,6 +101,7 @@ def ami_link(
         connect_timeout=a.connect_timeout,
         on_event=on_event,
         on_ready=on_ready,
+        on_lost=on_lost,
         counters=counters,
     )
 
@@ -114,6 +116,7 @@ class Controller:
         self.epoch = time.time() - time.monotonic()
         self.engine = engine_for(cfg, epoch=self.epoch)
         self.counters: Counter[str] = Counter()  # AMI events and actions, dropped input by reason, ...
+        self.link_lost_at: float | None = None  # (the core's clock) since when the link is down
         factory = ami or self._ami_link
         self.ami: AmiClient = factory(self._on_ami_event, self._resync)
         self.channels = Channels()
@@ -263,7 +266,14 @@ class Controller:
         self._started: list[Service] = []
 
     def _ami_link(self, on_event: Callable[[Message], None], on_ready: Callable[[], Any]) -> AmiClient:
-        return ami_link(self.cfg, on_event, on_ready, self.counters)
+        return ami_link(self.cfg, on_event, on_ready, self.counters, on_lost=self._link_lost)
+
+    def _link_lost(self) -> None:
+        """The AMI link dropped (Asterisk gone, restarted, or the network): from now until
+        the resync, Asterisk's facts are unheard; the records mark that gap."""
+        if self.link_lost_at is None:
+            self.link_lost_at = self.now()
+        self.counters["link_losses"] += 1
 
     # The demo and the tests read these.
     @property
@@ -509,6 +519,18 @@ class Controller:
         facts = reconcile(self.channels, alive, self.now())
         for event, leg in facts:
             self._feed_fact(event, leg)
+        lost_at, self.link_lost_at = self.link_lost_at, None
+        if lost_at is not None and self.records is not None:
+            # The gap, in the records: calls ended here ended at some time within it.
+            self.records.link_gap(
+                self.epoch + lost_at,
+                self.epoch + self.now(),
+                list(
+                    dict.fromkeys(
+                        e.call_id for e, _ in facts if isinstance(e, ev.CallerHungUp | ev.CallEnded)
+                    )
+                ),
+            )
         snapshot = self.engine.snapshot(self.now())
         for op in snapshot.operators.values():
             if op.state is OperatorState.UNREACHABLE:

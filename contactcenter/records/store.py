@@ -91,6 +91,12 @@ ANSWERED: Final = "ANSWERED"  # the operator is on the line
 CALLBACK_CONFIRMED: Final = "CALLBACK_CONFIRMED"  # the caller heard the promise
 OPERATOR_STATE: Final = "OPERATOR_STATE"
 CALLBACK: Final = "CALLBACK"  # a callback moved to `state`
+# The controller could not hear Asterisk from AMI_LINK_DOWN to AMI_LINK_UP (Asterisk
+# restarted, the link dropped); each call the resync then ended has a GAP_ENDED event: it
+# ended at some time within the gap, so its ended_at (the resync's time) is a bound.
+AMI_LINK_DOWN: Final = "AMI_LINK_DOWN"
+AMI_LINK_UP: Final = "AMI_LINK_UP"  # reason: how many calls the resync ended
+GAP_ENDED: Final = "GAP_ENDED"
 END_KINDS: Final[Mapping[CallOutcome, str]] = {
     CallOutcome.ANSWERED: "COMPLETED",
     CallOutcome.ABANDONED: "ABANDONED",
@@ -685,6 +691,16 @@ class RecordsWriter:
             self.counters["records_failed"] += 1
             log.exception("records %s: action %s not recorded", self.path, action)
             return
+        self._added(sizes)
+
+    def link_gap(self, lost_at: float, back_at: float, ended_calls: Sequence[str]) -> None:
+        """Rows for a gap in what the controller heard (wall-clock seconds): the link down,
+        up again, and each call that the resync found ended meanwhile."""
+        sizes = self._rows.batch.sizes()
+        events = self._rows.batch.events
+        events.append(event_row(lost_at, AMI_LINK_DOWN))
+        events.append(event_row(back_at, AMI_LINK_UP, reason=f"{len(ended_calls)} calls ended in the gap"))
+        events.extend(event_row(back_at, GAP_ENDED, call_id=call_id) for call_id in ended_calls)
         self._added(sizes)
 
     def contact(

@@ -337,6 +337,11 @@ def up(cfg: Config, log=print) -> SandboxState:  # type: ignore[no-untyped-def]
             f"the sandbox is already running with {current.config}; "
             "stop it first with `contactcenter sandbox down`"
         )
+    if current is not None:
+        # Recorded, but its Asterisk died (killed, crashed): what it left (its mosquitto,
+        # the mounts, the state file) is stopped and cleared, then it starts afresh.
+        log(f"the sandbox's Asterisk (pid {current.pid}) is not running: starting it again")
+        down(log=log)
     t_up = time.monotonic()
     build_seconds = build(log=log)
     root = root_dir()

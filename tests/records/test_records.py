@@ -373,3 +373,21 @@ def test_a_fixed_offset_time_zone_is_kept_by_its_offset(tz: dt.tzinfo) -> None:
     back = tz_from_name(tz_name(tz))
     when = dt.datetime(2026, 7, 1, 12, tzinfo=dt.UTC)
     assert back.utcoffset(when) == tz.utcoffset(when)
+
+
+async def test_a_gap_in_what_the_controller_heard_is_marked_with_each_call_it_ended(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite"
+    counters: Counter[str] = Counter()
+    writer = writer_for(path, counters)
+    await writer.start()
+    lost = ["c-1", "c-7", "c-9"]
+    writer.link_gap(EPOCH + 100.0, EPOCH + 112.5, lost)
+    await writer.stop(STOP_AT)
+    got = rows(path, "SELECT seq, at, kind, call_id, reason FROM events ORDER BY seq")
+    assert [(r["at"], r["kind"], r["call_id"]) for r in got] == [
+        (EPOCH + 100.0, "AMI_LINK_DOWN", None),
+        (EPOCH + 112.5, "AMI_LINK_UP", None),
+        *((EPOCH + 112.5, "GAP_ENDED", call_id) for call_id in lost),
+    ]
+    assert got[1]["reason"] == f"{len(lost)} calls ended in the gap"
+    assert counters["records_failed"] == 0
