@@ -1,7 +1,9 @@
 # A fault-injecting TCP proxy for the AMI link: sits between the controller and the real
 # Asterisk on loopback and, on command, freezes (a half-open link: sockets stay open,
-# nothing flows), swallows what the client sends, or cuts every connection. It records
-# what each client connection sent, so a test can prove an action was never re-sent.
+# nothing flows), swallows what the client sends, or cuts every connection; and it can
+# forward what Asterisk sends `split` bytes at a time, each piece its own write, `gap_s`
+# apart (a slow link that cuts frames, and UTF-8 characters, anywhere). It records what
+# each client connection sent, so a test can prove an action was never re-sent.
 from __future__ import annotations
 
 import asyncio
@@ -15,6 +17,9 @@ class FaultProxy:
         self.frozen = False  # nothing flows either way
         self.swallow = False  # client -> server bytes are recorded but not forwarded
         self.refuse = False  # new connections are accepted and closed at once
+        self.split = 0  # > 0: server -> client bytes forwarded this many at a time
+        self.gap_s = 0.0  # between those pieces
+        self.pieces = 0  # server -> client writes made
         self.sent_by_client: list[bytearray] = []  # one per accepted connection
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -81,8 +86,14 @@ class FaultProxy:
                     record += data
                 if upstream and self.swallow:
                     continue
-                writer.write(data)
-                await writer.drain()
+                step = len(data) if upstream or self.split <= 0 else self.split
+                for at in range(0, len(data), step):
+                    writer.write(data[at : at + step])
+                    await writer.drain()
+                    if not upstream:
+                        self.pieces += 1
+                        if self.split > 0:
+                            await asyncio.sleep(self.gap_s)
         except (ConnectionError, OSError):
             pass
         finally:

@@ -451,6 +451,11 @@ class AmiLink:
         return self._ready.is_set()
 
     @property
+    def pending_actions(self) -> int:
+        """Actions written and not yet answered, failed or timed out (0 when idle)."""
+        return len(self._pending)
+
+    @property
     def where(self) -> str:
         return f"{self.host}:{self.port}"
 

@@ -80,3 +80,24 @@ def test_media_port_is_even_with_its_neighbours_free() -> None:
     for port in range(base, base + 4):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", port))
+
+
+@pytest.mark.parametrize(
+    ("display", "plain"),
+    [
+        ("Citizen", True),
+        ("Josép Müller — 日本語 🙂", True),  # citizens' names are not ASCII
+        ("", True),
+        ('Evil" <sip:x@y>', False),  # a quote would end the name in the From header
+        ("a<b", False),
+        ("a&b", False),  # (XML: the scenario file)
+        ("line\nbreak", False),
+        ("bell\x07", False),
+        ("x" * 41, False),
+    ],
+)
+def test_a_display_name_is_plain_text_in_any_script(display: str, plain: bool) -> None:
+    assert sipp._plain_display(display) is plain
+    if not plain:
+        with pytest.raises(ValueError, match="display name"):
+            sipp.render_scenario("+34600000001", [], 1.0, display=display)
