@@ -528,6 +528,9 @@ class SqliteCallbackStore:
 
     # -- plumbing
 
+    def __repr__(self) -> str:  # (log lines name the file)
+        return f"SqliteCallbackStore({str(self.path)!r})"
+
     def _error(self, doing: str, exc: sqlite3.Error | OSError) -> StoreError:
         detail = exc.strerror if isinstance(exc, OSError) else exc
         return StoreError(f"callback store {self.path}: could not {doing}: {detail}")

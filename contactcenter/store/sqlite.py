@@ -7,15 +7,20 @@
 #   file fails before any work; anything that goes wrong rolls it back.
 # - The store prepares the connection (pragmas, schema) before anyone uses it; if that
 #   fails, the connection is closed, not leaked.
+# - aiosqlite logs every statement with its parameters at DEBUG, a callback's phone number
+#   among them: its logger never goes below INFO, whatever the root logger's level.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiosqlite
+
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 async def connect_private(
