@@ -161,6 +161,7 @@ class Controller:
             snapshot=lambda: self.engine.snapshot(self.now()),
             counters=self.counters,
             ami_connected=lambda: self.ami.ready,
+            ami_pending=lambda: self.ami.pending_actions,
             sl_threshold_s=SL_THRESHOLD_S,
             skills=list(cfg.skills),
             languages=cfg.languages,

@@ -365,6 +365,10 @@ class TalkPerCaller:
     def ready(self) -> bool:
         return self._link.ready
 
+    @property
+    def pending_actions(self) -> int:
+        return self._link.pending_actions
+
     async def connect(self) -> None:
         await self._link.connect()
 

@@ -26,6 +26,7 @@ class FakeAmi:
         self.on_event, self.on_ready = on_event, on_ready
         self.sent: list[dict[str, Any]] = []
         self.ready = False
+        self.pending_actions = 0  # (its answers come at once: nothing is ever left pending)
         # Action name -> what to do with it: a Message to answer, an exception to raise, or
         # "hang" (no answer ever: the caller's deadline decides), or "gate" (the usual answer
         # once the `gate` event is set).

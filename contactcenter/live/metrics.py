@@ -21,7 +21,9 @@
 #   and ratios in the rules are defined before the first call.
 # - The AMI link's and the input's figures are the controller's `counters`, read at scrape
 #   time under the names below (AMI_EVENTS, AMI_ACTIONS, RESYNCS, DROPPED_PREFIX).
-# - Event-loop lag: a task sleeps `lag_period_s` and measures how late it wakes.
+# - Event-loop lag: a task sleeps `lag_period_s` and measures how late it wakes. The AMI
+#   actions pending and the event loop's tasks are gauges read at scrape time (a soak's
+#   figures: they must stay flat).
 # - Routing latency (cc_routing_latency_seconds): from an AMI event read to the first action
 #   each task its handling started wrote (adapters/ami.py's EVENT_READ); the last
 #   LATENCY_SAMPLES figures are also kept for exact percentiles (a load test's p50/p99).
@@ -173,6 +175,7 @@ class Metrics:
         counters: Mapping[str, int],
         ami_connected: Callable[[], bool],
         sl_threshold_s: float,
+        ami_pending: Callable[[], int] = lambda: 0,
         skills: Sequence[str],
         languages: Sequence[str],
         lag_period_s: float = 1.0,
@@ -182,6 +185,7 @@ class Metrics:
         if not lag_period_s > 0:
             raise ValueError(f"lag_period_s must be > 0, got {lag_period_s}")
         self._snapshot, self._counters, self._ami_connected = snapshot, counters, ami_connected
+        self._ami_pending = ami_pending
         self.sl_threshold_s = float(sl_threshold_s)
         self._skills, self._languages = tuple(skills), tuple(languages)
         self._lag_period_s = lag_period_s
@@ -495,6 +499,17 @@ class Metrics:
             "1 while the AMI link to Asterisk is logged in, else 0.",
             value=1.0 if self._ami_connected() else 0.0,
         )
+        # (What a soak watches for growth: both return to a small figure when the centre idles.)
+        yield GaugeMetricFamily(
+            "cc_ami_pending_actions",
+            "AMI actions written and not yet answered, failed or timed out.",
+            value=float(self._ami_pending()),
+        )
+        try:
+            tasks = len(asyncio.all_tasks())
+        except RuntimeError:  # (read outside the event loop: a test's, a tool's)
+            tasks = 0
+        yield GaugeMetricFamily("cc_asyncio_tasks", "Tasks on the controller's event loop.", value=float(tasks))
         events = CounterMetricFamily(
             "cc_ami_events",
             "AMI events received: handled (about the centre's calls), or ignored (about none of them).",
