@@ -509,7 +509,9 @@ class Metrics:
             tasks = len(asyncio.all_tasks())
         except RuntimeError:  # (read outside the event loop: a test's, a tool's)
             tasks = 0
-        yield GaugeMetricFamily("cc_asyncio_tasks", "Tasks on the controller's event loop.", value=float(tasks))
+        yield GaugeMetricFamily(
+            "cc_asyncio_tasks", "Tasks on the controller's event loop.", value=float(tasks)
+        )
         events = CounterMetricFamily(
             "cc_ami_events",
             "AMI events received: handled (about the centre's calls), or ignored (about none of them).",
