@@ -775,6 +775,14 @@ class _Records(Schema):
     retention_days: Annotated[int, Strict(), Bound(1, 36_500)] = 400
 
 
+class _Desks(Schema):
+    """Operators' desks across restarts of the controller, in SQLite (live/desks.py)."""
+
+    store: Annotated[str, Strict(), AfterValidator(_text)] = "/var/lib/contactcenter/desks.sqlite"
+    # Put back only if the controller was down for less than this (a shift has not ended).
+    restore_within: Annotated[float, Strict(), Bound(0, 86_400)] = 3600.0
+
+
 class _Routing(Schema):
     ring_timeout: Annotated[float, Strict(), Bound(1, 300)]
     wrap_up: Annotated[float, Strict(), Bound(0, 3600)]
@@ -1157,6 +1165,7 @@ class _CentreFile(Schema):
     callbacks: _Callbacks | None = None  # None: never offered
     mqtt: _Mqtt | None = None  # None: no live feed
     records: _Records | None = None  # None: no history kept
+    desks: _Desks | None = None  # None: operators start logged out (simulated ones in) at each start
     web: _Web = _Web()  # no tokens: the pages and the API let nobody in
 
     def operator_languages(self, op: _Operator) -> tuple[str, ...]:
@@ -1315,6 +1324,9 @@ class _CentreFile(Schema):
             records=None
             if self.records is None
             else RecordsConfig(path=Path(self.records.path), retention_days=self.records.retention_days),
+            desks=None
+            if self.desks is None
+            else DesksConfig(store=Path(self.desks.store), restore_within=self.desks.restore_within),
             languages=self.languages,
             skills={skill_id: dict(names) for skill_id, names in self.skills.items()},
             routing=RoutingConfig(
@@ -1455,6 +1467,12 @@ class RecordsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DesksConfig:
+    store: Path  # the SQLite file of operators' desks
+    restore_within: float  # seconds: older desks are not put back at start
+
+
+@dataclass(frozen=True, slots=True)
 class RoutingConfig:
     ring_timeout: float
     wrap_up: float
@@ -1559,6 +1577,7 @@ class Config:
     callbacks: CallbacksConfig | None = None  # None: never offered
     mqtt: MqttConfig | None = None  # None: no live feed
     records: RecordsConfig | None = None  # None: no history kept
+    desks: DesksConfig | None = None  # None: operators' desks not kept across restarts
     web: WebConfig = field(default_factory=WebConfig)
     deployment: str = "production"  # or "sandbox" (centre.deployment)
 

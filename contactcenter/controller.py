@@ -29,7 +29,7 @@ import signal
 import time
 import zoneinfo
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from panoramisk.message import Message
@@ -45,6 +45,7 @@ from contactcenter.errors import UserError
 from contactcenter.live.callbacks import CallbackDesk, number_secret
 from contactcenter.live.channels import Channels, Leg
 from contactcenter.live.contacts import Contacts
+from contactcenter.live.desks import DeskKeeper
 from contactcenter.live.executor import Executor
 from contactcenter.live.http import HttpListener
 from contactcenter.live.metrics import Metrics
@@ -56,6 +57,7 @@ from contactcenter.live.translator import Translator
 from contactcenter.records import RecordsError, RecordsWriter
 from contactcenter.records.store import REPEAT_WINDOW_S
 from contactcenter.store import CallbackStore, SqliteCallbackStore, StoreError
+from contactcenter.store.desks import SqliteDeskStore
 from contactcenter.web.app import Backend, Hub, build_app
 from contactcenter.web.views import Views
 
@@ -176,11 +178,21 @@ class Controller:
             now=self.now,
             audit=self._audit,
         )
-        self.observers: list[Observer] = [self.calls, self.today, self.metrics, self.operators]
+        # Operators' desks (logged in, paused and why, skills) kept across restarts.
+        self.desks = DeskKeeper(
+            cfg,
+            None if cfg.desks is None else SqliteDeskStore(cfg.desks.store),
+            restore_within=0.0 if cfg.desks is None else cfg.desks.restore_within,
+            snapshot=lambda: self.engine.snapshot(self.now()),
+            feed=self.feed,
+            now=self.now,
+            counters=self.counters,
+        )
+        self.observers: list[Observer] = [self.calls, self.today, self.metrics, self.operators, self.desks]
         # Parts with a life of their own (tasks, sockets, files): started in this order
         # before the AMI link, stopped in the reverse order after it (the records last,
         # so what the shutdown itself fed is written too).
-        self.services: list[Service] = []
+        self.services: list[Service] = [self.desks]
         # The centre's history: every call and operator state change, in SQLite.
         self.records: RecordsWriter | None = None
         if cfg.records is not None:
@@ -304,6 +316,8 @@ class Controller:
                     await service.start()
                 except RecordsError as exc:
                     raise UserError(f"records.path: {exc}") from None
+                except StoreError as exc:  # (the desks')
+                    raise UserError(f"desks.store: {exc}") from None
                 self._started.append(service)
             if self.records is not None:
                 self.contacts.load(await self.records.recent_contacts(time.time() - REPEAT_WINDOW_S))
@@ -313,24 +327,18 @@ class Controller:
             if self.store is not None:  # (its worker thread would keep the process alive)
                 await self.store.close()
             raise
-        # Simulated operators are on shift from the start; a real one logs in from the
-        # console or their phone (*22).
-        for op in self.cfg.operators:
-            if op.endpoint != "sim":
-                continue
-            self.feed(
-                ev.OperatorLoggedIn(
-                    now=self.now(), operator_id=op.id, skills=tuple(op.skills.items()), languages=op.languages
-                )
-            )
+        # The channels Asterisk has now: calls and callbacks that outlived a controller.
+        try:
+            alive: dict[str, Message] | None = await self._alive()
+        except AmiError as exc:
+            log.warning("channels not listed at start (%s): callbacks in progress wait", exc)
+            alive = None
+        # Operators back where they were (simulated ones on shift on a first start; a real
+        # one logs in from the console or their phone, *22), before any call is routed.
+        self.desks.restore(alive)
         if self.desk is not None:
             # Every callback the store holds comes back, at its place, before anything else
             # is routed by the timers below (checked against the channels alive now).
-            try:
-                alive: Iterable[str] | None = await self._alive()
-            except AmiError as exc:
-                log.warning("channels not listed at start (%s): callbacks in progress wait", exc)
-                alive = None
             restored = await self.desk.restore(alive)
             log.info("%d callbacks restored from %s", restored, self.store)
         loop = asyncio.get_running_loop()
@@ -437,6 +445,8 @@ class Controller:
 
     def _handle_ami_event(self, message: Message) -> None:
         self.counters["ami_events"] += 1
+        if self.desks.held and message.get("Event") == "Hangup":
+            self.desks.hung_up(str(message.get("Uniqueid")))
         translation = self.translator.translate(message, self.now())
         for reason in translation.dropped:
             self.counters[f"dropped_{reason}"] += 1
@@ -465,6 +475,7 @@ class Controller:
             self.desk.arrived(call_id)
 
     def _audit(self, now: float, actor: Actor, action: str, target: str, detail: Any) -> None:
+        self.desks.touch(target)  # (a request on an operator: their desk may have changed)
         if self.records is not None:
             self.records.audit(self.epoch + now, actor.id, actor.role, action, target, detail)
 
@@ -511,13 +522,14 @@ class Controller:
         """After a (re)connection: what happened while we were away happens in the core too,
         then operators the system could not reach are offered calls again at once."""
         alive: dict[str, Message] = {}
-        if self.channels.callers or self.channels.legs:
+        if self.channels.callers or self.channels.legs or self.desks.held:
             try:
                 alive = await self._alive()
             except AmiError as exc:
                 log.error("resync after reconnect failed: %s", exc)
                 return
         facts = reconcile(self.channels, alive, self.now())
+        self.desks.recheck(alive)
         for event, leg in facts:
             self._feed_fact(event, leg)
         lost_at, self.link_lost_at = self.link_lost_at, None

@@ -542,6 +542,7 @@ class Engine:
                 skills=dict(op.skills),
                 languages=op.languages,
                 after_call=None if op.after_call is None else op.after_call[0].value,
+                after_call_reason=None if op.after_call is None else op.after_call[1],
             )
             if op.state is _LOGGED_OUT:
                 continue

@@ -62,6 +62,7 @@ class OperatorView:
     skills: Mapping[str, int]  # skill -> level (1 = best)
     languages: tuple[str, ...]
     after_call: str | None  # "pause" or "log_out" asked for after the call in hand
+    after_call_reason: str | None = None  # the reason of a pause asked for after the call
 
 
 @dataclass(frozen=True, slots=True)

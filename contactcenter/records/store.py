@@ -66,7 +66,7 @@ from contactcenter.core.callbacks import Callback
 from contactcenter.core.engine import Call
 from contactcenter.core.lifecycle import CallbackState, CallOutcome, CallState, OperatorState
 from contactcenter.core.readmodel import CallbackChanged, CallChanged, Change, OperatorChanged
-from contactcenter.store.sqlite import connect_private, write_transaction
+from contactcenter.store.sqlite import connect_private, pragma, write_transaction
 
 log = logging.getLogger("contactcenter.records")
 
@@ -758,8 +758,8 @@ class RecordsWriter:
     async def _prepare(self, db: aiosqlite.Connection) -> None:
         try:
             pragmas = {
-                "journal_mode": await _pragma(db, "journal_mode = WAL"),
-                "synchronous": await _pragma(db, "synchronous = NORMAL"),
+                "journal_mode": await pragma(db, "journal_mode = WAL"),
+                "synchronous": await pragma(db, "synchronous = NORMAL"),
             }
         except sqlite3.Error as exc:
             raise self._error("open", exc) from exc
@@ -885,12 +885,6 @@ class RecordsWriter:
         self, db: aiosqlite.Connection, doing: str
     ) -> AbstractAsyncContextManager[aiosqlite.Connection]:
         return write_transaction(db, doing, self._error)
-
-
-async def _pragma(db: aiosqlite.Connection, setting: str) -> object:
-    await db.execute(f"PRAGMA {setting}")
-    rows = list(await db.execute_fetchall(f"PRAGMA {setting.split('=')[0].strip()}"))
-    return rows[0][0] if rows else None
 
 
 class SimRecords:

@@ -43,7 +43,7 @@ from typing import Any, Final, Protocol, Self
 import aiosqlite
 
 from contactcenter.numbers import E164_PATTERN
-from contactcenter.store.sqlite import connect_private, write_transaction
+from contactcenter.store.sqlite import close_connection, connect_private, pragma, write_transaction
 
 
 class CallbackState(StrEnum):
@@ -303,10 +303,10 @@ class SqliteCallbackStore:
     async def _prepare(self, db: aiosqlite.Connection) -> None:
         try:
             pragmas = {
-                "journal_mode": await _pragma(db, "journal_mode = WAL"),
-                "synchronous": await _pragma(db, "synchronous = FULL"),
-                "foreign_keys": await _pragma(db, "foreign_keys = ON"),
-                "secure_delete": await _pragma(db, "secure_delete = ON"),
+                "journal_mode": await pragma(db, "journal_mode = WAL"),
+                "synchronous": await pragma(db, "synchronous = FULL"),
+                "foreign_keys": await pragma(db, "foreign_keys = ON"),
+                "secure_delete": await pragma(db, "secure_delete = ON"),
             }
         except sqlite3.Error as exc:
             raise self._error("open", exc) from exc
@@ -334,12 +334,7 @@ class SqliteCallbackStore:
 
     async def close(self) -> None:
         db, self._db = self._db, None
-        if db is not None:
-            async with self._lock:
-                try:
-                    await db.close()
-                except sqlite3.Error as exc:
-                    raise self._error("close", exc) from exc
+        await close_connection(db, self._lock, self._error)
 
     async def add(self, record: CallbackRecord) -> None:
         if record.state is not CallbackState.PENDING:
@@ -576,12 +571,6 @@ class SqliteCallbackStore:
         )
         found = f"it is {rows[0][0]} after {rows[0][1]} attempt(s)" if rows else "no such callback"
         return CallbackConflict(f"callback store {self.path}: could not {doing}: {found}, not {needed}")
-
-
-async def _pragma(db: aiosqlite.Connection, setting: str) -> object:
-    await db.execute(f"PRAGMA {setting}")
-    rows = list(await db.execute_fetchall(f"PRAGMA {setting.split('=')[0].strip()}"))
-    return rows[0][0] if rows else None
 
 
 def _record(row: sqlite3.Row) -> CallbackRecord:

@@ -11,6 +11,7 @@
 #   among them: its logger never goes below INFO, whatever the root logger's level.
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -69,3 +70,24 @@ async def write_transaction(
             raise
     except sqlite3.Error as exc:
         raise failed(doing, exc) from exc
+
+
+async def pragma(db: aiosqlite.Connection, setting: str) -> object:
+    """Set a pragma ("journal_mode = WAL") and read back what took effect."""
+    await db.execute(f"PRAGMA {setting}")
+    rows = list(await db.execute_fetchall(f"PRAGMA {setting.split('=')[0].strip()}"))
+    return rows[0][0] if rows else None
+
+
+async def close_connection(
+    db: aiosqlite.Connection | None,
+    lock: asyncio.Lock,
+    failed: Callable[[str, sqlite3.Error | OSError], Exception],
+) -> None:
+    """Close `db` (if any) once the transaction holding `lock` is done."""
+    if db is not None:
+        async with lock:
+            try:
+                await db.close()
+            except sqlite3.Error as exc:
+                raise failed("close", exc) from exc

@@ -1,0 +1,131 @@
+# Operators' states recovered after the controller (`contactcenter run`, its own process) is
+# SIGKILLed, against the real sandbox Asterisk with SIPp callers and the desks in a SQLite
+# file: a supervisor logs Marta out, changes Pau's skills and pauses him, while Ana talks to
+# a SIP caller. Killed and started again, the controller has each of them where they were;
+# Ana, whose call went on in Asterisk meanwhile, is held until that call ends (never rung
+# while on it, by Asterisk's own count of her phone's channels), then takes the next call.
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from contactcenter.live.desks import ON_CALL
+from contactcenter.sim.sipp import SippCall
+from tests.conftest import TEST_CONFIG
+from tests.controllerproc import run_controller
+from tests.integration.test_callbacks import ana_talking
+from tests.integration.webcentre import SUPERVISOR, Api
+from tests.polling import until
+from tests.recorder import AmiRecorder
+
+
+def desks_config_file(tmp_path: Path) -> tuple[Path, Path]:
+    """(desk store, config file): the test centre with its desks kept, and a supervisor."""
+    store = tmp_path / "desks.sqlite"
+    data = yaml.safe_load(TEST_CONFIG.read_text())
+    data["desks"] = {"store": str(store), "restore_within": 600}
+    token = {"role": SUPERVISOR.role, "id": SUPERVISOR.id, "name": SUPERVISOR.name, "token": SUPERVISOR.token}
+    data.setdefault("web", {})["tokens"] = [token]
+    config = tmp_path / "010-desks.yaml"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return store, config
+
+
+def kept(store: Path) -> dict[str, tuple[str, str | None]]:
+    """The desks as the file has them, read as another process would."""
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        return {
+            row[0]: (row[1], row[2]) for row in db.execute("SELECT operator_id, status, reason FROM desks")
+        }
+    finally:
+        db.close()
+
+
+async def operators(api: Api) -> dict[str, dict[str, Any]]:
+    reply = await api.get("/api/operators", SUPERVISOR)
+    assert reply.status_code == 200, reply.text
+    return {op["id"]: op for op in reply.json()}
+
+
+def ana_rung(observer: AmiRecorder) -> set[str]:
+    """Ana's phone's calls, by Asterisk: each Originate to her makes one Local channel pair."""
+    return {
+        str(e["Channel"]).rsplit(";", 1)[0]
+        for e in observer.find(
+            lambda e: (
+                e.get("Event") == "Newchannel"
+                and str(e.get("Channel", "")).startswith("Local/ana@cc-sim-operator-")
+            )
+        )
+    }
+
+
+async def test_a_killed_controller_comes_back_with_every_operator_where_they_were(
+    asterisk, observer: AmiRecorder, tmp_path: Path
+) -> None:
+    store, config = desks_config_file(tmp_path)
+    api = Api(f"http://127.0.0.1:{yaml.safe_load(config.read_text())['http']['port']}")
+    procs: list[asyncio.subprocess.Process] = []
+    calls: list[SippCall] = []
+    try:
+        procs.append(await run_controller(config))
+        a = await ana_talking(observer, "+34600000951", 20, asterisk.sip_port)
+        calls.append(a)
+        assert (await api.post("/api/operators/marta/logout", SUPERVISOR)).status_code == 200
+        skills = {"tributs": 1, "tramits": 2}
+        assert (await api.put("/api/operators/pau/skills", SUPERVISOR, {"skills": skills})).status_code == 200
+        assert (
+            await api.post("/api/operators/pau/pause", SUPERVISOR, {"reason": "training"})
+        ).status_code == 200
+        before = await operators(api)
+        assert before["ana"]["state"] == "talking"
+        # Committed (within milliseconds of each change): then the kill.
+        await until(
+            lambda: (
+                kept(store).get("marta") == ("logged_out", None)
+                and kept(store).get("pau") == ("paused", "training")
+            ),
+            5,
+            "the desks written",
+        )
+        procs[-1].send_signal(signal.SIGKILL)
+        await procs[-1].wait()
+        rung_before = ana_rung(observer)
+        assert len(rung_before) == 1  # (A's call)
+
+        procs.append(await run_controller(config))
+        after = await operators(api)
+        assert (after["marta"]["state"], after["pau"]["state"], after["pau"]["reason"]) == (
+            "logged_out",
+            "paused",
+            "training",
+        )
+        assert after["pau"]["skills"] == skills
+        assert after["rosa"]["state"] == "logged_out"  # (a phone never logged in stays out)
+        # Ana's call with A goes on in Asterisk: she is held, not offered another.
+        assert (after["ana"]["state"], after["ana"]["reason"]) == ("paused", ON_CALL)
+        assert await a.wait(40) == 0, a.errors()  # A hangs up after 20 s: Ana is free
+        async with asyncio.timeout(10):
+            while (await operators(api))["ana"]["state"] != "available":
+                await asyncio.sleep(0.2)
+        assert ana_rung(observer) == rung_before  # never rung while on a call
+        # The next call for her skill is hers.
+        b = SippCall(caller="+34600000952", digits="11", stay_s=3, target_port=asterisk.sip_port)
+        calls.append(b)
+        await b.start()
+        await observer.bridged_with(await observer.channel_of(b), timeout=20)
+        assert len(ana_rung(observer) - rung_before) == 1
+        assert await b.wait(30) == 0, b.errors()
+    finally:
+        for call in calls:
+            call.stop()
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+                await proc.wait()
