@@ -3,17 +3,19 @@
 # controller publishing to it (Controller.mqtt, an MqttFeed), SIPp citizens calling, and a
 # real subscriber with the observer's login reading cc/test/#. Also: the controller as its
 # own process, SIGKILLed (the broker's Last Will says "offline"), and the broker stopped
-# for a minute under load (call handling does not notice; the feed resumes and counts drops).
+# for a minute under load, or slowed to a tenth of its speed (call handling does not notice;
+# the feed resumes, catches up and counts what it dropped).
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import json
+import os
 import signal
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import yaml
@@ -290,3 +292,87 @@ async def test_mosquitto_stopped_for_a_minute_under_load_changes_nothing_for_cal
         if state is not None and (state.mqtt_pid is None or not mosquitto.alive(state.mqtt_pid)):
             # Failed with the broker down: bring it back for the rest of the session.
             await asyncio.to_thread(sandbox.up, test_config, lambda *_: None)
+
+
+SLOW_FROZEN_S, SLOW_RUNNING_S = 0.9, 0.1  # mosquitto runs a tenth of the time: a slow broker
+
+
+async def slowed(pid: int) -> None:
+    """Keep the sandbox's mosquitto frozen (SIGSTOP) 0.9 s of every second, as a broker
+    starved of CPU or stuck on its disk would be, until cancelled; it always runs again."""
+    try:
+        while True:
+            os.kill(pid, signal.SIGSTOP)
+            await asyncio.sleep(SLOW_FROZEN_S)
+            os.kill(pid, signal.SIGCONT)
+            await asyncio.sleep(SLOW_RUNNING_S)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+async def sampled(value: Callable[[], int], into: list[int]) -> None:
+    while True:
+        into.append(value())
+        await asyncio.sleep(0.05)
+
+
+async def test_mosquitto_slow_under_load_changes_nothing_for_calls_and_the_feed_catches_up(
+    broker: tuple[str, int, mosquitto.Login],
+    test_config: Config,
+    asterisk: sandbox.SandboxState,
+    observer: AmiRecorder,
+) -> None:
+    calls, queue = 30, 50
+    cfg = busy_centre(test_config, operators_n=calls, queue=queue)
+    ctl = Controller(cfg)
+    await ctl.start()
+    slow: asyncio.Task[None] | None = None
+    try:
+        feed = ctl.mqtt
+        assert feed is not None
+        async with subscriber(broker, cfg) as sub:
+            await sub.until(lambda: sub.last("status") == b"online", "status online", timeout=15)
+            waits_up, lags_up = await burst_waits(ctl, asterisk.sip_port, calls)
+        state = sandbox.load_state()
+        assert state is not None and state.mqtt_pid is not None
+        slow = asyncio.create_task(slowed(state.mqtt_pid))
+        backlog: list[int] = []
+        sampler = asyncio.create_task(sampled(lambda: feed.buffered, backlog))
+        waits_slow, lags_slow = await burst_waits(ctl, asterisk.sip_port, calls)
+        sampler.cancel()
+        url = f"http://{cfg.http.host}:{ctl.http.port}/metrics"
+        during = Samples((await http_get(url)).body)
+        slow.cancel()
+        await asyncio.gather(slow, return_exceptions=True)
+        print(
+            f"\n{calls} calls each: median wait {statistics.median(waits_up):.2f} s broker at full speed, "
+            f"{statistics.median(waits_slow):.2f} s slowed to a tenth; loop lag p99 "
+            f"{p99(lags_up) * 1e3:.1f} ms, {p99(lags_slow) * 1e3:.1f} ms; MQTT messages dropped "
+            f"{ctl.counters['mqtt_dropped']}, disconnects {ctl.counters['mqtt_disconnects']}, "
+            f"events waiting for the broker at most {max(backlog)}"
+        )
+        assert max(backlog) > 0  # (the broker was slow: the feed's events waited for it)
+        assert statistics.median(waits_slow) < statistics.median(waits_up) + 1.0
+        assert p99(lags_slow) < p99(lags_up) + 0.05
+        assert feed.buffered <= queue
+        # The metrics never wait for the broker: every call counted while it crawled.
+        assert during.total("cc_calls_answered_total", skill="info") == 2 * calls
+        assert during.total("cc_input_dropped_total") == 0
+        # At full speed again, the feed catches up: a new subscriber reads the centre as it is.
+        await until(lambda: feed.connected, 40, "the feed connected to the broker")
+        await until(lambda: not ctl.engine.calls, 60, "every call ended")
+        async with subscriber(broker, cfg) as after:
+            await after.until(lambda: after.last("status") == b"online", "status online")
+            expect = {s.value: (calls if s is OperatorState.AVAILABLE else 0) for s in OperatorState}
+            del expect[OperatorState.LOGGED_OUT.value]
+            await after.until(
+                lambda: info(after).get("waiting") == 0 and operators(info(after)) == expect,
+                "the current info snapshot",
+                timeout=30,
+            )
+            after.assert_no_digit_runs()
+    finally:
+        if slow is not None:
+            slow.cancel()
+            await asyncio.gather(slow, return_exceptions=True)
+        await ctl.stop()
