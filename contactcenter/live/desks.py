@@ -4,7 +4,8 @@
 # - An observer of the core's change feed (and of every accepted desk request, which may
 #   change skills or ask for a pause after the call without moving a state): the operators
 #   it heard of are written by one task, coalesced, in one transaction, a few milliseconds
-#   after the change; a heartbeat every HEARTBEAT_S says the states are current. A failed
+#   after the change, if their standing (below) moved; a heartbeat every HEARTBEAT_S says
+#   the states are current. A failed
 #   write is logged, counted (desk_write_errors) and tried again: call handling never waits.
 # - What is kept is the operator's standing, not the moment: ringing, talking, wrapping up
 #   and unreachable are all "ready" (the calls and Asterisk's faults are not the desk's);
@@ -49,6 +50,13 @@ def operator_channel_prefix(op: OperatorConfig) -> str:
     return f"PJSIP/{op.id}-" if op.endpoint == "pjsip" else f"Local/{op.id}@cc-sim-operator-"
 
 
+_Standing = tuple[DeskStatus, str | None, tuple[tuple[str, int], ...]]
+
+
+def _standing(desk: DeskState) -> _Standing:
+    return desk.status, desk.reason, desk.skills
+
+
 def desk_of(view: OperatorView, since: float) -> DeskState:
     """The standing an operator's view says they have (see the rules above)."""
     skills = tuple(sorted(view.skills.items()))
@@ -84,6 +92,7 @@ class DeskKeeper:
         self._task: asyncio.Task[None] | None = None
         self._kept: tuple[float | None, list[DeskState]] = (None, [])
         self.held: dict[str, str] = {}  # Uniqueid of a channel that outlived a restart -> operator
+        self._written: dict[str, _Standing] = {}  # what the store has for each operator
 
     # --- the service ----------------------------------------------------------------------
 
@@ -97,6 +106,7 @@ class DeskKeeper:
         except BaseException:
             await self.store.close()
             raise
+        self._written = {d.operator_id: _standing(d) for d in self._kept[1]}
         self._task = asyncio.get_running_loop().create_task(self._writer(), name="desks")
 
     async def stop(self) -> None:
@@ -115,29 +125,40 @@ class DeskKeeper:
 
     async def _writer(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
+            heartbeat = False
+            try:
                 async with asyncio.timeout(HEARTBEAT_S):
                     await self._wake.wait()
+            except TimeoutError:
+                heartbeat = True
             self._wake.clear()
             try:
-                await self._write()
+                await self._write(heartbeat)
             except StoreError as exc:
                 self.counters["desk_write_errors"] += 1
                 log.warning("operators' desks not written (tried again in %.0f s): %s", RETRY_S, exc)
                 await asyncio.sleep(RETRY_S)
                 self._wake.set()
 
-    async def _write(self) -> None:
+    async def _write(self, heartbeat: bool = True) -> None:
+        """Write the desks of the operators heard of whose standing moved (a ring or a
+        call moves a state, not a standing: nothing to write), and the time alive."""
         assert self.store is not None
         dirty, self._dirty = self._dirty, set()
         try:
             operators = self._snapshot().operators
             since = self._wall()
-            desks = [desk_of(operators[o], since) for o in sorted(dirty) if o in operators]
-            await self.store.save(desks, alive_at=since)
+            desks = [
+                desk
+                for o in sorted(dirty)
+                if o in operators and _standing(desk := desk_of(operators[o], since)) != self._written.get(o)
+            ]
+            if desks or heartbeat:
+                await self.store.save(desks, alive_at=since)
         except BaseException:
             self._dirty |= dirty  # (written next time, with whatever changed meanwhile)
             raise
+        self._written.update((d.operator_id, _standing(d)) for d in desks)
         self.counters["desks_written"] += len(desks)
 
     # --- the observer ---------------------------------------------------------------------

@@ -262,3 +262,25 @@ async def test_a_store_it_cannot_open_is_an_error_naming_the_file(tmp_path: Path
     run = Run(path)
     with pytest.raises(StoreError, match=f"desk store {path}"):
         await run.keeper.start()
+
+
+async def test_a_call_moves_states_but_no_standing_so_nothing_is_written(tmp_path: Path) -> None:
+    run = Run(tmp_path / "desks.sqlite")
+    await run.keeper.start()
+    run.keeper.restore({})
+    await run.settled()
+    written = run.counters["desks_written"]
+    assert written == len(run.cfg.operators)  # (a first start: every desk, once)
+    run.feed(ev.CallArrived(now=0.0, call_id="c1"))
+    run.feed(ev.IvrCompleted(now=0.0, call_id="c1", skill="tributs", language="ca"))
+    operator = run.engine.call_view("c1").operator_id  # type: ignore[union-attr]
+    assert operator is not None and run.view(operator).state is S.RESERVED
+    run.feed(ev.OperatorAnswered(now=1.0, call_id="c1", operator_id=operator))
+    run.feed(ev.CallEnded(now=5.0, call_id="c1"))
+    assert run.view(operator).state is S.WRAP_UP
+    await run.settled()
+    assert run.counters["desks_written"] == written
+    run.desk.pause(SUP, operator, "meal")
+    await run.settled()
+    assert run.counters["desks_written"] == written + 1
+    await run.keeper.stop()
