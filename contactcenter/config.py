@@ -1587,6 +1587,19 @@ class Config:
                 return op
         raise KeyError(operator_id)
 
+    def ivr_keys(self, language: str, skill: str) -> str:
+        """The keys a caller presses to reach `skill` in `language`: the language menu's
+        digit, then the service menu's (ValueError if a menu has no choice for it)."""
+        menus = (("language", language, self.ivr.language_menu), ("service", skill, self.ivr.service_menu))
+        keys = ""
+        for what, value, menu in menus:
+            digit = next((d for d, choice in menu.options.items() if choice == value), None)
+            if digit is None:
+                choices = ", ".join(menu.options.values())
+                raise ValueError(f"the IVR's {what} menu has no choice for {value!r} (it has: {choices})")
+            keys += digit
+        return keys
+
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a centre configuration file; raise ConfigError on any problem."""

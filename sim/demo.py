@@ -30,13 +30,6 @@ from contactcenter.sim.trace import ACKNOWLEDGEMENT, TYPE_TO_SKILL, busiest_hour
 console = Console()
 
 
-def _digits(cfg: Config, skill: str, language: str) -> str:
-    """The IVR keys a citizen presses to reach (language, skill) in this centre's menus."""
-    lang_key = next(d for d, lang in cfg.ivr.language_menu.options.items() if lang == language)
-    skill_key = next(d for d, s in cfg.ivr.service_menu.options.items() if s == skill)
-    return lang_key + skill_key
-
-
 def plan_calls(cfg: Config, count: int, spread_s: float) -> list[tuple[float, str, str, str, float]]:
     """(offset s, caller number, skill, language, time on the line s) for `count` calls of
     the trace's busiest hour, arrivals compressed to about `spread_s` seconds."""
@@ -118,10 +111,10 @@ async def _run(cfg: Config, state: sandbox.SandboxState, count: int) -> int:
             await asyncio.sleep(delay)
         console.print(
             f"[cyan]SIPp[/] {mask_number(number)} dials 010, keys "
-            f"{_digits(cfg, skill, language)} ({language}, {skill}), stays {stay:.0f} s"
+            f"{cfg.ivr_keys(language, skill)} ({language}, {skill}), stays {stay:.0f} s"
         )
         call = SippCall(
-            caller=number, digits=_digits(cfg, skill, language), stay_s=stay, target_port=state.sip_port
+            caller=number, digits=cfg.ivr_keys(language, skill), stay_s=stay, target_port=state.sip_port
         )
         await call.start()
         sipp_calls.append(call)

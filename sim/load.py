@@ -15,7 +15,9 @@
 #   HTTP address from its configuration; nothing else.
 # - Bounded: at most MAX_BURST_CALLS calls; one deadline for the whole run, derived from the
 #   plan (last arrival + patience + a margin); every wait loop polls with that deadline.
-# - The SIPp process is ours, stopped by its pid (SippPlan.stop) whatever happens.
+# - The SIPp processes are ours, stopped by their pids (SippPlan.stop) whatever happens:
+#   one per set of IVR keys, as a scenario keys one set (a trace's callers each key their
+#   own call's service and language: `PlannedCall.skill`, `language`).
 # - Seeded: per-call talk times, patience and Poisson arrivals come from
 #   random.Random(f"{seed}/load/<what>"), one stream each, so a run is repeatable and one
 #   figure's draws do not move when another's change; or from a trace's calls.
@@ -36,6 +38,7 @@ import re
 import resource
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -48,6 +51,7 @@ from contactcenter.sim.sipp import (
     MAX_BURST_CALLS,
     PlannedCall,
     SippPlan,
+    SippPlans,
     call_index,
     sipp_available,
 )
@@ -172,7 +176,8 @@ def trace_callers(records: Sequence[TraceRecord], time_scale: float) -> tuple[Pl
     trace's times (from the first) / X; a served caller talks its talk time / X and waits as
     long as the trace says plus SERVED_SLACK_S; an abandoning one waits its wait / X; one who
     hung up in the IVR does so there, after its IVR time / X (kept between MIN_ and
-    MAX_IVR_HANGUP_S). Durations are at least MIN_DRAW_S."""
+    MAX_IVR_HANGUP_S). Durations are at least MIN_DRAW_S. Each keys its own call's service
+    and language (the trace's; a language it does not know: the centre's default)."""
     if not records:
         return ()
     first = records[0].arrival_s
@@ -184,11 +189,11 @@ def trace_callers(records: Sequence[TraceRecord], time_scale: float) -> tuple[Pl
             out.append(PlannedCall(arrive, MIN_DRAW_S, MIN_DRAW_S, ivr_hangup_s=round(ivr, 3)))
         elif r.served:
             talk = max(MIN_DRAW_S, r.talk_s / time_scale)
-            out.append(
-                PlannedCall(arrive, round((r.wait_s / time_scale) + talk + SERVED_SLACK_S, 3), round(talk, 3))
-            )
+            patience = round((r.wait_s / time_scale) + talk + SERVED_SLACK_S, 3)
+            out.append(PlannedCall(arrive, patience, round(talk, 3), skill=r.skill, language=r.language))
         else:
-            out.append(PlannedCall(arrive, round(max(MIN_DRAW_S, r.wait_s / time_scale), 3), MIN_DRAW_S))
+            patience = round(max(MIN_DRAW_S, r.wait_s / time_scale), 3)
+            out.append(PlannedCall(arrive, patience, MIN_DRAW_S, skill=r.skill, language=r.language))
     return tuple(out)
 
 
@@ -279,20 +284,51 @@ def percentile(samples: Sequence[float], q: float) -> float:
 
 def centre_for(raw: dict[str, Any], plan: LoadPlan, source: str) -> Config:
     """The centre (a configuration's raw form) as the plan wants it: its lines and wrap-up,
-    its simulated operators (skill info, all languages) in place of the configured info
-    operators, talking `talk_s` (each call's own when this process runs the controller)."""
+    its simulated operators (all languages; of skill info, or of the skills its callers ask
+    for, `operators_per_skill`) in place of the configured operators of those skills,
+    talking `talk_s` (each call's own when this process runs the controller)."""
     if plan.lines is not None:
         raw["centre"]["lines"] = plan.lines
     lines = int(raw["centre"]["lines"])
     operators = plan.operators if plan.operators is not None else lines
+    per_skill = operators_per_skill(plan, operators)
+    unknown = sorted(set(per_skill) - set(raw.get("skills") or {}))
+    if unknown:
+        raise ValueError(f"the plan's callers ask for skills the centre does not have: {', '.join(unknown)}")
+    ids = (f"load{i:04d}" for i in range(operators))
     raw["operators"] = [
-        *({"id": f"load{i:04d}", "skills": {"info": 1}} for i in range(operators)),
-        *(op for op in raw["operators"] if "info" not in op["skills"]),  # the other skills' own
+        *({"id": next(ids), "skills": {skill: 1}} for skill, n in per_skill.items() for _ in range(n)),
+        *(op for op in raw["operators"] if not set(op["skills"]) & set(per_skill)),  # the other skills' own
     ]
     raw["simulated_operators"] = {"ring_delay": 1, "talk_seconds": plan.talk_s}
     if plan.wrap_up_s is not None:
         raw["routing"]["wrap_up"] = plan.wrap_up_s
     return parse_config(raw, source)
+
+
+def plan_skills(plan: LoadPlan) -> Counter[str]:
+    """How many of the plan's callers ask for each skill (info: those that key the plan's
+    digits; a caller who hangs up in the IVR asks for none)."""
+    return Counter((c.skill or "info") for c in plan.planned() if c.ivr_hangup_s == 0) or Counter(info=1)
+
+
+def operators_per_skill(plan: LoadPlan, operators: int) -> dict[str, int]:
+    """`operators` shared among the skills the plan's callers ask for, by their share of the
+    calls (largest remainders; at least one each while there are enough), in name order."""
+    asked = plan_skills(plan)
+    total = sum(asked.values())
+    skills = sorted(asked)
+    share = {k: operators * asked[k] / total for k in skills}
+    out = {k: max(1, math.floor(share[k])) if operators >= len(skills) else 0 for k in skills}
+    by_remainder = sorted(skills, key=lambda k: (out[k] - share[k], k))
+    i = 0
+    while sum(out.values()) < operators:
+        out[by_remainder[i % len(skills)]] += 1
+        i += 1
+    while sum(out.values()) > operators:  # (the ones given one though their share was less)
+        k = max((k for k in skills if out[k] > 1), key=lambda k: (out[k] - share[k], k))
+        out[k] -= 1
+    return {k: n for k, n in out.items() if n > 0}
 
 
 def cross_check(report: LoadReport, want: Expected | None) -> list[str]:
@@ -441,7 +477,7 @@ class _OwnController:
         self.ctl = Controller(cfg, ami=link)
         for real in links:  # (the controller's counters, as its own link would count)
             real.counters = self.ctl.counters
-        target = min(plan.calls, cfg.lines, _operators(cfg))
+        target = min(plan.calls, cfg.lines, _operators(cfg, plan))
         self.watch = _Watch(lambda: len(self.ctl.engine.calls), target)
         self.ctl.observers.append(self.watch)
         self.events0 = 0
@@ -632,10 +668,10 @@ class _RunningController:
 
     mode = "running"
 
-    def __init__(self, cfg: Config, calls: int, pid: int | None = None) -> None:
+    def __init__(self, cfg: Config, plan: LoadPlan, pid: int | None = None) -> None:
         self.host, self.port = cfg.http.host, cfg.http.port
         self.pid = pid if pid is not None else listener_pid(self.port)
-        self.target = min(calls, cfg.lines, _operators(cfg))
+        self.target = min(plan.calls, cfg.lines, _operators(cfg, plan))
         self.before: Scrape | None = None
         self.peak = 0
         self.connected_s: float | None = None
@@ -748,9 +784,9 @@ async def run_against(
     answers there); `controller_pid` for its CPU and memory (default: the listener's)."""
     # (The centre is the running controller's: what the plan predicts is for its operators,
     # lines and wrap-up, not for ones the plan would have chosen.)
-    plan = replace(plan, operators=_operators(cfg), lines=cfg.lines, wrap_up_s=cfg.routing.wrap_up)
+    plan = replace(plan, operators=_operators(cfg, plan), lines=cfg.lines, wrap_up_s=cfg.routing.wrap_up)
     plan.check(cfg.lines)
-    view = _RunningController(cfg, plan.calls, controller_pid)
+    view = _RunningController(cfg, plan, controller_pid)
     await view.scrape()  # (before SIPp: a missing controller fails at once)
     return await drive(view, cfg, plan, state, progress, sample_period_s)
 
@@ -777,13 +813,7 @@ async def drive(
         on_event=lambda message: None,
         action_timeout=SAMPLE_TIMEOUT_S,
     )
-    sipp = SippPlan(
-        calls=list(callers),
-        digits=plan.digits,
-        target_port=state.sip_port,
-        number_prefix=NUMBER_PREFIX,
-        max_concurrent=plan.max_concurrent,
-    )
+    sipp = sipp_plans(cfg, plan, callers, state.sip_port)
     wall0 = time.monotonic()
     max_channels = max_citizens = 0
     skipped = 0
@@ -867,10 +897,39 @@ async def drive(
         observer.close()
 
 
-def _operators(cfg: Config) -> int:
-    """The centre's simulated operators of skill info: those on shift from the start, who
-    take the load's callers (they key info). A real phone is logged out until it says so."""
-    return sum(1 for op in cfg.operators if "info" in op.skills and op.endpoint == "sim")
+def sipp_plans(cfg: Config, plan: LoadPlan, callers: Sequence[PlannedCall], port: int) -> SippPlans:
+    """The SIPp processes that place the plan's callers: one per set of IVR keys (a caller's
+    own service and language, else the plan's digits), each caller keeping its index in the
+    plan (its number), `max_concurrent` shared by their numbers of calls."""
+    by_keys: dict[str, list[int]] = {}
+    for i, c in enumerate(callers):
+        keys = plan.digits
+        if c.skill and c.ivr_hangup_s == 0:
+            language = c.language if c.language in cfg.languages else cfg.ivr.default_language
+            keys = cfg.ivr_keys(language, c.skill)
+        by_keys.setdefault(keys, []).append(i)
+    return SippPlans(
+        [
+            SippPlan(
+                calls=[callers[i] for i in indices],
+                digits=keys,
+                target_port=port,
+                number_prefix=NUMBER_PREFIX,
+                max_concurrent=None
+                if plan.max_concurrent is None
+                else max(1, math.ceil(plan.max_concurrent * len(indices) / len(callers))),
+                indices=indices,
+            )
+            for keys, indices in by_keys.items()
+        ]
+    )
+
+
+def _operators(cfg: Config, plan: LoadPlan) -> int:
+    """The centre's simulated operators of the skills the plan's callers ask for: those on
+    shift from the start, who take its calls. A real phone is logged out until it says so."""
+    skills = set(plan_skills(plan))
+    return sum(1 for op in cfg.operators if skills & set(op.skills) and op.endpoint == "sim")
 
 
 def summary(report: LoadReport) -> str:

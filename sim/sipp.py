@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -287,6 +288,8 @@ class PlannedCall(NamedTuple):
     patience_s: float  # on the line after the last key, waiting or talking, at most
     talk_s: float  # how long an operator talks with them (sent as X-CC-Talk)
     ivr_hangup_s: float = 0.0  # > 0: hangs up in the IVR after this long, without a key
+    skill: str = ""  # the service it asks for ("": the plan's keys)
+    language: str = ""  # the language it asks for ("": the centre's default)
 
 
 # SIPp starts the plan's calls at this rate, each then waiting its own arrival (a pause
@@ -295,13 +298,17 @@ PLAN_START_RATE = 500.0
 NUMBER_DIGITS = 6  # the caller's number: the prefix + the call's index, this wide
 
 
-def injection_rows(calls: list[PlannedCall], start_rate: float = PLAN_START_RATE) -> list[str]:
+def injection_rows(
+    calls: list[PlannedCall], start_rate: float = PLAN_START_RATE, indices: Sequence[int] | None = None
+) -> list[str]:
     """The lines of SIPp's injection file for `calls` (SEQUENTIAL: call i reads line i):
-    index; ms until the INVITE (its arrival less the moment SIPp starts it, i / start_rate);
+    its index in the plan (`indices`, default 0, 1, ...: the caller's number ends with it);
+    ms until the INVITE (its arrival less the moment SIPp starts it, i / start_rate);
     ms to an IVR hang-up (0: none); ms of patience; talk seconds."""
     rows = ["SEQUENTIAL"]
-    for index, call in enumerate(calls):
-        pause_ms = max(0, round((call.arrive_s - index / start_rate) * 1000))
+    for i, call in enumerate(calls):
+        index = i if indices is None else indices[i]
+        pause_ms = max(0, round((call.arrive_s - i / start_rate) * 1000))
         rows.append(
             f"{index:0{NUMBER_DIGITS}d};{pause_ms};{round(call.ivr_hangup_s * 1000)};"
             f"{round(call.patience_s * 1000)};{call.talk_s:.3f};"
@@ -329,6 +336,7 @@ class SippPlan(_SippProcess):
     target_host: str = "127.0.0.1"
     service: str = "010"
     max_concurrent: int | None = None  # SIPp's -l: calls open at once (a later arrival waits)
+    indices: list[int] | None = None  # each call's index in the whole plan (default: its own)
     process: asyncio.subprocess.Process | None = None
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cc-sipp-plan-")))
 
@@ -348,7 +356,8 @@ class SippPlan(_SippProcess):
         scenario.write_text(
             text.replace("@PREFIX@", self.number_prefix).replace("@DIGITS@", "\n".join(steps))
         )
-        (self.workdir / "calls.csv").write_text("\n".join(injection_rows(self.calls)) + "\n")
+        rows = injection_rows(self.calls, indices=self.indices)
+        (self.workdir / "calls.csv").write_text("\n".join(rows) + "\n")
         return scenario
 
     def last_end_s(self) -> float:
@@ -381,6 +390,38 @@ class SippPlan(_SippProcess):
 
     def counts(self) -> SippCounts:
         return read_counts(self.workdir / "stats.csv")
+
+
+@dataclass
+class SippPlans:
+    """A plan placed by several SIPp processes (one per set of IVR keys: a scenario keys one
+    set), started together, stopped together, their counts summed."""
+
+    plans: list[SippPlan]
+
+    async def start(self) -> None:
+        # (Together: each process's arrivals count from its own start.)
+        await asyncio.gather(*(plan.start() for plan in self.plans))
+
+    @property
+    def running(self) -> bool:
+        return any(plan.running for plan in self.plans)
+
+    async def wait(self, timeout: float | None = None) -> int:
+        """The worst exit code (0: every call of every process succeeded)."""
+        codes = await asyncio.gather(*(plan.wait(timeout) for plan in self.plans))
+        return max(codes, default=0)
+
+    def stop(self) -> None:
+        for plan in self.plans:
+            plan.stop()
+
+    def counts(self) -> SippCounts:
+        each = [plan.counts() for plan in self.plans]
+        return SippCounts(sum(c.successful for c in each), sum(c.failed for c in each))
+
+    def errors(self) -> str:
+        return "".join(plan.errors() for plan in self.plans)[-2000:]
 
 
 def keys_s(digits: str) -> float:

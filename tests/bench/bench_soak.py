@@ -228,7 +228,7 @@ async def soak(args: argparse.Namespace, state: sandbox.SandboxState) -> dict[st
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--minutes", type=float, default=30.0)
-    p.add_argument("--rate", type=float, default=7.0, help="calls/s placed in each round")
+    p.add_argument("--rate", type=float, default=8.5, help="calls/s placed in each round (~220 in progress)")
     p.add_argument("--talk", type=float, default=20.0, help="seconds each conversation lasts")
     p.add_argument("--lines", type=int, default=220)
     p.add_argument("--round-calls", type=int, default=1000)

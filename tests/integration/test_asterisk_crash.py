@@ -7,8 +7,9 @@
 # - every callback accepted before the crash is still pending after it, and is then dialled
 #   once, operator first (counted from Asterisk's own events, not our tables);
 # - the next call routes normally.
-# The load is CC_FAULT_CALLS SIPp calls waiting (30 here; `CC_FAULT_CALLS=220` is the long
-# run, tests/bench/README.md). The figures go to $CC_ARTEFACTS/asterisk-crash.json.
+# The load is CC_FAULT_CALLS SIPp calls waiting beside two talking (30 here;
+# `CC_FAULT_CALLS=218`, 220 calls in the system, is the long run, tests/bench/README.md).
+# The figures go to $CC_ARTEFACTS/asterisk-crash.json.
 from __future__ import annotations
 
 import asyncio

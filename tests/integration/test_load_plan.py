@@ -173,3 +173,44 @@ def test_the_cross_check_lists_each_disagreement() -> None:
     assert any("ended 9 calls of the 10" in m for m in found) and any("predicts" in m for m in found), found
     assert any("SIPp failed 2" in m for m in cross_check(_report(sipp={"successful": 8, "failed": 2}), want))
     assert any("still has 3 channels" in m for m in cross_check(_report(channels_left=3), want))
+
+
+def test_a_traces_callers_each_key_their_own_service_and_language_by_their_own_sipp() -> None:
+    import yaml
+
+    from contactcenter.sim.load import centre_for, operators_per_skill, sipp_plans
+    from tests.conftest import TEST_CONFIG
+
+    chosen = trace_selection("bank", "2010-08-02", "10:00", 60, 30.0)
+    asked = {r.skill for r in chosen.records if r.outcome != "ivr_abandoned"}
+    assert len(asked) >= 2, asked  # (the selection asks for more than one service)
+    assert [(c.skill, c.language) for c in chosen.callers if c.ivr_hangup_s == 0] == [
+        (r.skill, r.language) for r in chosen.records if r.outcome != "ivr_abandoned"
+    ]
+    plan = LoadPlan(calls=len(chosen.callers), rate=1, callers=chosen.callers, max_concurrent=30)
+    # Operators shared by the calls each skill has (largest remainders), all of them placed.
+    per_skill = operators_per_skill(plan, 50)
+    assert sum(per_skill.values()) == 50 and set(per_skill) == asked
+    counts = {k: sum(1 for c in chosen.callers if c.skill == k and c.ivr_hangup_s == 0) for k in asked}
+    for skill, n in per_skill.items():
+        assert abs(n - 50 * counts[skill] / sum(counts.values())) < 1, (skill, n, counts)
+    cfg = centre_for(yaml.safe_load(TEST_CONFIG.read_text()), plan, "test")
+    assert {
+        k: sum(1 for op in cfg.operators if op.id.startswith("load") and k in op.skills) for k in asked
+    } == {k: operators_per_skill(plan, cfg.lines)[k] for k in asked}
+    # One SIPp per set of keys; each caller keeps its index in the plan (its number).
+    sipp = sipp_plans(cfg, plan, chosen.callers, 5060)
+    by_keys = {p.digits: p for p in sipp.plans}
+    default = cfg.ivr.default_language
+    for i, c in enumerate(chosen.callers):
+        keys = "11" if c.ivr_hangup_s else cfg.ivr_keys(c.language or default, c.skill)
+        assert by_keys[keys].indices is not None and i in by_keys[keys].indices
+    assert sorted(i for p in sipp.plans for i in p.indices or []) == list(range(len(chosen.callers)))
+    assert sum(p.max_concurrent or 0 for p in sipp.plans) >= 30
+    rows = injection_rows(
+        by_keys[cfg.ivr_keys(default, "tramits")].calls,
+        indices=by_keys[cfg.ivr_keys(default, "tramits")].indices,
+    )
+    assert [int(r.split(";")[0]) for r in rows[1:]] == by_keys[cfg.ivr_keys(default, "tramits")].indices
+    with pytest.raises(ValueError, match="no choice for 'astrologia'"):
+        cfg.ivr_keys(default, "astrologia")
