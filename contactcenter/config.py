@@ -790,6 +790,12 @@ class _Routing(Schema):
     relaxation: Relaxation = ()
     fault_retry: Annotated[float, Strict(), Bound(0.1, 600)] = 2.0
     fault_retry_max: Annotated[float, Strict(), Bound(0.1, 3600)] = 30.0
+    # Priorities (the gateway's X-CC-Priority) as head starts: {priority: seconds}, a caller
+    # of that priority queues as if they had come so much earlier. None: strict classes (a
+    # higher priority always first). As a scenario's `priority_head_start_s`.
+    priority_head_start_s: (
+        dict[Annotated[int, Strict(), Bound(0, 9)], Annotated[float, Strict(), Bound(0, 86_400)]] | None
+    ) = None
 
     @model_validator(mode="after")
     def _backoff(self) -> Self:
@@ -1336,6 +1342,7 @@ class _CentreFile(Schema):
                 relaxation=relaxation_steps(r.relaxation),
                 fault_retry=r.fault_retry,
                 fault_retry_max=r.fault_retry_max,
+                priority_head_start=tuple(sorted((r.priority_head_start_s or {}).items())),
             ),
             ivr=IvrConfig(
                 default_language=default_language,
@@ -1483,6 +1490,8 @@ class RoutingConfig:
     # is offered calls again after this backoff, doubled on each fault in a row up to the max.
     fault_retry: float
     fault_retry_max: float
+    # (priority, seconds): head starts instead of strict priority classes; () strict.
+    priority_head_start: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

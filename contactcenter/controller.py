@@ -571,6 +571,7 @@ def engine_for(cfg: Config, epoch: float) -> Engine:
         fault_retry_max=cfg.routing.fault_retry_max,
         record_changes=True,
         callback_policy=cfg.callbacks.policy if cfg.callbacks is not None else None,
+        priority_head_start=cfg.routing.priority_head_start,
     )
 
 

@@ -190,10 +190,18 @@ def trace_callers(records: Sequence[TraceRecord], time_scale: float) -> tuple[Pl
         elif r.served:
             talk = max(MIN_DRAW_S, r.talk_s / time_scale)
             patience = round((r.wait_s / time_scale) + talk + SERVED_SLACK_S, 3)
-            out.append(PlannedCall(arrive, patience, round(talk, 3), skill=r.skill, language=r.language))
+            out.append(
+                PlannedCall(
+                    arrive, patience, round(talk, 3), skill=r.skill, language=r.language, priority=r.priority
+                )
+            )
         else:
             patience = round(max(MIN_DRAW_S, r.wait_s / time_scale), 3)
-            out.append(PlannedCall(arrive, patience, MIN_DRAW_S, skill=r.skill, language=r.language))
+            out.append(
+                PlannedCall(
+                    arrive, patience, MIN_DRAW_S, skill=r.skill, language=r.language, priority=r.priority
+                )
+            )
     return tuple(out)
 
 

@@ -290,6 +290,7 @@ class PlannedCall(NamedTuple):
     ivr_hangup_s: float = 0.0  # > 0: hangs up in the IVR after this long, without a key
     skill: str = ""  # the service it asks for ("": the plan's keys)
     language: str = ""  # the language it asks for ("": the centre's default)
+    priority: int = 0  # as the city's gateway would classify it (sent as X-CC-Priority)
 
 
 # SIPp starts the plan's calls at this rate, each then waiting its own arrival (a pause
@@ -304,14 +305,14 @@ def injection_rows(
     """The lines of SIPp's injection file for `calls` (SEQUENTIAL: call i reads line i):
     its index in the plan (`indices`, default 0, 1, ...: the caller's number ends with it);
     ms until the INVITE (its arrival less the moment SIPp starts it, i / start_rate);
-    ms to an IVR hang-up (0: none); ms of patience; talk seconds."""
+    ms to an IVR hang-up (0: none); ms of patience; talk seconds; priority."""
     rows = ["SEQUENTIAL"]
     for i, call in enumerate(calls):
         index = i if indices is None else indices[i]
         pause_ms = max(0, round((call.arrive_s - i / start_rate) * 1000))
         rows.append(
             f"{index:0{NUMBER_DIGITS}d};{pause_ms};{round(call.ivr_hangup_s * 1000)};"
-            f"{round(call.patience_s * 1000)};{call.talk_s:.3f};"
+            f"{round(call.patience_s * 1000)};{call.talk_s:.3f};{call.priority};"
         )
     return rows
 

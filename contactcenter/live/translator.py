@@ -15,6 +15,9 @@
 #   (OperatorUnreachable). A callback's citizen leg answers with CitizenAnswered or
 #   CitizenNotReached (no_answer, busy, failed), from the same Reason codes. A SIP peer's
 #   486/480/603 comes as Reason 0: the cause of the ring's HangupRequest says which it was.
+# - A caller's priority is the one digit of CcQueued's CcPriority (the city's gateway's
+#   X-CC-Priority, read by the dialplan only on calls through it); empty or missing is 0,
+#   anything else is dropped (counted) and 0.
 # - A caller's choice in the callback offer (CcCallbackChoice) is not a core fact yet: the
 #   number must be validated first. It is handed on as `choice`, digits filtered.
 # - An operator's feature code dialled on their own phone (CcOperatorFeature: *21 pause, *22
@@ -159,9 +162,17 @@ class Translator:
         if language not in self._languages:
             language = self._default_language
             dropped.append("unknown_language")
-        log.info("call %s queued for %s (%s)", call_id, skill, language)
+        # The gateway's classification (one digit, the dialplan's FILTER); none: 0.
+        raw = message.get("CcPriority")
+        priority = 0
+        if isinstance(raw, str) and len(raw) == 1 and raw in "0123456789":
+            priority = int(raw)
+        elif raw not in (None, ""):
+            dropped.append("bad_priority")
+        log.info("call %s queued for %s (%s, priority %d)", call_id, skill, language, priority)
         return Translation(
-            [ev.IvrCompleted(now=now, call_id=call_id, skill=skill, language=language)], dropped
+            [ev.IvrCompleted(now=now, call_id=call_id, skill=skill, language=language, priority=priority)],
+            dropped,
         )
 
     def _callback_choice(self, message: Mapping[str, object]) -> Translation:

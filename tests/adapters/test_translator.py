@@ -76,6 +76,26 @@ def test_malformed_events_are_dropped_with_a_reason(translator: Translator, text
     assert not translator.channels.callers
 
 
+@pytest.mark.parametrize(
+    ("header", "priority", "dropped"),
+    [
+        ("CcPriority: 3\n", 3, []),  # the gateway's X-CC-Priority, one digit
+        ("CcPriority: \n", 0, []),  # no header on the call: the dialplan's empty value
+        ("", 0, []),  # an older dialplan: no such field
+        ("CcPriority: 12\n", 0, ["bad_priority"]),  # (the dialplan keeps one digit)
+        ("CcPriority: ٣\n", 0, ["bad_priority"]),  # a digit, but not ASCII
+    ],
+)
+def test_a_callers_priority_is_the_gateways_digit_or_0(
+    translator: Translator, header: str, priority: int, dropped: list[str]
+) -> None:
+    translator.translate(ami(ARRIVED), 1.0)
+    t = translator.translate(ami(QUEUED.format(skill="info", lang="ca") + header), 2.0)
+    want = ev.IvrCompleted(now=2.0, call_id=CALL, skill="info", language="ca", priority=priority)
+    assert t.events == [want]
+    assert t.dropped == dropped
+
+
 def test_duplicate_arrival_is_dropped(translator: Translator) -> None:
     translator.translate(ami(ARRIVED), 1.0)
     t = translator.translate(ami(ARRIVED), 1.5)

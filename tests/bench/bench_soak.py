@@ -89,6 +89,25 @@ async def read(
     )
 
 
+async def asterisk_channels(state: sandbox.SandboxState) -> int:
+    """Asterisk's channels now (CoreShowChannels through the observer's login)."""
+    from contactcenter.adapters.ami import AmiLink
+
+    link = AmiLink(
+        host=state.ami_host,
+        port=state.ami_port,
+        username=state.observer_username,
+        secret=state.observer_secret,
+        on_event=lambda message: None,
+        action_timeout=10,
+    )
+    await link.connect()
+    try:
+        return len(await link.list_items({"Action": "CoreShowChannels"}, "CoreShowChannel"))
+    finally:
+        link.close()
+
+
 def row(r: Reading) -> str:
     files = " ".join(f"{k} {v:,.0f}" for k, v in r.sqlite_kb.items())
     return (
@@ -162,7 +181,8 @@ async def soak(args: argparse.Namespace, state: sandbox.SandboxState) -> dict[st
     t0 = time.monotonic()
     placed = 0
     try:
-        readings.append(await read(t0, placed, proc.pid, url, state.pid, 0, files))
+        before = await asterisk_channels(state)  # (what an earlier run may have left)
+        readings.append(await read(t0, placed, proc.pid, url, state.pid, before, files))
         print(row(readings[-1]))
         while len(rounds) < MAX_ROUNDS and time.monotonic() - t0 < args.minutes * 60:
             report = await run_against(

@@ -3,16 +3,22 @@
 # dialled (its legs in Asterisk, its outcome not yet in the file), and after. No committed
 # callback is lost, and none is dialled twice: each citizen's phone is rung once, counted
 # from Asterisk's own events (the sandbox's Newchannel of the callback's citizen legs),
-# not from our tables. (Real sandbox Asterisk, SIPp callers, the store in a SQLite file.)
+# not from our tables. And operators' states are recovered each time: Pau, paused by a
+# supervisor before the first kill, is paused after every restart (the desks in SQLite).
+# (Real sandbox Asterisk, SIPp callers, the stores in SQLite files.)
 from __future__ import annotations
 
 import asyncio
 import signal
 from pathlib import Path
 
+import yaml
+
 from contactcenter.sim.sipp import SippBurst, SippCall
 from tests.controllerproc import run_controller
 from tests.integration.test_callbacks import ana_talking, callback_config_file, new_channel, rows
+from tests.integration.test_desks_live import operators
+from tests.integration.webcentre import SUPERVISOR, Api
 from tests.polling import until
 from tests.recorder import AmiRecorder
 
@@ -34,11 +40,24 @@ async def test_a_controller_killed_again_and_again_loses_no_callback_and_dials_n
     asterisk, observer: AmiRecorder, tmp_path: Path
 ) -> None:
     store, config = callback_config_file(tmp_path)
+    data = yaml.safe_load(config.read_text())
+    data["desks"] = {"store": str(tmp_path / "desks.sqlite")}
+    data.setdefault("web", {})["tokens"] = [
+        {"role": SUPERVISOR.role, "id": SUPERVISOR.id, "name": SUPERVISOR.name, "token": SUPERVISOR.token}
+    ]
+    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+    api = Api(f"http://127.0.0.1:{data['http']['port']}")
     port = asterisk.sip_port
+
+    async def pau_paused() -> None:
+        pau = (await operators(api))["pau"]
+        assert (pau["state"], pau["reason"]) == ("paused", "meal"), pau
+
     procs: list[asyncio.subprocess.Process] = []
     sipp: list[SippCall | SippBurst] = []
     try:
         procs.append(await run_controller(config))
+        assert (await api.post("/api/operators/pau/pause", SUPERVISOR, {"reason": "meal"})).status_code == 200
         # A keeps Ana (the only `info` operator) busy 25 s; TAKERS citizens behind A leave
         # their numbers; WAITING more hold on the line behind them.
         a = await ana_talking(observer, "+34600000901", 25, port)
@@ -64,15 +83,18 @@ async def test_a_controller_killed_again_and_again_loses_no_callback_and_dials_n
         await _kill(procs[-1])
         assert all(not _legs(observer, cb, "c") for cb in ids)
         procs.append(await run_controller(config))
+        await pau_paused()
         # Kill 2: while the first callback is being dialled (A's call over, Ana rung for it).
         assert await a.wait(60) == 0, a.errors()
         await observer.wait_for(new_channel(ids[0], "o"), 40, "the first callback's operator leg")
         await _kill(procs[-1])
         procs.append(await run_controller(config))
+        await pau_paused()
         # Kill 3: a few seconds on, whatever it was doing.
         await asyncio.sleep(3.0)
         await _kill(procs[-1])
         procs.append(await run_controller(config))
+        await pau_paused()
 
         await until(
             lambda: (

@@ -56,20 +56,21 @@ def test_poisson_arrivals_come_at_the_planned_rate_and_even_ones_at_its_spacing(
 def test_the_injection_file_carries_each_calls_figures_and_no_number() -> None:
     calls = [
         PlannedCall(0.0, 30.0, 4.0),
-        PlannedCall(1.5, 12.25, 7.5),
+        PlannedCall(1.5, 12.25, 7.5, priority=1),
         PlannedCall(1.6, 1.0, 1.0, ivr_hangup_s=2.0),
     ]
     rows = injection_rows(calls)
     assert rows[0] == "SEQUENTIAL" and len(rows) == len(calls) + 1
     for index, (call, row) in enumerate(zip(calls, rows[1:], strict=True)):
-        number, pause_ms, ivr_ms, stay_ms, talk, _ = row.split(";")
+        number, pause_ms, ivr_ms, stay_ms, talk, priority, _ = row.split(";")
         assert call_index(NUMBER_PREFIX + number, NUMBER_PREFIX) == index
         # SIPp starts call i at i / PLAN_START_RATE: the pause makes up the rest of its arrival.
         assert int(pause_ms) == round((call.arrive_s - index / PLAN_START_RATE) * 1000)
-        assert (int(ivr_ms), int(stay_ms), float(talk)) == (
+        assert (int(ivr_ms), int(stay_ms), float(talk), int(priority)) == (
             round(call.ivr_hangup_s * 1000),
             round(call.patience_s * 1000),
             call.talk_s,
+            call.priority,
         )
         assert "+" not in row
     assert call_index("+34600000001", NUMBER_PREFIX) is None  # not one of ours
@@ -184,8 +185,8 @@ def test_a_traces_callers_each_key_their_own_service_and_language_by_their_own_s
     chosen = trace_selection("bank", "2010-08-02", "10:00", 60, 30.0)
     asked = {r.skill for r in chosen.records if r.outcome != "ivr_abandoned"}
     assert len(asked) >= 2, asked  # (the selection asks for more than one service)
-    assert [(c.skill, c.language) for c in chosen.callers if c.ivr_hangup_s == 0] == [
-        (r.skill, r.language) for r in chosen.records if r.outcome != "ivr_abandoned"
+    assert [(c.skill, c.language, c.priority) for c in chosen.callers if c.ivr_hangup_s == 0] == [
+        (r.skill, r.language, r.priority) for r in chosen.records if r.outcome != "ivr_abandoned"
     ]
     plan = LoadPlan(calls=len(chosen.callers), rate=1, callers=chosen.callers, max_concurrent=30)
     # Operators shared by the calls each skill has (largest remainders), all of them placed.

@@ -343,6 +343,30 @@ BAD_FIELDS = [
         _set(["mon", "dll"], "hours", "weekdays"), "hours.weekdays[1]", "dll", "one of", id="hours-day"
     ),
     pytest.param(
+        _set({12: 60}, "routing", "priority_head_start_s"),
+        "routing.priority_head_start_s",  # (a key out of range: the mapping, the key its value)
+        12,
+        "between",
+        id="priority-12",
+    ),
+    pytest.param(
+        _set({1: -5}, "routing", "priority_head_start_s"),
+        "routing.priority_head_start_s[1]",
+        -5,
+        "between",
+        id="head-start-negative",
+    ),
+    pytest.param(
+        _set({"info": 10.0, "vip": 5}, "desks"), "desks.info", 10.0, "unknown field", id="desks-unknown-key"
+    ),
+    pytest.param(
+        _set({"restore_within": -1}, "desks"),
+        "desks.restore_within",
+        -1,
+        "between",
+        id="desks-restore-negative",
+    ),
+    pytest.param(
         _set(["2026-12-25", "2026-13-01"], "hours", "holidays"),
         "hours.holidays[1]",
         "2026-13-01",
@@ -380,6 +404,16 @@ def test_unquoted_clock_times_in_yaml_are_explained(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert (info.value.field, info.value.value) == ("hours.close", 23 * 60)
+
+
+def test_priority_head_starts_and_desks_are_read(tmp_path: Path, shipped_raw: Raw) -> None:
+    shipped_raw["routing"]["priority_head_start_s"] = {2: 30, 1: 90.5}
+    cfg = load_config(write(tmp_path, shipped_raw))
+    assert cfg.routing.priority_head_start == ((1, 90.5), (2, 30.0))
+    assert cfg.desks is not None and cfg.desks.restore_within == 3600.0
+    del shipped_raw["routing"]["priority_head_start_s"], shipped_raw["desks"]
+    cfg = load_config(write(tmp_path, shipped_raw))
+    assert (cfg.routing.priority_head_start, cfg.desks) == ((), None)  # strict classes; no desks kept
 
 
 def test_hours_and_relaxation_are_optional(tmp_path: Path, shipped_raw: Raw) -> None:
