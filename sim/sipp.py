@@ -229,6 +229,27 @@ class SippCall(_SippProcess):
         return ["-m", "1", "-l", "1", "-timeout", f"{int(self.stay_s + 60)}s"]
 
 
+def _counted_limits(calls: int, concurrent: int, rate: float, deadline_s: int, workdir: Path) -> list[str]:
+    """SIPp's options for `calls` calls, at most `concurrent` open, started at `rate` per
+    second, all over by `deadline_s`; with its own counts every second in workdir/stats.csv
+    (`read_counts`), for a load test to cross-check."""
+    return [
+        "-m",
+        str(calls),
+        "-l",
+        str(concurrent),
+        "-r",
+        f"{rate:g}",
+        "-timeout",
+        f"{deadline_s}s",
+        "-trace_stat",
+        "-stf",
+        str(workdir / "stats.csv"),
+        "-fd",
+        "1",
+    ]
+
+
 @dataclass
 class SippBurst(_SippProcess):
     """`calls` citizens alike, placed by one SIPp process at `rate` calls per second: a
@@ -259,22 +280,7 @@ class SippBurst(_SippProcess):
     def _limits(self) -> list[str]:
         deadline = int(self.calls / self.rate + self.stay_s + 90)
         concurrent = self.max_concurrent or self.calls
-        return [
-            "-m",
-            str(self.calls),
-            "-l",
-            str(concurrent),
-            "-r",
-            f"{self.rate:g}",
-            "-timeout",
-            f"{deadline}s",
-            # SIPp's own counts, for a load test to cross-check (`counts`).
-            "-trace_stat",
-            "-stf",
-            str(self.workdir / "stats.csv"),
-            "-fd",
-            "1",
-        ]
+        return _counted_limits(self.calls, concurrent, self.rate, deadline, self.workdir)
 
     def counts(self) -> SippCounts:
         """SIPp's cumulative successful and failed calls, from its last statistics line."""
@@ -371,23 +377,8 @@ class SippPlan(_SippProcess):
     def _limits(self) -> list[str]:
         deadline = int(self.last_end_s() + 90)
         concurrent = self.max_concurrent or len(self.calls)
-        return [
-            "-inf",
-            str(self.workdir / "calls.csv"),
-            "-m",
-            str(len(self.calls)),
-            "-l",
-            str(concurrent),
-            "-r",
-            f"{PLAN_START_RATE:g}",
-            "-timeout",
-            f"{deadline}s",
-            "-trace_stat",
-            "-stf",
-            str(self.workdir / "stats.csv"),
-            "-fd",
-            "1",
-        ]
+        limits = _counted_limits(len(self.calls), concurrent, PLAN_START_RATE, deadline, self.workdir)
+        return ["-inf", str(self.workdir / "calls.csv"), *limits]
 
     def counts(self) -> SippCounts:
         return read_counts(self.workdir / "stats.csv")
