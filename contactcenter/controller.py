@@ -52,7 +52,7 @@ from contactcenter.live.metrics import Metrics
 from contactcenter.live.mqtt import MqttFeed
 from contactcenter.live.observers import CallLog, Observer, TodayKpis
 from contactcenter.live.operators import Actor, OperatorDesk, Refused
-from contactcenter.live.resync import reconcile
+from contactcenter.live.resync import Stray, reconcile, strays
 from contactcenter.live.translator import Translator
 from contactcenter.records import RecordsError, RecordsWriter
 from contactcenter.records.store import REPEAT_WINDOW_S
@@ -68,6 +68,7 @@ AmiFactory = Callable[[Callable[[Message], None], Callable[[], Any]], AmiClient]
 # The service level's threshold of today's KPIs and of the metrics' wait buckets (the
 # shipped Prometheus rules read its bucket, le="20.0").
 SL_THRESHOLD_S = 20.0
+OUTLIVED_CHECK_S = 5.0  # how often what outlived a restart is checked against Asterisk
 
 
 class Service(Protocol):
@@ -187,6 +188,7 @@ class Controller:
             feed=self.feed,
             now=self.now,
             counters=self.counters,
+            hang_up=self.executor.hang_up_channel,
         )
         self.observers: list[Observer] = [self.calls, self.today, self.metrics, self.operators, self.desks]
         # Parts with a life of their own (tasks, sockets, files): started in this order
@@ -336,6 +338,9 @@ class Controller:
         # Operators back where they were (simulated ones on shift on a first start; a real
         # one logs in from the console or their phone, *22), before any call is routed.
         self.desks.restore(alive)
+        # Citizens who came, or waited, while no controller ran: taken in, oldest first.
+        for stray in strays(self.channels, alive or {}):
+            self._adopt(stray)
         if self.desk is not None:
             # Every callback the store holds comes back, at its place, before anything else
             # is routed by the timers below (checked against the channels alive now).
@@ -346,8 +351,7 @@ class Controller:
             loop.create_task(self._timers(), name="timers"),
             loop.create_task(self._announcer(), name="announcer"),
         ]
-        if self.desk is not None:
-            self._tasks.append(loop.create_task(self._callbacks_in_doubt(), name="callbacks-in-doubt"))
+        self._tasks.append(loop.create_task(self._outlived(), name="outlived"))
         log.info(
             "controller ready: %d operators, %d lines, AMI %s:%s",
             len(self.cfg.operators),
@@ -465,6 +469,33 @@ class Controller:
             else:
                 self.desk.choice(translation.choice)
 
+    def _adopt(self, stray: Stray) -> None:
+        """A citizen Asterisk has that no controller knew: arrived now (as its CcArrived would
+        have said), and if it was waiting, sent back to the queue (its CcQueued then says its
+        skill and language again). Its wait before this start is not in today's figures."""
+        arrived: dict[str, object] = {
+            "Event": "UserEvent",
+            "UserEvent": "CcArrived",
+            "Uniqueid": stray.call_id,
+            "Channel": stray.channel,
+        }
+        if stray.number is not None:
+            arrived["CallerIDNum"] = stray.number
+        translation = self.translator.translate(arrived, self.now())
+        for reason in translation.dropped:
+            self.counters[f"dropped_{reason}"] += 1
+            log.warning("citizen channel %s not taken in (%s)", stray.channel, reason)
+        for event in translation.events:
+            self._feed_fact(event, None)
+        if stray.call_id not in self.engine.calls:
+            return  # (not admitted: out of hours, or every line taken; the core said so)
+        self._arrived(stray.call_id)
+        self.counters["calls_adopted"] += 1
+        if stray.waiting:
+            self.executor.write(
+                stray.call_id, lambda: self.executor.redirect_caller(stray.call_id, "cc-queue")
+            )
+
     def _arrived(self, call_id: str) -> None:
         """A call was admitted: who it is (a repeat caller?), and whether a callback waits."""
         wall = self.epoch + self.now()
@@ -507,16 +538,23 @@ class Controller:
         items = await self.ami.list_items({"Action": "CoreShowChannels"}, "CoreShowChannel")
         return {str(m.get("Uniqueid")): m for m in items}
 
-    async def _callbacks_in_doubt(self) -> None:
-        """Callbacks whose legs outlived a restart are given back once those legs are gone."""
-        assert self.desk is not None
+    async def _outlived(self) -> None:
+        """What outlived a restart waits for its channels to go: callbacks in doubt are given
+        back, and operators held on a call are ready, once those are gone (checked against
+        Asterisk's list too, not only its Hangups: one may have come while the list was
+        being read at start)."""
         while True:
-            await asyncio.sleep(5.0)
-            if self.desk.in_doubt and self.ami.ready:
-                try:
-                    await self.desk.recheck(await self._alive())
-                except (AmiError, StoreError) as exc:
-                    log.warning("callbacks in doubt not rechecked: %s", exc)
+            await asyncio.sleep(OUTLIVED_CHECK_S)
+            desk = self.desk
+            if not ((desk is not None and desk.in_doubt) or self.desks.held) or not self.ami.ready:
+                continue
+            try:
+                alive = await self._alive()
+                self.desks.recheck(alive)
+                if desk is not None and desk.in_doubt:
+                    await desk.recheck(alive)
+            except (AmiError, StoreError) as exc:
+                log.warning("channels that outlived a restart not rechecked: %s", exc)
 
     async def _resync(self) -> None:
         """After a (re)connection: what happened while we were away happens in the core too,

@@ -15,8 +15,12 @@
 #   reason. Older ones (the controller was down longer: a shift has ended) are not, and
 #   every operator starts as on a first start (simulated ones logged in, phones out).
 # - An operator whose call went on in Asterisk while no controller ran (their channel is
-#   still up at start) is held, paused ON_CALL, until that channel hangs up; then ready.
-#   Never offered a call while on one.
+#   still up at start, in a conference with someone: the citizen, or a callback's citizen
+#   leg still ringing) is held, paused ON_CALL, until that call ends; then ready. Never
+#   offered a call while on one. A channel of theirs with nobody else (the citizen left
+#   meanwhile, or a ring the stopped controller started) is hung up, as that controller
+#   would have, and they are ready at once. Checked at start, at each Hangup, and against
+#   Asterisk's list every few seconds (`recheck`).
 # - Without a store (no `desks` in the config) nothing is kept: every start is a first one.
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from contactcenter.config import Config, OperatorConfig
@@ -83,9 +87,11 @@ class DeskKeeper:
         now: Callable[[], float],
         counters: Counter[str],
         wall: Callable[[], float] = time.time,
+        hang_up: Callable[[str], None] = lambda channel: None,
     ) -> None:
         self.cfg, self.store, self.restore_within = cfg, store, restore_within
         self._snapshot, self._feed, self._now, self._wall = snapshot, feed, now, wall
+        self._hang_up = hang_up  # (a channel's name: Asterisk hangs it up)
         self.counters = counters
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
@@ -199,19 +205,23 @@ class DeskKeeper:
         for op in self.cfg.operators:
             desk = by_id.get(op.id)
             if desk is None:
-                if op.endpoint == "sim":  # simulated operators are on shift from the start
-                    self._log_in(op, tuple(op.skills.items()))
-                continue
-            restored += 1
-            if desk.status is DeskStatus.LOGGED_OUT:
-                continue
-            skills = tuple((s, level) for s, level in desk.skills if s in self.cfg.skills)
-            self._log_in(op, skills or tuple(op.skills.items()))
+                if op.endpoint != "sim":  # simulated operators are on shift from the start
+                    continue
+                self._log_in(op, tuple(op.skills.items()))
+            else:
+                restored += 1
+                if desk.status is DeskStatus.LOGGED_OUT:
+                    continue
+                skills = tuple((s, level) for s, level in desk.skills if s in self.cfg.skills)
+                self._log_in(op, skills or tuple(op.skills.items()))
             channels = self._channels_of(op, alive or {})
-            if desk.status is DeskStatus.PAUSED and desk.reason != ON_CALL:
+            on_a_call = alive is not None and bool(channels) and _with_someone(channels, alive)
+            if channels and alive is not None and not on_a_call:
+                self._orphaned(channels, alive)
+            if desk is not None and desk.status is DeskStatus.PAUSED and desk.reason != ON_CALL:
                 reason = desk.reason or "break"
                 self._feed(ev.OperatorPaused(now=self._now(), operator_id=op.id, reason=reason))
-            elif channels:
+            elif on_a_call:
                 self._feed(ev.OperatorPaused(now=self._now(), operator_id=op.id, reason=ON_CALL))
                 self.held.update((uid, op.id) for uid in channels)
                 self.counters["operators_held_on_call"] += 1
@@ -248,8 +258,34 @@ class DeskKeeper:
         if view is not None and view.state is OperatorState.PAUSED and view.reason == ON_CALL:
             self._feed(ev.OperatorResumed(now=self._now(), operator_id=operator_id))
 
-    def recheck(self, alive: Iterable[str]) -> None:
-        """Operators held on channels Asterisk no longer has (their Hangup lost with a link)."""
-        alive_ids = set(alive)
-        for uid in [u for u in self.held if u not in alive_ids]:
-            self.hung_up(uid)
+    def recheck(self, alive: Mapping[str, Mapping[str, Any]]) -> None:
+        """Against Asterisk's channels now: an operator held on channels it no longer has
+        (their Hangup lost with a link, or come while the list was read at start) is ready;
+        one whose channels have nobody else now is too, those channels hung up."""
+        by_operator: dict[str, list[str]] = {}
+        for uid, operator_id in self.held.items():
+            by_operator.setdefault(operator_id, []).append(uid)
+        for uids in by_operator.values():
+            live = [u for u in uids if u in alive]
+            if live and _with_someone(live, alive):
+                continue
+            if live:
+                self._orphaned(live, alive)
+            self.hung_up(uids[0])
+
+    def _orphaned(self, channels: Sequence[str], alive: Mapping[str, Mapping[str, Any]]) -> None:
+        for uid in channels:
+            self._hang_up(str(alive[uid].get("Channel", "")))
+            self.counters["orphan_legs_hung_up"] += 1
+        log.info("an operator's leg with nobody on it after a restart: hung up (%s)", ", ".join(channels))
+
+
+def _with_someone(channels: Sequence[str], alive: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether an operator's channels share a conference with another channel, or are a
+    callback's operator leg whose citizen leg is still up (ringing: they meet when it answers)."""
+    bridges = {str(alive[u].get("BridgeId") or "") for u in channels} - {""}
+    mine = set(channels)
+    if any(str(item.get("BridgeId") or "") in bridges for uid, item in alive.items() if uid not in mine):
+        return True
+    callbacks = {u.split("-o-")[0] for u in channels if u.startswith("cb-") and "-o-" in u}
+    return any(uid.startswith(f"{cb}-c-") for cb in callbacks for uid in alive)

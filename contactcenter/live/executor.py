@@ -300,6 +300,10 @@ class Executor:
     def hang_up_leg(self, leg: Leg) -> Awaitable[None]:
         return self._hang_up(leg.channel_id)
 
+    def hang_up_channel(self, channel: str) -> None:
+        """Hang up a channel no call of ours has (one that outlived a restart), by its name."""
+        self.write(f"channel:{channel}", lambda: self._hang_up(channel))
+
     def _hang_up(self, channel: str) -> Awaitable[None]:
         return self._gone(self.ami.write({"Action": "Hangup", "Channel": channel}))
 

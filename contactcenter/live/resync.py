@@ -10,9 +10,15 @@
 #   callback's citizen leg likewise: answered, or not reached).
 # - Then (the controller's part) every operator left unreachable, by these facts or
 #   before, can be reached again: the link is back.
+# - At start, citizens Asterisk has that no controller knows (`strays`: they came while none
+#   ran, or a killed one had them) are taken in, oldest first: one in the IVR is a call
+#   arriving; one waiting (in the queue, on hold, in the callback offer) arrives and is sent
+#   back to the queue, so its skill and language come again from its own channel. A citizen
+#   already talking to an operator is left to that conversation (desks.py holds the operator).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from contactcenter.core import events as ev
 from contactcenter.live.channels import Channels, Leg
@@ -55,3 +61,46 @@ def reconcile(
             )
             out.append((fault, None))
     return out
+
+
+# Where a citizen's channel runs the dialplan (dialplans/extensions.conf), by what they are doing.
+IVR_CONTEXTS = ("cc-inbound", "cc-ivr-language", "cc-ivr-service")
+WAITING_CONTEXTS = ("cc-queue", "cc-hold", "cc-callback-offer")
+
+
+class Stray(NamedTuple):
+    call_id: str  # the citizen channel's Uniqueid
+    channel: str
+    number: str | None
+    waiting: bool  # (else in the IVR)
+    age_s: int  # how long Asterisk has had the channel
+
+
+def strays(channels: Channels, alive: Mapping[str, Mapping[str, object]]) -> list[Stray]:
+    """Citizens' channels in `alive` (CoreShowChannel items by Uniqueid) that the registry does
+    not know, in the IVR or waiting, oldest first (ties by Uniqueid)."""
+    out = []
+    for uid, item in alive.items():
+        context = str(item.get("Context", ""))
+        if uid in channels.callers or context not in IVR_CONTEXTS + WAITING_CONTEXTS:
+            continue
+        number = item.get("CallerIDNum")
+        out.append(
+            Stray(
+                call_id=uid,
+                channel=str(item.get("Channel", "")),
+                number=number if isinstance(number, str) and number.strip("+").isdigit() else None,
+                waiting=context in WAITING_CONTEXTS,
+                age_s=_seconds(item.get("Duration")),
+            )
+        )
+    return sorted(out, key=lambda s: (-s.age_s, s.call_id))
+
+
+def _seconds(duration: object) -> int:
+    """Asterisk's HH:MM:SS as seconds (0 if it is not that)."""
+    parts = str(duration or "").split(":")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return 0
+    hours, minutes, seconds = (int(p) for p in parts)
+    return hours * 3600 + minutes * 60 + seconds

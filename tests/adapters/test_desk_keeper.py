@@ -33,6 +33,7 @@ class Run:
     """One run of a controller's core with its keeper (and the desk the web would use)."""
 
     def __init__(self, path: Path, restore_within: float = 3600.0, wall: float | None = None) -> None:
+        self.hung_up: list[str] = []  # the channels it asked Asterisk to hang up
         cfg = load_config(default_config())
         self.cfg = dataclasses.replace(cfg, desks=DesksConfig(store=path, restore_within=restore_within))
         self.engine = engine_for(self.cfg, epoch=0.0)
@@ -48,6 +49,7 @@ class Run:
             now=lambda: self.t,
             counters=self.counters,
             wall=(lambda: wall) if wall is not None else time.time,
+            hang_up=self.hung_up.append,
         )
         self.desk = OperatorDesk(
             self.cfg,
@@ -130,10 +132,11 @@ async def test_a_restart_puts_every_desk_back_and_holds_whoever_is_still_on_a_ca
     second = Run(path)
     await second.keeper.start()
     # Oriol's call went on in Asterisk meanwhile: both halves of his Local channel are up.
+    # (His ;1 half is in the conference with the caller, as CoreShowChannels shows it.)
     alive = {
-        "1700000000.10": {"Channel": "Local/oriol@cc-sim-operator-00000007;1"},
-        "1700000000.11": {"Channel": "Local/oriol@cc-sim-operator-00000007;2"},
-        "1700000000.12": {"Channel": "PJSIP/caller-00000003"},
+        "1700000000.10": {"Channel": "Local/oriol@cc-sim-operator-00000007;1", "BridgeId": "b1"},
+        "1700000000.11": {"Channel": "Local/oriol@cc-sim-operator-00000007;2", "BridgeId": ""},
+        "1700000000.12": {"Channel": "PJSIP/pstn-00000003", "BridgeId": "b1"},
     }
     restored = second.keeper.restore(alive)
     assert restored == len(second.cfg.operators)
@@ -284,3 +287,72 @@ async def test_a_call_moves_states_but_no_standing_so_nothing_is_written(tmp_pat
     await run.settled()
     assert run.counters["desks_written"] == written + 1
     await run.keeper.stop()
+
+
+async def test_an_operator_leg_with_nobody_on_it_is_hung_up_and_the_operator_is_ready(tmp_path: Path) -> None:
+    run = Run(tmp_path / "desks.sqlite")
+    await run.keeper.start()
+    # Ana alone in her conference (the citizen left while no controller ran); Jordi's phone
+    # ringing for an offer the stopped controller made; Oriol on a callback's operator leg
+    # whose citizen leg still rings (they will meet); Laia talking with a citizen.
+    alive = {
+        "1.1": {"Channel": "Local/ana@cc-sim-operator-00000001;1", "BridgeId": "b-ana"},
+        "1.2": {"Channel": "Local/ana@cc-sim-operator-00000001;2", "BridgeId": ""},
+        "2.1": {"Channel": "Local/jordi@cc-sim-operator-00000002;1", "BridgeId": ""},
+        "cb-0123456789ab-o-0001": {"Channel": "Local/oriol@cc-sim-operator-00000003;1", "BridgeId": "b-cb"},
+        "cb-0123456789ab-c-0002": {"Channel": "Local/34600000000@cc-sim-callee-00000004;1", "BridgeId": ""},
+        "4.1": {"Channel": "Local/laia@cc-sim-operator-00000005;1", "BridgeId": "b-laia"},
+        "4.9": {"Channel": "PJSIP/pstn-00000009", "BridgeId": "b-laia"},
+    }
+    run.keeper.restore(alive)
+    assert sorted(run.hung_up) == sorted(
+        [
+            "Local/ana@cc-sim-operator-00000001;1",
+            "Local/ana@cc-sim-operator-00000001;2",
+            "Local/jordi@cc-sim-operator-00000002;1",
+        ]
+    )
+    assert run.view("ana").state is S.AVAILABLE and run.view("jordi").state is S.AVAILABLE
+    assert {o: run.view(o).reason for o in ("oriol", "laia")} == {"oriol": ON_CALL, "laia": ON_CALL}
+    # Laia's citizen hangs up, and the Hangup of her leg is lost (or came before the list):
+    # Asterisk's list a few seconds on has her leg alone; it is hung up, she is ready.
+    del alive["4.9"]
+    run.keeper.recheck(alive)
+    assert (
+        run.view("laia").state is S.AVAILABLE and run.hung_up[-1] == "Local/laia@cc-sim-operator-00000005;1"
+    )
+    # The callback's citizen leg is gone: Oriol's leg has nobody coming; the same.
+    del alive["cb-0123456789ab-c-0002"]
+    run.keeper.recheck(alive)
+    assert run.view("oriol").state is S.AVAILABLE and not run.keeper.held
+    assert run.counters["orphan_legs_hung_up"] == 5
+    await run.keeper.stop()
+
+
+def test_citizens_no_controller_knows_are_found_oldest_first() -> None:
+    from contactcenter.live.channels import Channels
+    from contactcenter.live.resync import strays
+
+    channels = Channels()
+    channels.callers["5.5"] = "PJSIP/pstn-00000005"  # (known: not a stray)
+    alive = {
+        "5.5": {"Channel": "PJSIP/pstn-00000005", "Context": "cc-hold", "Duration": "00:01:00"},
+        "6.6": {
+            "Channel": "PJSIP/pstn-00000006",
+            "Context": "cc-hold",
+            "Duration": "00:00:40",
+            "CallerIDNum": "+34600000006",
+        },
+        "7.7": {"Channel": "PJSIP/pstn-00000007", "Context": "cc-ivr-service", "Duration": "00:00:05"},
+        "8.8": {"Channel": "PJSIP/pstn-00000008", "Context": "cc-callback-offer", "Duration": "00:02:10"},
+        "9.9": {"Channel": "PJSIP/pstn-00000009", "Context": "cc-join", "Duration": "00:03:00"},  # talking
+        "1.1": {"Channel": "Local/ana@cc-sim-operator-00000001;2", "Context": "cc-sim-operator"},
+        "2.2": {"Channel": "PJSIP/pstn-00000002", "Context": "cc-callback-done", "Duration": "00:00:01"},
+    }
+    found = strays(channels, alive)
+    assert [(s.call_id, s.waiting, s.age_s) for s in found] == [
+        ("8.8", True, 130),
+        ("6.6", True, 40),
+        ("7.7", False, 5),
+    ]
+    assert [s.number for s in found] == [None, "+34600000006", None]

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 
@@ -49,6 +50,14 @@ async def test_a_controller_killed_again_and_again_loses_no_callback_and_dials_n
     api = Api(f"http://127.0.0.1:{data['http']['port']}")
     port = asterisk.sip_port
 
+    drains: list[asyncio.Task[bytes]] = []
+
+    async def started() -> asyncio.subprocess.Process:
+        proc = await run_controller(config)
+        assert proc.stdout is not None
+        drains.append(asyncio.get_running_loop().create_task(proc.stdout.read()))  # (never a full pipe)
+        return proc
+
     async def pau_paused() -> None:
         pau = (await operators(api))["pau"]
         assert (pau["state"], pau["reason"]) == ("paused", "meal"), pau
@@ -56,7 +65,7 @@ async def test_a_controller_killed_again_and_again_loses_no_callback_and_dials_n
     procs: list[asyncio.subprocess.Process] = []
     sipp: list[SippCall | SippBurst] = []
     try:
-        procs.append(await run_controller(config))
+        procs.append(await started())
         assert (await api.post("/api/operators/pau/pause", SUPERVISOR, {"reason": "meal"})).status_code == 200
         # A keeps Ana (the only `info` operator) busy 25 s; TAKERS citizens behind A leave
         # their numbers; WAITING more hold on the line behind them.
@@ -82,18 +91,18 @@ async def test_a_controller_killed_again_and_again_loses_no_callback_and_dials_n
         # Kill 1: every callback pending, none dialled.
         await _kill(procs[-1])
         assert all(not _legs(observer, cb, "c") for cb in ids)
-        procs.append(await run_controller(config))
+        procs.append(await started())
         await pau_paused()
         # Kill 2: while the first callback is being dialled (A's call over, Ana rung for it).
         assert await a.wait(60) == 0, a.errors()
         await observer.wait_for(new_channel(ids[0], "o"), 40, "the first callback's operator leg")
         await _kill(procs[-1])
-        procs.append(await run_controller(config))
+        procs.append(await started())
         await pau_paused()
         # Kill 3: a few seconds on, whatever it was doing.
         await asyncio.sleep(3.0)
         await _kill(procs[-1])
-        procs.append(await run_controller(config))
+        procs.append(await started())
         await pau_paused()
 
         await until(
@@ -112,6 +121,14 @@ async def test_a_controller_killed_again_and_again_loses_no_callback_and_dials_n
         # In their places: called back in the order they asked.
         first_leg = [observer.events.index(observer.find(new_channel(cb, "c"))[0]) for cb in ids]
         assert first_leg == sorted(first_leg)
+    except BaseException:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for drain in drains:  # (what each controller said, for the failure's report)
+            with contextlib.suppress(Exception):
+                print(f"--- a controller's output:\n{(await asyncio.wait_for(drain, 15)).decode()[-6000:]}")
+        raise
     finally:
         for call in sipp:
             call.stop()

@@ -129,3 +129,53 @@ async def test_a_killed_controller_comes_back_with_every_operator_where_they_wer
             if proc.returncode is None:
                 proc.terminate()
                 await proc.wait()
+
+
+async def test_callers_waiting_when_the_controller_is_killed_are_served_after_it_in_their_order(
+    asterisk, observer: AmiRecorder, tmp_path: Path
+) -> None:
+    # Ana (the only `info` operator) talks with A; W1, then W2 wait for her on hold. The
+    # controller is SIGKILLed and started again: the next one takes both in (they are its
+    # strays: Asterisk has them, no controller knew them), and Ana, once A hangs up, is
+    # joined to W1, then W2, in the order they came; no caller is stranded on hold.
+    _, config = desks_config_file(tmp_path)
+    port = asterisk.sip_port
+    procs: list[asyncio.subprocess.Process] = []
+    calls: list[SippCall] = []
+    try:
+        procs.append(await run_controller(config))
+        a = await ana_talking(observer, "+34600000971", 15, port)
+        calls.append(a)
+        waiting = [
+            SippCall(caller=f"+3460000097{i}", digits="11", stay_s=90, target_port=port) for i in (2, 3)
+        ]
+        channels = []
+        for w in waiting:
+            calls.append(w)
+            await w.start()
+            channels.append(await observer.channel_of(w, timeout=20))
+            await observer.wait_for(
+                lambda e, ch=channels[-1]: (
+                    e.get("Event") == "UserEvent"
+                    and e.get("UserEvent") == "CcQueued"
+                    and e.get("Channel") == ch
+                ),
+                20,
+                "queued",
+            )
+        procs[-1].send_signal(signal.SIGKILL)
+        await procs[-1].wait()
+        procs.append(await run_controller(config))
+        # Each is queued again by the new controller (its own CcQueued, after the kill).
+        joined = [await observer.bridged_with(ch, timeout=60) for ch in channels]
+        first, second = (observer.events.index(j[0]) for j in joined)
+        assert first < second  # W1 before W2, as they came
+        assert all(str(j[1]["Channel"]).startswith("Local/ana@cc-sim-operator-") for j in joined)
+        assert await a.wait(30) == 0, a.errors()
+    finally:
+        for call in calls:
+            call.stop()
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+                await proc.wait()
