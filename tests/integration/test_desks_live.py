@@ -146,8 +146,10 @@ async def test_callers_waiting_when_the_controller_is_killed_are_served_after_it
         procs.append(await run_controller(config))
         a = await ana_talking(observer, "+34600000971", 15, port)
         calls.append(a)
+        # (W1 talks a little, then W2's turn comes before W2's patience is out.)
         waiting = [
-            SippCall(caller=f"+3460000097{i}", digits="11", stay_s=90, target_port=port) for i in (2, 3)
+            SippCall(caller=f"+3460000097{i}", digits="11", stay_s=stay, target_port=port)
+            for i, stay in ((2, 35), (3, 100))
         ]
         channels = []
         for w in waiting:
