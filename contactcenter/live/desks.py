@@ -5,8 +5,8 @@
 #   change skills or ask for a pause after the call without moving a state): the operators
 #   it heard of are written by one task, coalesced, in one transaction, a few milliseconds
 #   after the change, if their standing (below) moved; a heartbeat every HEARTBEAT_S says
-#   the states are current. A failed
-#   write is logged, counted (desk_write_errors) and tried again: call handling never waits.
+#   the states are current. A failed write is logged, counted (desk_write_errors) and tried
+#   again: call handling never waits.
 # - What is kept is the operator's standing, not the moment: ringing, talking, wrapping up
 #   and unreachable are all "ready" (the calls and Asterisk's faults are not the desk's);
 #   a pause or a logout asked for after the call is kept as if done.
