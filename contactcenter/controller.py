@@ -2,7 +2,9 @@
 # - The core decides; the shell only feeds it and carries out what it returns, in parts
 #   with one job each: the translator (AMI events -> core events, pure), the executor (the
 #   core's commands -> AMI actions, each call's in order), the resync (after every
-#   (re)connection, Asterisk's channels -> the core events that settle what was missed),
+#   (re)connection, Asterisk's channels -> the core events that settle what was missed;
+#   at start, the citizens the last controller left, taken in), the desks (operators'
+#   states kept across restarts, and operators whose call outlived one held),
 #   the operators' desk (what operators and supervisors ask, from the web or a phone's
 #   feature code, checked and turned into core events, audited), and observers (the log,
 #   today's KPIs, the metrics, MQTT, the records, the web's live pages), which read the
@@ -333,7 +335,7 @@ class Controller:
         try:
             alive: dict[str, Message] | None = await self._alive()
         except AmiError as exc:
-            log.warning("channels not listed at start (%s): callbacks in progress wait", exc)
+            log.warning("channels not listed at start (%s): what outlived the last run waits", exc)
             alive = None
         # Operators back where they were (simulated ones on shift on a first start; a real
         # one logs in from the console or their phone, *22), before any call is routed.
