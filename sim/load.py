@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from panoramisk.message import Message
 
     from contactcenter import sandbox
-    from contactcenter.adapters.ami import AmiClient
+    from contactcenter.adapters.ami import AmiClient, AmiLink
     from contactcenter.sim.tracefile import TraceRecord
 
 # (The sandbox, the controller and the AMI link are imported where used, not here: the CLI imports this
@@ -471,7 +471,6 @@ class _OwnController:
     mode = "up"
 
     def __init__(self, cfg: Config, plan: LoadPlan, callers: Sequence[PlannedCall]) -> None:
-        from contactcenter.adapters.ami import AmiLink
         from contactcenter.controller import Controller, ami_link
 
         links: list[AmiLink] = []
@@ -811,16 +810,9 @@ async def drive(
     `view` every `sample_period_s` until every call ended (or the plan's deadline), and
     report; `cfg` is the centre the controller runs."""
     callers = plan.planned()
-    from contactcenter.adapters.ami import AmiLink, AmiTimeout
+    from contactcenter.adapters.ami import AmiTimeout
 
-    observer = AmiLink(
-        host=state.ami_host,
-        port=state.ami_port,
-        username=state.observer_username,
-        secret=state.observer_secret,
-        on_event=lambda message: None,
-        action_timeout=SAMPLE_TIMEOUT_S,
-    )
+    observer = observer_link(state, SAMPLE_TIMEOUT_S)
     sipp = sipp_plans(cfg, plan, callers, state.sip_port)
     wall0 = time.monotonic()
     max_channels = max_citizens = 0
@@ -903,6 +895,20 @@ async def drive(
         if started:
             await view.stop()
         observer.close()
+
+
+def observer_link(state: sandbox.SandboxState, action_timeout: float) -> AmiLink:
+    """An AMI session of the sandbox's observer login (read-only), for asking, not listening."""
+    from contactcenter.adapters.ami import AmiLink
+
+    return AmiLink(
+        host=state.ami_host,
+        port=state.ami_port,
+        username=state.observer_username,
+        secret=state.observer_secret,
+        on_event=lambda message: None,
+        action_timeout=action_timeout,
+    )
 
 
 def sipp_plans(cfg: Config, plan: LoadPlan, callers: Sequence[PlannedCall], port: int) -> SippPlans:

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from contactcenter import sandbox
-from contactcenter.sim.load import MAX_BURST_CALLS, LoadPlan, centre_for, run_against
+from contactcenter.sim.load import MAX_BURST_CALLS, LoadPlan, centre_for, observer_link, run_against
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # (the checkout: `python tests/bench/...`)
 from tests.bench.bench_load import load_note
@@ -91,16 +91,7 @@ async def read(
 
 async def asterisk_channels(state: sandbox.SandboxState) -> int:
     """Asterisk's channels now (CoreShowChannels through the observer's login)."""
-    from contactcenter.adapters.ami import AmiLink
-
-    link = AmiLink(
-        host=state.ami_host,
-        port=state.ami_port,
-        username=state.observer_username,
-        secret=state.observer_secret,
-        on_event=lambda message: None,
-        action_timeout=10,
-    )
+    link = observer_link(state, 10)
     await link.connect()
     try:
         return len(await link.list_items({"Action": "CoreShowChannels"}, "CoreShowChannel"))

@@ -9,17 +9,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 from pathlib import Path
 
-import yaml
-
 from contactcenter.sim.sipp import SippBurst, SippCall
-from tests.controllerproc import run_controller
+from tests.controllerproc import Controllers
 from tests.integration.test_callbacks import ana_talking, callback_config_file, new_channel, rows
-from tests.integration.test_desks_live import operators
-from tests.integration.webcentre import SUPERVISOR, Api
+from tests.integration.test_desks_live import operators, with_desks
+from tests.integration.webcentre import SUPERVISOR
 from tests.polling import until
 from tests.recorder import AmiRecorder
 
@@ -31,108 +27,82 @@ def _legs(observer: AmiRecorder, callback_id: str, kind: str) -> set[str]:
     return {e["Uniqueid"].rsplit("-", 1)[0] for e in observer.find(new_channel(callback_id, kind))}
 
 
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    proc.kill()  # SIGKILL: no goodbye, nothing flushed
-    await proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-
-
 async def test_a_controller_killed_again_and_again_loses_no_callback_and_dials_none_twice(
     asterisk, observer: AmiRecorder, tmp_path: Path
 ) -> None:
     store, config = callback_config_file(tmp_path)
-    data = yaml.safe_load(config.read_text())
-    data["desks"] = {"store": str(tmp_path / "desks.sqlite")}
-    data.setdefault("web", {})["tokens"] = [
-        {"role": SUPERVISOR.role, "id": SUPERVISOR.id, "name": SUPERVISOR.name, "token": SUPERVISOR.token}
-    ]
-    config.write_text(yaml.safe_dump(data, allow_unicode=True))
-    api = Api(f"http://127.0.0.1:{data['http']['port']}")
+    api = with_desks(config, tmp_path)
     port = asterisk.sip_port
-
-    drains: list[asyncio.Task[bytes]] = []
-
-    async def started() -> asyncio.subprocess.Process:
-        proc = await run_controller(config)
-        assert proc.stdout is not None
-        drains.append(asyncio.get_running_loop().create_task(proc.stdout.read()))  # (never a full pipe)
-        return proc
 
     async def pau_paused() -> None:
         pau = (await operators(api))["pau"]
         assert (pau["state"], pau["reason"]) == ("paused", "meal"), pau
 
-    procs: list[asyncio.subprocess.Process] = []
     sipp: list[SippCall | SippBurst] = []
     try:
-        procs.append(await started())
-        assert (await api.post("/api/operators/pau/pause", SUPERVISOR, {"reason": "meal"})).status_code == 200
-        # A keeps Ana (the only `info` operator) busy 25 s; TAKERS citizens behind A leave
-        # their numbers; WAITING more hold on the line behind them.
-        a = await ana_talking(observer, "+34600000901", 25, port)
-        sipp.append(a)
-        takers = [
-            SippCall(caller=f"+3460000091{i}", digits="111", stay_s=60, target_port=port)
-            for i in range(TAKERS)
-        ]
-        sipp.extend(takers)
-        for taker in takers:
-            await taker.start()
-            await observer.channel_of(taker, timeout=20)  # (one after the other: their order kept)
-            await asyncio.sleep(1.0)
-        await until(lambda: len(rows(store, "SELECT 1 FROM callbacks")) == TAKERS, 40, "the callbacks stored")
-        for taker in takers:
-            assert await taker.wait(40) == 0, taker.errors()  # promised, then hung up
-        ids = [r["callback_id"] for r in rows(store, "SELECT callback_id FROM callbacks ORDER BY arrived_at")]
-        burst = SippBurst(calls=WAITING, rate=10, digits="11", stay_s=120, target_port=port)
-        sipp.append(burst)
-        await burst.start()
+        async with Controllers(config) as controllers:
+            await controllers.start()
+            assert (
+                await api.post("/api/operators/pau/pause", SUPERVISOR, {"reason": "meal"})
+            ).status_code == 200
+            # A keeps Ana (the only `info` operator) busy 25 s; TAKERS citizens behind A leave
+            # their numbers; WAITING more hold on the line behind them.
+            a = await ana_talking(observer, "+34600000901", 25, port)
+            sipp.append(a)
+            takers = [
+                SippCall(caller=f"+3460000091{i}", digits="111", stay_s=60, target_port=port)
+                for i in range(TAKERS)
+            ]
+            sipp.extend(takers)
+            for taker in takers:
+                await taker.start()
+                await observer.channel_of(taker, timeout=20)  # (one after the other: their order kept)
+                await asyncio.sleep(1.0)
+            await until(
+                lambda: len(rows(store, "SELECT 1 FROM callbacks")) == TAKERS, 40, "the callbacks stored"
+            )
+            for taker in takers:
+                assert await taker.wait(40) == 0, taker.errors()  # promised, then hung up
+            ids = [
+                r["callback_id"] for r in rows(store, "SELECT callback_id FROM callbacks ORDER BY arrived_at")
+            ]
+            burst = SippBurst(calls=WAITING, rate=10, digits="11", stay_s=120, target_port=port)
+            sipp.append(burst)
+            await burst.start()
 
-        # Kill 1: every callback pending, none dialled.
-        await _kill(procs[-1])
-        assert all(not _legs(observer, cb, "c") for cb in ids)
-        procs.append(await started())
-        await pau_paused()
-        # Kill 2: while the first callback is being dialled (A's call over, Ana rung for it).
-        assert await a.wait(60) == 0, a.errors()
-        await observer.wait_for(new_channel(ids[0], "o"), 40, "the first callback's operator leg")
-        await _kill(procs[-1])
-        procs.append(await started())
-        await pau_paused()
-        # Kill 3: a few seconds on, whatever it was doing.
-        await asyncio.sleep(3.0)
-        await _kill(procs[-1])
-        procs.append(await started())
-        await pau_paused()
+            # Kill 1: every callback pending, none dialled.
+            await controllers.kill()
+            assert all(not _legs(observer, cb, "c") for cb in ids)
+            await controllers.start()
+            await pau_paused()
+            # Kill 2: while the first callback is being dialled (A's call over, Ana rung for it).
+            assert await a.wait(60) == 0, a.errors()
+            await observer.wait_for(new_channel(ids[0], "o"), 40, "the first callback's operator leg")
+            await controllers.kill()
+            await controllers.start()
+            await pau_paused()
+            # Kill 3: a few seconds on, whatever it was doing.
+            await asyncio.sleep(3.0)
+            await controllers.kill()
+            await controllers.start()
+            await pau_paused()
 
-        await until(
-            lambda: (
-                [r["state"] for r in rows(store, "SELECT state FROM callbacks")] == ["completed"] * TAKERS
-            ),
-            150,
-            "every callback completed after the kills",
-        )
-        # Asterisk's own count: each citizen's phone rang once, after an operator's leg.
-        assert {cb: len(_legs(observer, cb, "c")) for cb in ids} == {cb: 1 for cb in ids}
-        for cb in ids:
-            operator_leg = observer.find(new_channel(cb, "o"))[0]
-            citizen_leg = observer.find(new_channel(cb, "c"))[0]
-            assert observer.events.index(operator_leg) < observer.events.index(citizen_leg)
-        # In their places: called back in the order they asked.
-        first_leg = [observer.events.index(observer.find(new_channel(cb, "c"))[0]) for cb in ids]
-        assert first_leg == sorted(first_leg)
-    except BaseException:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-        for drain in drains:  # (what each controller said, for the failure's report)
-            with contextlib.suppress(Exception):
-                print(f"--- a controller's output:\n{(await asyncio.wait_for(drain, 15)).decode()[-6000:]}")
-        raise
+            await until(
+                lambda: (
+                    [r["state"] for r in rows(store, "SELECT state FROM callbacks")] == ["completed"] * TAKERS
+                ),
+                150,
+                "every callback completed after the kills",
+            )
+            # Asterisk's own count: each citizen's phone rang once, after an operator's leg.
+            assert {cb: len(_legs(observer, cb, "c")) for cb in ids} == {cb: 1 for cb in ids}
+            for cb in ids:
+                operator_leg = observer.find(new_channel(cb, "o"))[0]
+                citizen_leg = observer.find(new_channel(cb, "c"))[0]
+                assert observer.events.index(operator_leg) < observer.events.index(citizen_leg)
+            # In their places: called back in the order they asked.
+            first_leg = [observer.events.index(observer.find(new_channel(cb, "c"))[0]) for cb in ids]
+            assert first_leg == sorted(first_leg)
     finally:
         for call in sipp:
             call.stop()
-        for proc in procs:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(proc.wait(), 15)

@@ -215,6 +215,19 @@ async def burst_waits(ctl: Controller, port: int, calls: int) -> tuple[list[floa
     return [w for _, _, w in list(ctl.routed)[before:]], lags
 
 
+async def all_free_seen(sub: Subscriber, operators_n: int, timeout: float) -> None:
+    """Until the retained info snapshot is the centre at rest: nobody waiting, all
+    `operators_n` operators free; and no run of digits in anything the feed published."""
+    expect = {s.value: (operators_n if s is OperatorState.AVAILABLE else 0) for s in OperatorState}
+    del expect[OperatorState.LOGGED_OUT.value]
+    await sub.until(
+        lambda: info(sub).get("waiting") == 0 and operators(info(sub)) == expect,
+        "the current info snapshot",
+        timeout=timeout,
+    )
+    sub.assert_no_digit_runs()
+
+
 def p99(values: list[float]) -> float:
     return sorted(values)[int(0.99 * (len(values) - 1))]
 
@@ -275,14 +288,7 @@ async def test_mosquitto_stopped_for_a_minute_under_load_changes_nothing_for_cal
                 "every info operator available after wrap-up",
             )
             # The retained snapshot is the centre as it is now: all `calls` operators free.
-            expect = {s.value: (calls if s is OperatorState.AVAILABLE else 0) for s in OperatorState}
-            del expect[OperatorState.LOGGED_OUT.value]
-            await after.until(
-                lambda: info(after).get("waiting") == 0 and operators(info(after)) == expect,
-                "the current info snapshot",
-                timeout=15,
-            )
-            after.assert_no_digit_runs()
+            await all_free_seen(after, calls, timeout=15)
         assert ctl.counters["mqtt_connects"] == 2 and ctl.counters["mqtt_disconnects"] == 1
         after_outage = Samples((await http_get(url)).body)
         assert after_outage.total("cc_calls_answered_total", skill="info") == 2 * calls
@@ -363,14 +369,7 @@ async def test_mosquitto_slow_under_load_changes_nothing_for_calls_and_the_feed_
         await until(lambda: not ctl.engine.calls, 60, "every call ended")
         async with subscriber(broker, cfg) as after:
             await after.until(lambda: after.last("status") == b"online", "status online")
-            expect = {s.value: (calls if s is OperatorState.AVAILABLE else 0) for s in OperatorState}
-            del expect[OperatorState.LOGGED_OUT.value]
-            await after.until(
-                lambda: info(after).get("waiting") == 0 and operators(info(after)) == expect,
-                "the current info snapshot",
-                timeout=30,
-            )
-            after.assert_no_digit_runs()
+            await all_free_seen(after, calls, timeout=30)
     finally:
         if slow is not None:
             slow.cancel()
