@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from contactcenter import resources
 from contactcenter.config import Config, ConfigError, load_config
 from contactcenter.errors import UserError
+from contactcenter.logsetup import queued_logging
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -639,12 +640,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:  # `contactcenter` alone: say what it can do
         parser.print_help()
         return 0
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
-        return int(args.func(args))
+        with queued_logging(logging.DEBUG if args.verbose else logging.INFO):
+            return int(args.func(args))
     except UserError as exc:
         print("contactcenter:", " ".join(str(exc).splitlines()), file=sys.stderr)
         return 2
