@@ -54,6 +54,10 @@ from contactcenter.live.speech import opening_files, wait_minutes
 
 log = logging.getLogger("contactcenter.executor")
 
+# How long after a conversation ends its caller may still be up before being hung up:
+# the conference ends them within milliseconds of the operator leaving (release).
+CALLER_GRACE_S = 2.0
+
 Job = Callable[[], Awaitable[None]]  # awaits first (the store), then writes: queued in turn
 Writer = Callable[[], "Awaitable[object] | None"]  # writes now; returns what settles its responses
 
@@ -73,6 +77,8 @@ class Executor:
         self._tails: dict[str, asyncio.Task[None]] = {}  # call id -> its last queued turn
         self._settling: set[asyncio.Task[None]] = set()  # written actions' responses awaited
         self.announced: dict[str, tuple[str, str]] = {}  # call -> (position, minutes) set
+        # ended calls whose caller is checked CALLER_GRACE_S later (release)
+        self._left_over: dict[str, asyncio.TimerHandle] = {}
 
     # --- queueing -------------------------------------------------------------------------
 
@@ -138,6 +144,9 @@ class Executor:
             await asyncio.gather(*self._tails.values(), *self._settling, return_exceptions=True)
 
     async def close(self) -> None:
+        for handle in self._left_over.values():
+            handle.cancel()
+        self._left_over.clear()
         tasks = [*self._tails.values(), *self._settling]
         for task in tasks:
             task.cancel()
@@ -188,17 +197,31 @@ class Executor:
             log.error("no handler for command %r", cmd)
 
     def release(self, call: Call) -> None:
-        """A conversation ended in the core: hang up whatever of it is still up (normally
-        the conference has already ended both sides; this covers a caller who never got in)."""
+        """A conversation ended in the core: hang up whatever of it is still up. Normally
+        the conference ends both sides itself (end_marked_any): a Local leg one half of
+        which is gone is ended by Asterisk, and the caller of an operator who left is
+        ended by the conference. So the operator's leg is hung up only when whole, and the
+        caller only if still up CALLER_GRACE_S later (one who was joined to the room just
+        as the operator left it, and would wait there alone). Hanging up what is already
+        going costs an action and an error each, two per call, all at once after a burst."""
         self.announced.pop(call.call_id, None)
         if call.outcome is not CallOutcome.ANSWERED:
             return  # abandoned: the caller is gone; refused: hearing why, then hung up
         channels = self.channels
         for leg in channels.legs_of(call.call_id):
-            self.write(call.call_id, lambda leg=leg: self.hang_up_leg(leg))  # type: ignore[misc]
-        channel = channels.callers.get(call.call_id)
+            if not leg.halves_gone:
+                self.write(call.call_id, lambda leg=leg: self.hang_up_leg(leg))  # type: ignore[misc]
+        if call.call_id in channels.callers and call.call_id not in self._left_over:
+            self._left_over[call.call_id] = asyncio.get_running_loop().call_later(
+                CALLER_GRACE_S, self._hang_up_if_still_up, call.call_id
+            )
+
+    def _hang_up_if_still_up(self, call_id: str) -> None:
+        del self._left_over[call_id]
+        channel = self.channels.callers.get(call_id)
         if channel is not None:
-            self.write(call.call_id, lambda: self._hang_up(channel))
+            self.counters["callers_left_in_room"] += 1
+            self.write(call_id, lambda: self._hang_up(channel))
 
     def refuse_leg(self, leg: Leg) -> None:
         """An answer the core did not take (the caller left, the offer was withdrawn): the

@@ -117,6 +117,41 @@ async def test_an_originate_without_answer_is_withdrawn_by_the_core_and_retried(
         await controller.stop()
 
 
+async def _talking(ctl: Controller, n: int) -> tuple[str, dict[str, object]]:
+    """A citizen talking with Ana (her Local leg answered, the caller redirected to her)."""
+    call = citizen(ctl, n)
+    [orig] = await originated(ctl)
+    fake(ctl).deliver(f"Event: OriginateResponse\nActionID: {orig['ActionID']}\nResponse: Success\nReason: 4")
+    await until(lambda: fake(ctl).actions("Redirect"), 5, "the caller joined to Ana")
+    return call, orig
+
+
+@pytest.mark.parametrize(
+    "caller_left_by_asterisk", [True, False], ids=["conference-ends-caller", "caller-left-in-room"]
+)
+async def test_an_operator_who_leaves_ends_the_call_without_hanging_up_what_asterisk_ends(
+    ctl: Controller, monkeypatch: pytest.MonkeyPatch, caller_left_by_asterisk: bool
+) -> None:
+    # Ana's simulated phone hangs up (the ;2 half of her Local leg): Asterisk ends the other
+    # half itself, and the conference ends the caller. Nothing is hung up by us, unless the
+    # caller is still up after the grace (one joined to the room just as Ana left it; a
+    # real Asterisk cannot be made to lose that race on demand).
+    monkeypatch.setattr("contactcenter.live.executor.CALLER_GRACE_S", 0.2)
+    call, orig = await _talking(ctl, 3)
+    fake(ctl).deliver(
+        f"Event: Hangup\nChannel: Local/ana@cc-sim-operator-00000000;2\nUniqueid: {orig['OtherChannelId']}"
+    )
+    await until(lambda: not ctl.engine.calls, 5, "the call over")
+    assert ctl.finished[-1].outcome is CallOutcome.ANSWERED
+    if caller_left_by_asterisk:
+        fake(ctl).deliver(f"Event: Hangup\nChannel: PJSIP/pstn-00000003\nUniqueid: {call}")
+    await asyncio.sleep(0.4)  # (past the grace)
+    await ctl.executor.idle()
+    expected = [] if caller_left_by_asterisk else ["PJSIP/pstn-00000003"]
+    assert hung_up(ctl) == expected
+    assert ctl.counters["callers_left_in_room"] == len(expected)
+
+
 async def test_a_calls_actions_are_written_in_order_without_waiting_for_answers(ctl: Controller) -> None:
     # The first call's Originate gets no answer until the gate opens: the call's next action
     # (the Hangup of its leg when the caller leaves) is written at once, after it, and the
