@@ -6,9 +6,14 @@
 #   the caller's channel as Data (method `bridge`, DESIGN.md's first verified way), or into
 #   the caller's conference and, once answered (OriginateResponse), Redirect the caller
 #   into it (method `conference`, what the controller does). No queue, no state, no checks.
-# - `record`: the observer's AMI login; for every citizen channel (PJSIP/pstn-...), the
-#   moment it joined the queue (CcQueued) and the moment it entered a bridge (BridgeEnter),
-#   on CLOCK_MONOTONIC (the same clock in every process), written as JSON when stopped.
+# - `record`: the observer's AMI login, call and user events only (the dialplan class, a
+#   VarSet and Newexten per step of every channel, would cost this process more than the
+#   controller spends); for every citizen (PJSIP/pstn-..., by Uniqueid) the moments of each
+#   step to an operator, on CLOCK_MONOTONIC (the same clock in every process), written as
+#   JSON when stopped: queued (CcQueued), originated (the operator leg's Local channel
+#   created: Newchannel), answered (its OriginateResponse), bridged (the citizen's
+#   BridgeEnter). A leg is matched to its citizen by the conference it joins, named after
+#   the citizen's Uniqueid (ConfbridgeJoin).
 # Rules: loopback only, the ports the sandbox's state says; each runs until SIGTERM/SIGINT
 # or its --seconds bound, whichever is first; it writes no number anywhere (channels only).
 from __future__ import annotations
@@ -27,7 +32,10 @@ from contactcenter import sandbox
 from contactcenter.config import load_config
 
 CITIZEN = "PJSIP/pstn"
+OPERATOR_LEG = "Local/"  # (both connect simulated operators, through cc-sim-operator)
 MAX_SECONDS = 900.0
+# (a call's steps to an operator, in order: what `record` times)
+STEPS = ("queued", "originated", "answered", "bridged")
 
 
 async def _until_stopped(seconds: float) -> None:
@@ -70,7 +78,7 @@ async def bare(config: Path, method: str, ring_s: float, talk_s: float, seconds:
         else:
             room = str(event.get("Uniqueid", ""))
             action.update(Context="cc-connect", Exten="s", Priority="1")
-            action["Variable"] = [*action["Variable"], f"CC_ROOM={room}"]
+            action["Variable"] = [*action["Variable"], f"CC_CALL_ID={room}", f"CC_ROOM={room}"]
             waiting[action_id] = caller
         counts["originated"] += 1
         # (as_list=False: "successfully queued" completes the action, so its OriginateResponse
@@ -109,28 +117,41 @@ async def record(out: Path, seconds: float) -> None:
         username=state.observer_username,
         secret=state.observer_secret,
     )
-    queued: dict[str, float] = {}
-    bridged: dict[str, float] = {}
+    steps: dict[str, dict[str, float]] = {step: {} for step in STEPS}
+    # an operator leg's Local channel (its ;1 half) -> when it was created, answered
+    legs: dict[str, dict[str, float]] = {"originated": {}, "answered": {}}
 
     def seen(_: Manager, event: Message) -> None:
         now = time.monotonic()
         channel = str(event.get("Channel", ""))
+        name, uid = event.get("Event"), str(event.get("Uniqueid", ""))
+        if channel.startswith(OPERATOR_LEG):
+            if name == "Newchannel" and channel.endswith(";1"):
+                legs["originated"].setdefault(channel, now)
+            elif name == "OriginateResponse":
+                legs["answered"].setdefault(channel, now)
+            elif name == "ConfbridgeJoin":  # (the room is the citizen's Uniqueid)
+                room = str(event.get("Conference", ""))
+                for step, at in legs.items():
+                    if channel in at:
+                        steps[step].setdefault(room, at.pop(channel))
+            return
         if not channel.startswith(CITIZEN):
             return
-        name = event.get("Event")
         if name == "UserEvent" and event.get("UserEvent") == "CcQueued":
-            queued.setdefault(channel, now)
+            steps["queued"].setdefault(uid, now)
         elif name == "BridgeEnter":
-            bridged.setdefault(channel, now)
+            steps["bridged"].setdefault(uid, now)
 
-    manager.register_event("UserEvent", seen)
-    manager.register_event("BridgeEnter", seen)
+    for name in ("UserEvent", "Newchannel", "OriginateResponse", "ConfbridgeJoin", "BridgeEnter"):
+        manager.register_event(name, seen)
     await manager.connect()
+    await manager.send_action({"Action": "Events", "EventMask": "call,user"})
     try:
         await _until_stopped(seconds)
     finally:
         manager.close()
-        out.write_text(json.dumps({"queued": queued, "bridged": bridged}))
+        out.write_text(json.dumps(steps))
 
 
 def main() -> None:

@@ -8,22 +8,27 @@
 #   (panoramisk, Originate + Bridge and nothing else; and its conference variant, the way
 #   the controller connects), in the same run. One stopwatch for all, in its own process:
 #   the observer's AMI events, from the first caller queued (CcQueued) to the last one in a
-#   bridge (BridgeEnter). The ratio controller / bare is the figure (goal <= 1.3x).
+#   bridge (BridgeEnter), and each call's steps (queued, its operator's leg created,
+#   answered, the citizen in the bridge). A burst's time varies from run to run by how
+#   Asterisk's threads get the 2 cores, so `--pairs` (3) runs of controller-then-bare are
+#   made; the median ratio controller / bare is the figure (goal <= 1.3x).
 # - At `--latency-calls` (220) the controller in this process, for its exact routing
 #   latency p50/p99 (event read to action written; goal p99 <= 5 ms), CPU, peak RSS, AMI
 #   events per call and event-loop lag.
 # The load average is taken before each run (the label) and after it: during a burst it counts
 # Asterisk's own channel threads, hundreds of them, so the figure after says little.
-# Run: python tests/bench/bench_load.py [--calls 250] [--latency-calls 220] (from the checkout).
+# Run: python tests/bench/bench_load.py [--calls 250] [--pairs 3] [--latency-calls 220] (from the checkout).
 # The bare Bridge method leaks Surrogate channels in Asterisk 22.5+ (DESIGN.md): it runs
 # last, and the channels it leaves are printed.
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import signal
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -46,6 +51,7 @@ from contactcenter.sim.load import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # (the checkout: `python tests/bench/...`)
+from tests.bench.bare_originate import STEPS
 from tests.controllerproc import run_controller
 
 TEST_CONFIG = Path(__file__).resolve().parent.parent / "integration" / "010-test.yaml"
@@ -54,6 +60,8 @@ RING_S, TALK_S, PATIENCE_S = 1.0, 4.0, 30.0
 # Asterisk's channels read every this often (CoreShowChannels of ~700 channels is work for
 # both ends; the in-process controller would pay it on its own loop): the same for all runs.
 SAMPLE_PERIOD_S = 5.0
+# Between runs: the last run's channels hang up and Asterisk's threads end before the next.
+SETTLE_S = 20.0
 
 
 def load_note() -> str:
@@ -69,6 +77,9 @@ class Connected(NamedTuple):
     all_s: float | None  # first queued to last bridged
     each_p50_s: float
     each_p99_s: float
+    # each step's p50 and p90 in ms (queued->originated ... redirected->bridged), over the
+    # calls whose every step was seen
+    steps: dict[str, tuple[float, float]]
 
 
 def connected(times: dict[str, dict[str, float]]) -> Connected:
@@ -76,7 +87,13 @@ def connected(times: dict[str, dict[str, float]]) -> Connected:
     both = [ch for ch in bridged if ch in queued]
     each = [bridged[ch] - queued[ch] for ch in both]
     all_s = max(bridged[ch] for ch in both) - min(queued.values()) if both else None
-    return Connected(len(queued), len(both), all_s, percentile(each, 50), percentile(each, 99))
+    names = list(STEPS)
+    complete = [uid for uid in both if all(uid in times[step] for step in names)]
+    steps = {}
+    for before, after in itertools.pairwise(names):
+        took = [(times[after][uid] - times[before][uid]) * 1000 for uid in complete]
+        steps[f"{before}->{after}"] = (percentile(took, 50), percentile(took, 90))
+    return Connected(len(queued), len(both), all_s, percentile(each, 50), percentile(each, 99), steps)
 
 
 class Helper:
@@ -198,28 +215,45 @@ def _line(what: str, c: Connected, r: LoadReport) -> str:
         f"  {what:<22} all {c.bridged}/{c.queued} connected in {all_s}"
         f" (each: p50 {c.each_p50_s * 1000:.0f} ms, p99 {c.each_p99_s * 1000:.0f} ms);"
         f" sipp ok {r.sipp['successful']} failed {r.sipp['failed']};"
-        f" Asterisk max channels {r.asterisk_max_channels}, left {r.channels_left}"
+        f" Asterisk max channels {r.asterisk_max_channels}, left {r.channels_left}\n"
+        f"  {'':<22} steps, p50 / p90: "
+        + ", ".join(f"{step} {p50:.1f} / {p90:.1f} ms" for step, (p50, p90) in c.steps.items())
     )
 
 
-async def ratio(calls: int, methods: list[str], state: sandbox.SandboxState) -> None:
+async def ratio(calls: int, methods: list[str], state: sandbox.SandboxState, pairs: int) -> None:
+    """`pairs` runs of the controller, each followed by one of each bare method: a burst's
+    time varies from run to run with how Asterisk's threads get the 2 cores, so each pair's
+    ratio is printed and the median is the figure."""
     tmp = Path(tempfile.mkdtemp(prefix="cc-bench-load-"))
-    print(f"{calls}-call burst ({load_note()}):")
-    ours, ours_c = await controller_burst(calls, state, tmp)
-    print(_line("controller", ours_c, ours))
-    lat = ours.routing_latency_ms
-    p50, p99 = (f"<= {lat[q]} ms" if lat[q] is not None else "> 1000 ms" for q in ("p50", "p99"))
-    print(
-        f"  {'':<22} answered {ours.kpis.get('answered')}; routing latency (buckets) p50 {p50}"
-        f" p99 {p99}; CPU {ours.controller_cpu_s} s; peak RSS {ours.peak_rss_mb} MB;"
-        f" AMI events/call {ours.ami_events_per_call}; mismatches {ours.mismatches or 'none'}"
-    )
-    for method in methods:
-        report, c, counts = await bare_burst(calls, method, state, tmp)
-        print(_line(f"bare ({method})", c, report) + f"; {counts}")
-        if ours_c.all_s is not None and c.all_s:
+    ratios: dict[str, list[float]] = {method: [] for method in methods}
+    for run in range(1, pairs + 1):
+        print(f"{calls}-call burst, run {run} of {pairs} ({load_note()}):")
+        ours, ours_c = await controller_burst(calls, state, tmp)
+        print(_line("controller", ours_c, ours))
+        lat = ours.routing_latency_ms
+        p50, p99 = (f"<= {lat[q]} ms" if lat[q] is not None else "> 1000 ms" for q in ("p50", "p99"))
+        print(
+            f"  {'':<22} answered {ours.kpis.get('answered')}; routing latency (buckets) p50 {p50}"
+            f" p99 {p99}; CPU {ours.controller_cpu_s} s; peak RSS {ours.peak_rss_mb} MB;"
+            f" AMI events/call {ours.ami_events_per_call}; event-loop lag mean"
+            f" {ours.event_loop_lag_ms['mean']} ms max {ours.event_loop_lag_ms['max']} ms;"
+            f" mismatches {ours.mismatches or 'none'}"
+        )
+        for method in methods:
+            await asyncio.sleep(SETTLE_S)
+            report, c, counts = await bare_burst(calls, method, state, tmp)
+            print(_line(f"bare ({method})", c, report) + f"; {counts}")
+            if ours_c.all_s is not None and c.all_s:
+                ratios[method].append(ours_c.all_s / c.all_s)
+                print(f"  {'':<22} ratio controller / bare ({method}): {ratios[method][-1]:.2f}x")
+        await asyncio.sleep(SETTLE_S)
+    for method, each in ratios.items():
+        if each:
+            listed = ", ".join(f"{r:.2f}x" for r in each)
             print(
-                f"  {'':<22} ratio controller / bare ({method}): {ours_c.all_s / c.all_s:.2f}x (goal <= 1.3x)"
+                f"ratio controller / bare ({method}): median {statistics.median(each):.2f}x"
+                f" of {listed} (goal <= 1.3x)"
             )
     print(f"  ({load_note()})")
 
@@ -245,6 +279,9 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--calls", type=int, default=250, help="the burst for the ratio")
     p.add_argument("--methods", nargs="*", default=["conference", "bridge"], choices=["conference", "bridge"])
+    p.add_argument(
+        "--pairs", type=int, default=3, help="controller-then-bare runs; the median ratio is the figure"
+    )
     p.add_argument("--latency-calls", type=int, default=220)
     args = p.parse_args()
     state = sandbox.load_state()
@@ -254,11 +291,11 @@ def main() -> None:
         )
     # (the latency run before the bare Bridge, which may leave Surrogate channels behind)
     methods = [m for m in args.methods if m != "bridge"]
-    asyncio.run(ratio(args.calls, methods, state))
+    asyncio.run(ratio(args.calls, methods, state, args.pairs))
     if args.latency_calls:
         asyncio.run(latency(args.latency_calls, state))
     if "bridge" in args.methods:
-        asyncio.run(ratio(args.calls, ["bridge"], state))
+        asyncio.run(ratio(args.calls, ["bridge"], state, 1))
 
 
 if __name__ == "__main__":
