@@ -3,7 +3,8 @@
 #   with one job each: the translator (AMI events -> core events, pure), the executor (the
 #   core's commands -> AMI actions, each call's in order), the resync (after every
 #   (re)connection, Asterisk's channels -> the core events that settle what was missed;
-#   at start, the citizens the last controller left, taken in), the desks (operators'
+#   citizens no controller heard arrive, taken in: at start, those the last controller
+#   left; after a lost link, those who came meanwhile), the desks (operators'
 #   states kept across restarts, and operators whose call outlived one held),
 #   the operators' desk (what operators and supervisors ask, from the web or a phone's
 #   feature code, checked and turned into core events, audited), and observers (the log,
@@ -475,7 +476,8 @@ class Controller:
     def _adopt(self, stray: Stray) -> None:
         """A citizen Asterisk has that no controller knew: arrived now (as its CcArrived would
         have said), and if it was waiting, sent back to the queue (its CcQueued then says its
-        skill and language again). Its wait before this start is not in today's figures."""
+        skill and language again). Its wait before this start (or reconnection) is not in
+        today's figures."""
         arrived: dict[str, object] = {
             "Event": "UserEvent",
             "UserEvent": "CcArrived",
@@ -562,8 +564,12 @@ class Controller:
     async def _resync(self) -> None:
         """After a (re)connection: what happened while we were away happens in the core too,
         then operators the system could not reach are offered calls again at once."""
+        # (After a loss, read even with nothing of ours up: citizens may have come while we
+        # were away, their CcArrived with them. The first connection's strays are start()'s,
+        # once the operators' desks are back.)
+        reconnected = self.link_lost_at is not None
         alive: dict[str, Message] = {}
-        if self.channels.callers or self.channels.legs or self.desks.held:
+        if reconnected or self.channels.callers or self.channels.legs or self.desks.held:
             try:
                 alive = await self._alive()
             except AmiError as exc:
@@ -573,6 +579,9 @@ class Controller:
         self.desks.recheck(alive)
         for event, leg in facts:
             self._feed_fact(event, leg)
+        if reconnected:  # citizens who arrived while the link was down, oldest first
+            for stray in strays(self.channels, alive):
+                self._adopt(stray)
         lost_at, self.link_lost_at = self.link_lost_at, None
         if lost_at is not None and self.records is not None:
             # The gap, in the records: calls ended here ended at some time within it.

@@ -1,6 +1,7 @@
-# The controller loses its AMI link mid-call; the citizen hangs up while it is away. On
-# reconnection (FullyBooted) it resyncs from CoreShowChannels: the call ends in the core
-# and the operator is freed, instead of being held by a call that no longer exists.
+# The controller loses its AMI link mid-call; the citizen hangs up while it is away, and
+# another citizen calls. On reconnection (FullyBooted) it resyncs from CoreShowChannels:
+# the call ends in the core and the operator is freed, instead of being held by a call
+# that no longer exists; the newcomer, whose arrival it never heard, is taken in and served.
 from __future__ import annotations
 
 import dataclasses
@@ -40,12 +41,28 @@ async def test_resync_after_reconnect_ends_calls_that_ended_meanwhile(
         )
         # The core has not heard of it yet: Ana still "talks" to a caller who has gone.
         assert ctl.engine.operators["ana"].state is OperatorState.TALKING
+        # A citizen calls meanwhile and waits in the queue: nobody hears them arrive.
+        await observer.simulated_citizen("11")
+        queued = await observer.wait_for(
+            lambda e: e.get("UserEvent") == "CcQueued" and e.get("Uniqueid") != call_id,
+            15,
+            "the newcomer in the queue, while the controller is disconnected",
+        )
+        newcomer = str(queued["Uniqueid"])
+        assert newcomer not in ctl.engine.calls
 
         proxy.refuse = False
         await until(lambda: call_id not in ctl.engine.calls, 15, "the resync to end the call")
         assert ctl.counters["resyncs"] == resyncs + 1
-        assert ctl.engine.operators["ana"].state in (OperatorState.WRAP_UP, OperatorState.AVAILABLE)
         assert [c.call_id for c in ctl.finished] == [call_id]
+        # Taken in at the resync (sent back to the queue, which says their skill again) and
+        # given to Ana once her wrap-up is over.
+        assert ctl.counters["calls_adopted"] == 1
+        await until(
+            lambda: newcomer in ctl.engine.calls and ctl.engine.calls[newcomer].operator_id == "ana",
+            20,
+            "the newcomer offered to Ana",
+        )
     finally:
         await ctl.stop()
         await proxy.close()
