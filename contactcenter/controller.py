@@ -339,17 +339,22 @@ class Controller:
         except AmiError as exc:
             log.warning("channels not listed at start (%s): what outlived the last run waits", exc)
             alive = None
-        # Operators back where they were (simulated ones on shift on a first start; a real
-        # one logs in from the console or their phone, *22), before any call is routed.
+        # Every callback the store holds (checked against the channels alive now) back at its
+        # place, then the operators where they were (simulated ones on shift on a first
+        # start; a real one logs in from the console or their phone, *22), each logged in
+        # and paused in one event if so: the two in one step, no await between. Calls that
+        # arrive while the store is read wait (nobody is logged in yet) and stand behind the
+        # callbacks, as do the waiting citizens taken in below: each operator is offered the
+        # best of all of them. (A waiting one queued again while the store was read was
+        # given the only operator ahead of three callbacks, before this order.)
+        restoring = await self.desk.restore(alive) if self.desk is not None else []
+        if self.desk is not None:
+            self.desk.give_back(restoring)
+            log.info("%d callbacks restored from %s", len(restoring), self.store)
         self.desks.restore(alive)
         # Citizens who came, or waited, while no controller ran: taken in, oldest first.
         for stray in strays(self.channels, alive or {}):
             self._adopt(stray)
-        if self.desk is not None:
-            # Every callback the store holds comes back, at its place, before anything else
-            # is routed by the timers below (checked against the channels alive now).
-            restored = await self.desk.restore(alive)
-            log.info("%d callbacks restored from %s", restored, self.store)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._timers(), name="timers"),

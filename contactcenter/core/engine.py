@@ -904,14 +904,19 @@ class Engine:
             if not op.asked_for(_LOG_OUT):
                 raise Stale("already logged in")
             # Back before the logout they asked for took effect (a new shift begins while
-            # the last call of the old one goes on): they stay, with the new login's skills.
-            op.after_call = None
+            # the last call of the old one goes on): they stay, with the new login's skills,
+            # paused after that call if the login says so.
+            op.after_call = None if e.paused is None else (_PAUSE, e.paused)
             self.ewt.staff(op.skills, op.languages, -1)
             self._give_skills(op, e.skills, e.languages)
             self.ewt.staff(op.skills, op.languages, +1)
             return []
         self._give_skills(op, e.skills, e.languages)
         op.faults_in_row = 0
+        if e.paused is not None:  # (in, then paused, in one step: no call found between)
+            self._move_op(op, OperatorTrigger.LOG_IN, e.now)
+            self._leave(op, _PAUSE, e.paused, e.now)
+            return []
         return self._make_available(op, OperatorTrigger.LOG_IN, e.now)
 
     def _give_skills(

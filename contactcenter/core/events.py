@@ -182,6 +182,9 @@ class OperatorLoggedIn(Event):
     operator_id: Final[str]
     skills: Final[tuple[tuple[str, int], ...]]  # (skill, level), level 1 = best
     languages: Final[tuple[str, ...]]
+    # Logged in straight into this pause, never offered a call in between (a restart's
+    # operator who was paused, or whose call outlived the last controller). None: ready.
+    paused: Final[str | None]
 
     def __init__(
         self,
@@ -190,6 +193,7 @@ class OperatorLoggedIn(Event):
         operator_id: str,
         skills: tuple[tuple[str, int], ...],
         languages: tuple[str, ...],
+        paused: str | None = None,
     ) -> None:
         Event.__init__(self, now=now)
         self.operator_id = _id("operator_id", operator_id)
@@ -198,6 +202,7 @@ class OperatorLoggedIn(Event):
             raise ValueError("an operator needs at least one language")
         self.skills = skills
         self.languages = languages
+        self.paused = None if paused is None else _id("paused", paused)
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)

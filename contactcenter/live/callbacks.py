@@ -12,10 +12,11 @@
 # - Each callback's store work and AMI actions run in order on the executor's queue for its
 #   id (the live call's until the commit), so an attempt is recorded before it is dialled.
 # - Restart: every open callback in the store is given back to the core (CallbackRestored)
-#   at its place. One whose attempt was in progress when the controller stopped is checked
-#   against Asterisk's channels first: while a leg of it is alive it is left alone (its
-#   conversation goes on); once none is, the attempt counts as made (outcome unknown), and
-#   the callback is retried only if attempts remain, after the retry delay, never at once.
+#   at its place, in the same step as the operators' states (no await between). One whose
+#   attempt was in progress when the controller stopped is checked against Asterisk's
+#   channels first: while a leg of it is alive it is left alone (its conversation goes on);
+#   once none is, the attempt counts as made (outcome unknown), and the callback is retried
+#   only if attempts remain, after the retry delay, never at once.
 from __future__ import annotations
 
 import datetime as dt
@@ -376,12 +377,15 @@ class CallbackDesk:
 
     # --- restart --------------------------------------------------------------------------------
 
-    async def restore(self, alive: Iterable[str] | None) -> int:
-        """Give the core every open callback in the store; `alive`: the Uniqueids of the
-        channels Asterisk has now (None: unknown, so every attempt in progress is left in
-        doubt until they are known). Returns how many were given back."""
+    async def restore(self, alive: Iterable[str] | None) -> list[CallbackRecord]:
+        """Every open callback in the store, for `give_back`, in queue order; `alive`: the
+        Uniqueids of the channels Asterisk has now (None: unknown, so every attempt in
+        progress is left in doubt until they are known). Nothing reaches the core here: the
+        controller gives them back with the operators, in one step, so that no call routed
+        meanwhile (this reads and writes the store) is served ahead of them, and no operator
+        is offered one before their own state is back (on a call, say)."""
         alive_ids = None if alive is None else list(alive)
-        given = 0
+        restoring: list[CallbackRecord] = []
         for stored in await self.store.pending():
             record: CallbackRecord | None = stored
             if stored.state is CallbackState.DIALLING:
@@ -393,9 +397,13 @@ class CallbackDesk:
                     continue
                 record = await self._settle_in_doubt(stored)
             if record is not None:
-                self._report(self._restored(record))
-                given += 1
-        return given
+                restoring.append(record)
+        return restoring
+
+    def give_back(self, restoring: Iterable[CallbackRecord]) -> None:
+        """The callbacks `restore` read, to the core, each at its place."""
+        for record in restoring:
+            self._report(self._restored(record))
 
     async def _settle_in_doubt(self, record: CallbackRecord) -> CallbackRecord | None:
         """An attempt in progress when we stopped, with no channel left: it counts as made."""

@@ -207,24 +207,27 @@ class DeskKeeper:
             if desk is None:
                 if op.endpoint != "sim":  # simulated operators are on shift from the start
                     continue
-                self._log_in(op, tuple(op.skills.items()))
+                skills = tuple(op.skills.items())
             else:
                 restored += 1
                 if desk.status is DeskStatus.LOGGED_OUT:
                     continue
-                skills = tuple((s, level) for s, level in desk.skills if s in self.cfg.skills)
-                self._log_in(op, skills or tuple(op.skills.items()))
+                configured = tuple((s, level) for s, level in desk.skills if s in self.cfg.skills)
+                skills = configured or tuple(op.skills.items())
             channels = self._channels_of(op, alive or {})
             on_a_call = alive is not None and bool(channels) and _with_someone(channels, alive)
             if channels and alive is not None and not on_a_call:
                 self._orphaned(channels, alive)
+            paused: str | None = None
             if desk is not None and desk.status is DeskStatus.PAUSED and desk.reason != ON_CALL:
-                reason = desk.reason or "break"
-                self._feed(ev.OperatorPaused(now=self._now(), operator_id=op.id, reason=reason))
+                paused = desk.reason or "break"
             elif on_a_call:
-                self._feed(ev.OperatorPaused(now=self._now(), operator_id=op.id, reason=ON_CALL))
+                paused = ON_CALL
                 self.held.update((uid, op.id) for uid in channels)
                 self.counters["operators_held_on_call"] += 1
+            # (Logged in and paused in one event: a callback or a call waiting already is not
+            # offered to them between the two.)
+            self._log_in(op, skills, paused)
         unknown = sorted(set(by_id) - {op.id for op in self.cfg.operators})
         if unknown:
             log.warning("desks kept for operators no longer configured, dropped: %s", ", ".join(unknown))
@@ -239,8 +242,10 @@ class DeskKeeper:
         self._wake.set()
         return restored
 
-    def _log_in(self, op: OperatorConfig, skills: tuple[tuple[str, int], ...]) -> None:
-        login = ev.OperatorLoggedIn(now=self._now(), operator_id=op.id, skills=skills, languages=op.languages)
+    def _log_in(self, op: OperatorConfig, skills: tuple[tuple[str, int], ...], paused: str | None) -> None:
+        login = ev.OperatorLoggedIn(
+            now=self._now(), operator_id=op.id, skills=skills, languages=op.languages, paused=paused
+        )
         self._feed(login)
 
     def _channels_of(self, op: OperatorConfig, alive: Mapping[str, Mapping[str, Any]]) -> list[str]:

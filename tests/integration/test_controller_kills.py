@@ -91,7 +91,7 @@ async def test_a_controller_killed_again_and_again_loses_no_callback_and_dials_n
                 lambda: (
                     [r["state"] for r in rows(store, "SELECT state FROM callbacks")] == ["completed"] * TAKERS
                 ),
-                150,
+                60,  # (3 callbacks of a few seconds each, one operator: not WAITING's stay)
                 "every callback completed after the kills",
             )
             # Asterisk's own count: each citizen's phone rang once, after an operator's leg.
@@ -103,6 +103,21 @@ async def test_a_controller_killed_again_and_again_loses_no_callback_and_dials_n
             # In their places: called back in the order they asked.
             first_leg = [observer.events.index(observer.find(new_channel(cb, "c"))[0]) for cb in ids]
             assert first_leg == sorted(first_leg)
+            # And ahead of the WAITING callers, who came after them: Ana (their only operator)
+            # was rung for none of those before the last callback's citizen leg, across every
+            # restart (each one's callbacks back before its operators are ready).
+            calls_to_ana = [
+                i
+                for i, e in enumerate(observer.events)
+                if e.get("Event") == "Newchannel"
+                and str(e.get("Channel", "")).startswith("Local/ana@")
+                and str(e.get("Channel", "")).endswith(";1")  # (one per leg: not its other half)
+                and str(e.get("Uniqueid", "")).startswith("cc-")
+            ]
+            assert len(calls_to_ana) >= 1  # (A's)
+            assert [i for i in calls_to_ana[1:] if i < first_leg[-1]] == [], [
+                observer.events[i] for i in calls_to_ana
+            ]
     finally:
         for call in sipp:
             call.stop()

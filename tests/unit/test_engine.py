@@ -592,6 +592,22 @@ def test_logout_then_login_comes_back_available_without_the_old_pause_reason() -
     assert op.pause_reason is None and op.skills == {"info": 1, "tramits": 1}
 
 
+def test_login_straight_into_a_pause_is_offered_nothing_until_resumed() -> None:
+    # A restart's operator who was paused, or is still on a call the last controller
+    # routed: logged in and paused in one event, so a call already waiting is not offered
+    # to them in between.
+    engine = Engine(lines=10)
+    arrive(engine, "c1", 0)
+    login_paused = ev.OperatorLoggedIn(
+        now=1, operator_id="a", skills=(("info", 1),), languages=("ca",), paused="on_call"
+    )
+    assert engine.handle(login_paused) == []
+    assert op_state(engine, "a") is OperatorState.PAUSED
+    assert engine.operators["a"].pause_reason == "on_call"
+    assert engine.waiting("info", "ca") == 1
+    assert engine.handle(ev.OperatorResumed(now=2, operator_id="a")) == [connect("c1", "a")]
+
+
 def test_login_again_with_other_skills_routes_by_the_new_ones() -> None:
     engine = Engine(lines=10)
     login(engine, "a", 0, {"info": 1}, languages=("ca",))

@@ -873,7 +873,7 @@ class Harness:
                 if pick % 3 == 0:  # back with another operator's skills and languages
                     others = sorted(self.specs)
                     self.specs[oid] = self.specs[others[(pick // 3) % len(others)]]
-                self.login(oid)
+                self.login(oid, paused="meal" if pick % 4 == 1 else None)
         elif kind == "stale":
             self.stale_fact(pick)
         elif kind == "skills":
@@ -929,11 +929,21 @@ class Harness:
         else:
             raise AssertionError(kind)
 
-    def login(self, oid: str) -> None:
+    def login(self, oid: str, paused: str | None = None) -> None:
         skills, languages = self.specs[oid]
-        self.apply(ev.OperatorLoggedIn(now=self.now, operator_id=oid, skills=skills, languages=languages))
+        was = self.engine.operators[oid].state if oid in self.engine.operators else OperatorState.LOGGED_OUT
+        self.apply(
+            ev.OperatorLoggedIn(
+                now=self.now, operator_id=oid, skills=skills, languages=languages, paused=paused
+            )
+        )
         op = self.engine.operators[oid]
         assert (op.skills, op.languages) == (dict(skills), languages)
+        if paused is not None:  # logged in straight into the pause, or paused after the call in hand
+            if was is OperatorState.LOGGED_OUT:
+                assert (op.state, op.pause_reason) == (OperatorState.PAUSED, paused)
+            else:
+                assert op.after_call == (OperatorTrigger.PAUSE, paused)
 
     # -- a supervisor's and an operator's console --
 
