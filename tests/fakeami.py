@@ -11,7 +11,7 @@ from typing import Any
 
 from panoramisk.message import Message
 
-from contactcenter.adapters.ami import AmiDisconnected, AmiError, check_action
+from contactcenter.adapters.ami import AmiDisconnected, AmiError, check_action, observe_routing_latency
 
 
 def ami(text: str) -> Message:
@@ -50,6 +50,7 @@ class FakeAmi:
             return self._raise(exc)
         if not self.ready:
             return self._raise(AmiDisconnected("fake link down"))
+        observe_routing_latency()  # (the controller's latency figures, as the real link's)
         self.sent.append(dict(headers))
         return self._answer(str(headers["Action"]))
 

@@ -91,7 +91,7 @@ class EventRead(NamedTuple):
 EVENT_READ: ContextVar[EventRead | None] = ContextVar("cc_event_read", default=None)
 
 
-def _observe_routing_latency() -> None:
+def observe_routing_latency() -> None:
     """An action is being written: if an event's handling caused it, time it (once per task)."""
     mark = EVENT_READ.get()
     if mark is not None:
@@ -535,7 +535,7 @@ class AmiLink:
         if not self.ready or self._manager is None:
             self.counters["ami_actions_disconnected"] += 1
             return _not_written(AmiDisconnected(f"AMI not connected; {headers['Action']} not sent"))
-        _observe_routing_latency()
+        observe_routing_latency()
         future = self._manager.send_action(_action(headers, as_list), as_list=as_list)
         self._pending.add(future)
         deadline = asyncio.get_running_loop().time() + (self.action_timeout if timeout is None else timeout)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections import Counter
@@ -212,8 +213,10 @@ class Executor:
             if not leg.halves_gone:
                 self.write(call.call_id, lambda leg=leg: self.hang_up_leg(leg))  # type: ignore[misc]
         if call.call_id in channels.callers and call.call_id not in self._left_over:
+            # (In a context of its own: a hangup made on purpose seconds later is no
+            # routing latency of the event that ended the call.)
             self._left_over[call.call_id] = asyncio.get_running_loop().call_later(
-                CALLER_GRACE_S, self._hang_up_if_still_up, call.call_id
+                CALLER_GRACE_S, self._hang_up_if_still_up, call.call_id, context=contextvars.Context()
             )
 
     def _hang_up_if_still_up(self, call_id: str) -> None:
