@@ -13,7 +13,8 @@
 #   Asterisk's threads get the 2 cores, so `--pairs` (3) runs of controller-then-bare are
 #   made; the median ratio controller / bare is the figure (goal <= 1.3x).
 # - At `--latency-calls` (220) the controller in this process, for its exact routing
-#   latency p50/p99 (event read to action written; goal p99 <= 5 ms), CPU, peak RSS, AMI
+#   latency p50/p99 (event read to action written; goal p99 <= 5 ms), CPU (and the time
+#   the event loop's thread was ready but waited for a CPU: the machine's share), peak RSS, AMI
 #   events per call and event-loop lag.
 # The load average is taken before each run (the label) and after it: during a burst it counts
 # Asterisk's own channel threads, hundreds of them, so the figure after says little.
@@ -235,7 +236,8 @@ async def ratio(calls: int, methods: list[str], state: sandbox.SandboxState, pai
         p50, p99 = (f"<= {lat[q]} ms" if lat[q] is not None else "> 1000 ms" for q in ("p50", "p99"))
         print(
             f"  {'':<22} answered {ours.kpis.get('answered')}; routing latency (buckets) p50 {p50}"
-            f" p99 {p99}; CPU {ours.controller_cpu_s} s; peak RSS {ours.peak_rss_mb} MB;"
+            f" p99 {p99}; CPU {ours.controller_cpu_s} s (waited for a CPU {ours.controller_cpu_wait_s} s);"
+            f" peak RSS {ours.peak_rss_mb} MB;"
             f" AMI events/call {ours.ami_events_per_call}; event-loop lag mean"
             f" {ours.event_loop_lag_ms['mean']} ms max {ours.event_loop_lag_ms['max']} ms;"
             f" mismatches {ours.mismatches or 'none'}"
@@ -268,7 +270,8 @@ async def latency(calls: int, state: sandbox.SandboxState) -> None:
         f"  routing latency p50 {lat['p50']} ms p99 {lat['p99']} ms"
         f" (goal p99 <= 5 ms; {lat['count']} samples);"
         f" all connected in {r.connected_s} s; answered {r.kpis['answered']};"
-        f" sipp ok {r.sipp['successful']} failed {r.sipp['failed']}; CPU {r.controller_cpu_s} s;"
+        f" sipp ok {r.sipp['successful']} failed {r.sipp['failed']}; CPU {r.controller_cpu_s} s"
+        f" (waited for a CPU {r.controller_cpu_wait_s} s);"
         f" peak RSS {r.peak_rss_mb} MB; AMI events/call {r.ami_events_per_call};"
         f" lag mean {lag['mean']} ms max {lag['max']} ms; Asterisk max channels {r.asterisk_max_channels},"
         f" left {r.channels_left}; mismatches {r.mismatches or 'none'}"

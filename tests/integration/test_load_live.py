@@ -128,6 +128,8 @@ async def test_load_against_a_running_controller_reads_its_view_over_http(
     assert report.channels_left == 0, report
     assert report.routing_latency_ms["count"] >= want.answered and not report.routing_latency_ms["exact"]
     assert report.controller_cpu_s is not None and report.peak_rss_mb is not None and report.peak_rss_mb > 0
+    # (the controller's own process, found by its listener: the kernel keeps its run-queue delay)
+    assert report.controller_cpu_wait_s is not None and report.controller_cpu_wait_s >= 0
     assert report.ami_events >= plan.calls  # (the controller's own count, read over HTTP)
     assert report.mismatches == [], report.mismatches
     assert b"Traceback" not in log

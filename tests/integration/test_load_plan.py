@@ -159,7 +159,8 @@ def _report(**changes: object) -> LoadReport:
         "closed": 0, "callback": 0}, sipp={"successful": 10, "failed": 0, "exit_code": 0}, max_lines_in_use=5,
         asterisk_max_channels=15, asterisk_max_citizen_channels=10, channels_left=0,
         channel_samples_skipped=0, connected_s=1.0, wall_s=10.0, routing_latency_ms={}, controller_cpu_s=0.1,
-        peak_rss_mb=30.0, ami_events=70, ami_events_per_call=7.0, event_loop_lag_ms={},
+        controller_cpu_wait_s=0.0, peak_rss_mb=30.0, ami_events=70, ami_events_per_call=7.0,
+        event_loop_lag_ms={},
     )  # fmt: skip
     base.update(changes)
     return LoadReport(**base)  # type: ignore[arg-type]
