@@ -141,8 +141,17 @@ class _Bare:
         return ViewSample(0, -1, -1)
 
     async def finish(self, calls: int) -> ControllerFigures:
-        return ControllerFigures(
-            {}, 0, None, {"p50": 0.0, "p99": 0.0, "count": 0}, None, None, 0, {"mean": 0.0, "max": 0.0}, {}
+        return ControllerFigures(  # (no controller: the bare script connects)
+            kpis={},
+            max_lines_in_use=0,
+            connected_s=None,
+            routing_latency_ms={"p50": 0.0, "p99": 0.0, "count": 0},
+            controller_cpu_s=None,
+            controller_cpu_wait_s=None,
+            peak_rss_mb=None,
+            ami_events=0,
+            event_loop_lag_ms={"mean": 0.0, "max": 0.0},
+            stale_facts={},
         )
 
     async def stop(self) -> None:
