@@ -9,8 +9,13 @@ import sys
 from pathlib import Path
 
 
-async def run_controller(config: Path, ready_within: float = 20) -> asyncio.subprocess.Process:
-    """The controller's process, its output (stdout and stderr) on `proc.stdout`."""
+async def run_controller(
+    config: Path, ready_within: float = 20, own_session: bool = False
+) -> asyncio.subprocess.Process:
+    """The controller's process, its output (stdout and stderr) on `proc.stdout`.
+    `own_session`: as a service runs (systemd gives each its own cgroup), so the kernel
+    shares the CPUs between it and the load's processes as groups (autogroup), not thread
+    by thread with them."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -20,6 +25,7 @@ async def run_controller(config: Path, ready_within: float = 20) -> asyncio.subp
         str(config),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        start_new_session=own_session,
     )
     assert proc.stdout is not None
     async with asyncio.timeout(ready_within):

@@ -106,7 +106,11 @@ class Helper:
 
     async def __aenter__(self) -> Helper:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(HERE / "bare_originate.py"), *self.args, stdout=asyncio.subprocess.PIPE
+            sys.executable,
+            str(HERE / "bare_originate.py"),
+            *self.args,
+            stdout=asyncio.subprocess.PIPE,
+            start_new_session=self.args[0] == "bare",  # (as the controller: see run_controller)
         )
         assert self.proc.stdout is not None
         async with asyncio.timeout(20):
@@ -181,7 +185,7 @@ async def controller_burst(
     plan, cfg, path = _centre(calls, tmp)
     times = tmp / "controller-times.json"
     async with Helper("record", "--out", str(times)) as recorder:
-        proc = await run_controller(path)
+        proc = await run_controller(path, own_session=True)
         assert proc.stdout is not None
         drain = asyncio.get_running_loop().create_task(proc.stdout.read())
         try:
