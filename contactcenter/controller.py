@@ -333,28 +333,36 @@ class Controller:
             if self.store is not None:  # (its worker thread would keep the process alive)
                 await self.store.close()
             raise
+        # Every open callback in the store, read before the channels are listed: from the
+        # list on, nothing awaits until the operators, the callbacks and the citizens that
+        # outlived the last controller are all back, so the list is what Asterisk has.
+        # (With the store read between the two, a callback's operator leg answered
+        # meanwhile was taken for a leg with nobody on it and hung up, and its citizen was
+        # called a second time.)
+        stored = await self.desk.open_callbacks() if self.desk is not None else []
         # The channels Asterisk has now: calls and callbacks that outlived a controller.
         try:
             alive: dict[str, Message] | None = await self._alive()
         except AmiError as exc:
             log.warning("channels not listed at start (%s): what outlived the last run waits", exc)
             alive = None
-        # Every callback the store holds (checked against the channels alive now) back at its
-        # place, then the operators where they were (simulated ones on shift on a first
-        # start; a real one logs in from the console or their phone, *22), each logged in
-        # and paused in one event if so: the two in one step, no await between. Calls that
-        # arrive while the store is read wait (nobody is logged in yet) and stand behind the
-        # callbacks, as do the waiting citizens taken in below: each operator is offered the
-        # best of all of them. (A waiting one queued again while the store was read was
-        # given the only operator ahead of three callbacks, before this order.)
-        restoring = await self.desk.restore(alive) if self.desk is not None else []
+        # The callbacks back at their place, then the operators where they were (simulated
+        # ones on shift on a first start; a real one logs in from the console or their
+        # phone, *22), each logged in and paused in one event if so, then the citizens who
+        # came, or waited, while no controller ran, oldest first: one step. Each operator
+        # is offered the best of all of them; before this order, a waiting citizen queued
+        # again while the store was read was given the only operator ahead of three
+        # callbacks.
         if self.desk is not None:
-            self.desk.give_back(restoring)
-            log.info("%d callbacks restored from %s", len(restoring), self.store)
+            given = self.desk.give_back(stored, alive)
+            log.info("%d callbacks restored from %s", given, self.store)
         self.desks.restore(alive)
-        # Citizens who came, or waited, while no controller ran: taken in, oldest first.
         for stray in strays(self.channels, alive or {}):
             self._adopt(stray)
+        if self.desk is not None and alive is not None and self.desk.in_doubt:
+            # Attempts in progress at the stop with no channel left: each counts as made
+            # (the store written), then given back for its retry, if any remain.
+            await self.desk.recheck(alive)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._timers(), name="timers"),

@@ -32,6 +32,7 @@ class FakeAmi:
         # once the `gate` event is set).
         self.script: dict[str, Any] = {}
         self.gate = asyncio.Event()
+        self.channels: list[Message] = []  # what CoreShowChannels lists (its items)
 
     async def connect(self) -> None:
         self.ready = True
@@ -77,7 +78,7 @@ class FakeAmi:
 
     async def list_items(self, action: Mapping[str, object], item_event: str) -> list[Message]:
         self.sent.append(dict(check_action(action)))
-        return []
+        return list(self.channels) if action.get("Action") == "CoreShowChannels" else []
 
     def actions(self, name: str) -> list[dict[str, Any]]:
         return [a for a in self.sent if a["Action"] == name]

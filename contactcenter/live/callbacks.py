@@ -11,12 +11,13 @@
 #   digits (the Local channel's extension); logs show it masked.
 # - Each callback's store work and AMI actions run in order on the executor's queue for its
 #   id (the live call's until the commit), so an attempt is recorded before it is dialled.
-# - Restart: every open callback in the store is given back to the core (CallbackRestored)
-#   at its place, in the same step as the operators' states (no await between). One whose
-#   attempt was in progress when the controller stopped is checked against Asterisk's
-#   channels first: while a leg of it is alive it is left alone (its conversation goes on);
-#   once none is, the attempt counts as made (outcome unknown), and the callback is retried
-#   only if attempts remain, after the retry delay, never at once.
+# - Restart: every open callback in the store is read before Asterisk's channels are
+#   listed, and given back to the core (CallbackRestored) at its place in the same step as
+#   the operators' states (no await between the list and them). One whose attempt was in
+#   progress when the controller stopped is left in doubt: while a leg of it is alive it is
+#   left alone (its conversation goes on); once none is, the attempt counts as made
+#   (outcome unknown), and the callback is retried only if attempts remain, after the retry
+#   delay, never at once.
 from __future__ import annotations
 
 import datetime as dt
@@ -24,7 +25,7 @@ import logging
 import os
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from contactcenter.config import Config
@@ -99,6 +100,10 @@ class CallbackDesk:
         self._tries: Counter[str] = Counter()  # call id -> numbers refused so far
         self._live_attempt: dict[str, int] = {}  # callback id -> its attempt being dialled
         self.in_doubt: set[str] = set()  # callbacks whose legs outlived a restart
+        # Those of them whose citizen was seen on the line (their leg up, in Asterisk's
+        # list): the attempt was answered, whatever the store says (the controller that
+        # dialled it may have died before writing so).
+        self.answered_in_doubt: set[str] = set()
 
     def wall(self, t: float) -> float:
         return self.epoch + t
@@ -377,33 +382,35 @@ class CallbackDesk:
 
     # --- restart --------------------------------------------------------------------------------
 
-    async def restore(self, alive: Iterable[str] | None) -> list[CallbackRecord]:
-        """Every open callback in the store, for `give_back`, in queue order; `alive`: the
-        Uniqueids of the channels Asterisk has now (None: unknown, so every attempt in
-        progress is left in doubt until they are known). Nothing reaches the core here: the
-        controller gives them back with the operators, in one step, so that no call routed
-        meanwhile (this reads and writes the store) is served ahead of them, and no operator
-        is offered one before their own state is back (on a call, say)."""
-        alive_ids = None if alive is None else list(alive)
-        restoring: list[CallbackRecord] = []
-        for stored in await self.store.pending():
-            record: CallbackRecord | None = stored
-            if stored.state is CallbackState.DIALLING:
-                if alive_ids is None or any(uid.startswith(stored.callback_id) for uid in alive_ids):
-                    self.in_doubt.add(stored.callback_id)
-                    log.warning(
-                        "callback %s is still on the line after a restart: left alone", stored.callback_id
-                    )
-                    continue
-                record = await self._settle_in_doubt(stored)
-            if record is not None:
-                restoring.append(record)
-        return restoring
+    async def open_callbacks(self) -> list[CallbackRecord]:
+        """Every open callback in the store, in queue order, for `give_back` (read before
+        Asterisk's channels are listed: see give_back)."""
+        return await self.store.pending()
 
-    def give_back(self, restoring: Iterable[CallbackRecord]) -> None:
-        """The callbacks `restore` read, to the core, each at its place."""
-        for record in restoring:
+    def give_back(
+        self, stored: Iterable[CallbackRecord], alive: Mapping[str, Mapping[str, object]] | None
+    ) -> int:
+        """The open callbacks to the core, each at its place, in the step that gives the
+        operators back (nothing awaited: no call routed meanwhile is served ahead of them,
+        and no operator is offered one before their own state is back). `alive`: the
+        Uniqueids of the channels Asterisk has now (None: unknown). One whose attempt was in
+        progress is left in doubt (`in_doubt`), not given: while a leg of it is alive its
+        conversation goes on; `recheck` settles it once none is. Returns how many were
+        given."""
+        alive_ids = None if alive is None else list(alive)
+        given = 0
+        for record in stored:
+            if record.state is CallbackState.DIALLING:
+                self.in_doubt.add(record.callback_id)
+                self._seen_answered(record.callback_id, alive or {})
+                if alive_ids is None or any(uid.startswith(record.callback_id) for uid in alive_ids):
+                    log.warning(
+                        "callback %s is still on the line after a restart: left alone", record.callback_id
+                    )
+                continue
             self._report(self._restored(record))
+            given += 1
+        return given
 
     async def _settle_in_doubt(self, record: CallbackRecord) -> CallbackRecord | None:
         """An attempt in progress when we stopped, with no channel left: it counts as made."""
@@ -411,7 +418,9 @@ class CallbackDesk:
         now = self.wall(self._clock())
         attempts = await self.store.attempts(record.callback_id)
         last = attempts[-1] if attempts else None
-        if last is not None and last.outcome is AttemptOutcome.ANSWERED:
+        seen = record.callback_id in self.answered_in_doubt
+        self.answered_in_doubt.discard(record.callback_id)
+        if seen or (last is not None and last.outcome is AttemptOutcome.ANSWERED):
             await self.store.finish(record.callback_id, CallbackState.COMPLETED, now, AttemptOutcome.ANSWERED)
             return None
         if record.attempts >= policy.attempts:
@@ -422,12 +431,20 @@ class CallbackDesk:
             await self.store.end_attempt(record.callback_id, last.n, AttemptOutcome.UNKNOWN, now, retry_at)
         return await self.store.get(record.callback_id)
 
-    async def recheck(self, alive: Iterable[str]) -> None:
-        """Callbacks left alone at restart whose channels are all gone now: settled, and
-        given back to the core."""
-        alive_ids = list(alive)
+    def _seen_answered(self, cb_id: str, alive: Mapping[str, Mapping[str, object]]) -> None:
+        """Whether this callback's citizen is on the line in Asterisk's list (their leg up)."""
+        if any(
+            uid.startswith(f"{cb_id}-c-") and item.get("ChannelStateDesc") == "Up"
+            for uid, item in alive.items()
+        ):
+            self.answered_in_doubt.add(cb_id)
+
+    async def recheck(self, alive: Mapping[str, Mapping[str, object]]) -> None:
+        """Callbacks left alone at restart whose channels are all gone now: settled (an
+        attempt whose citizen was seen on the line, answered), and given back to the core."""
         for cb_id in sorted(self.in_doubt):
-            if any(uid.startswith(cb_id) for uid in alive_ids):
+            self._seen_answered(cb_id, alive)
+            if any(uid.startswith(cb_id) for uid in alive):
                 continue
             self.in_doubt.discard(cb_id)
             record = await self.store.get(cb_id)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,7 @@ from contactcenter.adapters.ami import AmiDisconnected, AmiTimeout
 from contactcenter.config import Config
 from contactcenter.controller import Controller
 from contactcenter.core.lifecycle import CallOutcome, OperatorState
+from contactcenter.store import CallbackRecord, CallbackState, SqliteCallbackStore
 from tests.fakeami import FakeAmi, ami
 from tests.polling import until
 
@@ -195,3 +198,55 @@ async def test_a_job_that_awaits_first_holds_its_calls_later_actions_only(ctl: C
     gate.set()
     await ctl.executor.idle()
     assert order == ["c2 writer", "job", "c1 writer"]
+
+
+@pytest.mark.parametrize("citizen_leg", ["Up", "Ringing"])
+async def test_a_callback_whose_citizen_was_on_the_line_when_the_controller_died_is_not_dialled_again(
+    test_config: Config, tmp_path: Path, citizen_leg: str
+) -> None:
+    # A controller dialled a callback, its citizen answered, and it died before writing so
+    # (the store says dialling, attempt 1 open). The next one finds the citizen's leg in
+    # Asterisk's list: once the conversation is over the callback is completed, never
+    # dialled again. Had the leg only been ringing, the attempt counts as made, outcome
+    # unknown, and the callback waits for its retry. (The fake link: a real Asterisk
+    # cannot be made to hold a kill at that instant on demand; test_controller_kills.py
+    # found it so, by chance.)
+    assert test_config.callbacks is not None
+    store_path = tmp_path / "callbacks.sqlite"
+    cfg = dataclasses.replace(
+        test_config, callbacks=dataclasses.replace(test_config.callbacks, store=store_path)
+    )
+    now = time.time()
+    record = CallbackRecord(
+        callback_id="cb-0123456789ab", number="+34600000999", number_key="key", skill="info", language="ca",
+        priority=0, arrived_at=now - 60, queue_seq=1, requested_at=now - 55, ivr_path="1-1", due_at=None,
+        expires_at=now + 3600, state=CallbackState.PENDING, attempts=0, next_attempt_at=None,
+        last_outcome=None, operator_id=None, updated_at=now - 55,
+    )  # fmt: skip
+    async with SqliteCallbackStore(store_path) as store:
+        await store.add(record)
+        assert await store.start_attempt(record.callback_id, "ana", now - 10) == 1
+    controller = Controller(cfg, ami=FakeAmi)
+    fake(controller).channels = [
+        ami(f"Event: CoreShowChannel\nUniqueid: {record.callback_id}-o-0000001-1\nChannelStateDesc: Up"),
+        ami(
+            f"Event: CoreShowChannel\nUniqueid: {record.callback_id}-c-0000002-1\nChannelStateDesc: "
+            + citizen_leg
+        ),
+    ]
+    await controller.start()
+    try:
+        assert controller.desk is not None and controller.desk.in_doubt == {record.callback_id}
+        fake(controller).channels = []  # the conversation (or the ringing) is over
+        await controller.desk.recheck({})
+        async with SqliteCallbackStore(store_path) as store:
+            after = await store.get(record.callback_id)
+        assert after is not None
+        if citizen_leg == "Up":
+            assert (after.state, after.last_outcome) == (CallbackState.COMPLETED, "answered")
+        else:
+            assert (after.state, after.last_outcome) == (CallbackState.PENDING, "unknown")
+            assert after.next_attempt_at is not None and after.next_attempt_at > time.time()
+        assert [a for a in fake(controller).actions("Originate") if record.callback_id in str(a)] == []
+    finally:
+        await controller.stop()
