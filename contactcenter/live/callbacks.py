@@ -15,9 +15,10 @@
 #   listed, and given back to the core (CallbackRestored) at its place in the same step as
 #   the operators' states (no await between the list and them). One whose attempt was in
 #   progress when the controller stopped is left in doubt: while a leg of it is alive it is
-#   left alone (its conversation goes on); once none is, the attempt counts as made
-#   (outcome unknown), and the callback is retried only if attempts remain, after the retry
-#   delay, never at once.
+#   left alone (its conversation goes on); once none is, the attempt counts as answered if
+#   its citizen's leg was seen up in Asterisk's list (the callback completed, never dialled
+#   again), else as made, outcome unknown, and the callback is retried only if attempts
+#   remain, after the retry delay, never at once.
 from __future__ import annotations
 
 import datetime as dt
@@ -393,7 +394,7 @@ class CallbackDesk:
         """The open callbacks to the core, each at its place, in the step that gives the
         operators back (nothing awaited: no call routed meanwhile is served ahead of them,
         and no operator is offered one before their own state is back). `alive`: the
-        Uniqueids of the channels Asterisk has now (None: unknown). One whose attempt was in
+        channels Asterisk has now, by Uniqueid (None: unknown). One whose attempt was in
         progress is left in doubt (`in_doubt`), not given: while a leg of it is alive its
         conversation goes on; `recheck` settles it once none is. Returns how many were
         given."""
@@ -432,7 +433,8 @@ class CallbackDesk:
         return await self.store.get(record.callback_id)
 
     def _seen_answered(self, cb_id: str, alive: Mapping[str, Mapping[str, object]]) -> None:
-        """Whether this callback's citizen is on the line in Asterisk's list (their leg up)."""
+        """Note this callback as answered if its citizen is on the line in Asterisk's list
+        (their leg up)."""
         if any(
             uid.startswith(f"{cb_id}-c-") and item.get("ChannelStateDesc") == "Up"
             for uid, item in alive.items()
