@@ -337,8 +337,7 @@ class Controller:
         # list on, nothing awaits until the operators, the callbacks and the citizens that
         # outlived the last controller are all back, so the list is what Asterisk has.
         # (With the store read between the two, a callback's operator leg answered
-        # meanwhile was taken for a leg with nobody on it and hung up, and its citizen was
-        # called a second time.)
+        # meanwhile was taken for a leg with nobody on it, and hung up.)
         stored = await self.desk.open_callbacks() if self.desk is not None else []
         # The channels Asterisk has now: calls and callbacks that outlived a controller.
         try:
